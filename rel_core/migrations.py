@@ -1,0 +1,183 @@
+"""Numbered schema migrations, applied in order on every open.
+
+Each migration runs once per database and is recorded in `_migrations`. Never edit a
+migration that has shipped: add a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+from .models import utcnow
+
+Migration = Callable[[sqlite_utils.Database], None]
+MIGRATIONS: list[Migration] = []
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def applied(db: sqlite_utils.Database) -> set[str]:
+    if "_migrations" not in db.table_names():
+        return set()
+    return {row["name"] for row in db.query("select name from _migrations")}
+
+
+def pending(db: sqlite_utils.Database) -> list[Migration]:
+    done = applied(db)
+    return [fn for fn in MIGRATIONS if fn.__name__ not in done]
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply every migration not yet applied; returns the names applied now."""
+    db["_migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
+    ran = []
+    for fn in pending(db):
+        fn(db)
+        db.execute("insert into _migrations (name, applied_at) values (?, ?)", [fn.__name__, utcnow()])
+        ran.append(fn.__name__)
+    return ran
+
+
+@migration
+def m001_initial(db: sqlite_utils.Database) -> None:
+    # One row per distinct problem (by hash of its text). `state` is the single source of
+    # truth for where the problem is in the pipeline; claims stop two workers sharing it.
+    db["problems"].create(
+        {
+            "id": int,
+            "hash": str,
+            "text": str,
+            "reference_answer": str,
+            "reference_solution": str,
+            "source": str,
+            "subject": str,
+            "level": str,
+            "tags": str,
+            "state": str,
+            "state_detail": str,
+            "claimed_by": str,
+            "claim_expires": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"hash", "text", "state"},
+        defaults={"state": "pending", "tags": "[]"},
+    )
+    db["problems"].create_index(["hash"], unique=True)
+    db["problems"].create_index(["state", "id"])
+    db["problems"].enable_fts(["text"], create_triggers=True)
+
+    # Every call to an LLM, successful or not, with what it cost. Never holds API keys.
+    db["llm_calls"].create(
+        {
+            "id": int,
+            "problem_id": int,
+            "provider": str,
+            "model": str,
+            "purpose": str,
+            "request": str,
+            "response": str,
+            "input_tokens": int,
+            "output_tokens": int,
+            "tokens_estimated": int,
+            "latency_ms": float,
+            "cost_usd": float,
+            "finish_reason": str,
+            "error": str,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("problem_id", "problems", "id")],
+    )
+    db["llm_calls"].create_index(["problem_id"])
+
+    # Every draft of a worked solution: generated, revised, rewritten, edited by an expert or imported.
+    db["attempts"].create(
+        {
+            "id": int,
+            "problem_id": int,
+            "parent_id": int,
+            "kind": str,
+            "text": str,
+            "hash": str,
+            "final_answer": str,
+            "model": str,
+            "template": str,
+            "template_version": str,
+            "temperature": float,
+            "iteration": int,
+            "hint": str,
+            "llm_call_id": int,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"problem_id", "kind", "text"},
+        foreign_keys=[
+            ("problem_id", "problems", "id"),
+            ("parent_id", "attempts", "id"),
+            ("llm_call_id", "llm_calls", "id"),
+        ],
+    )
+    db["attempts"].create_index(["problem_id", "id"])
+
+    # A judgement on one attempt: from the answer check, an LLM critic, an expert or imported data.
+    db["critiques"].create(
+        {
+            "id": int,
+            "attempt_id": int,
+            "verdict": str,
+            "first_error_step": str,
+            "error_description": str,
+            "source": str,
+            "model": str,
+            "raw": str,
+            "llm_call_id": int,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"attempt_id", "verdict", "source"},
+        foreign_keys=[("attempt_id", "attempts", "id"), ("llm_call_id", "llm_calls", "id")],
+    )
+    db["critiques"].create_index(["attempt_id", "id"])
+
+    # An expert's decision. Undo marks a review undone rather than deleting it.
+    db["reviews"].create(
+        {
+            "id": int,
+            "problem_id": int,
+            "decision": str,
+            "attempt_id": int,
+            "annotator": str,
+            "seconds_spent": float,
+            "note": str,
+            "previous_state": str,
+            "undone_at": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"problem_id", "decision", "annotator"},
+        foreign_keys=[("problem_id", "problems", "id"), ("attempt_id", "attempts", "id")],
+    )
+    db["reviews"].create_index(["problem_id", "id"])
+
+
+@migration
+def m002_edit_drafts(db: sqlite_utils.Database) -> None:
+    # Unsaved expert edits, autosaved so a dropped SSH session loses nothing; one per annotator.
+    db["edit_drafts"].create(
+        {
+            "problem_id": int,
+            "annotator": str,
+            "attempt_id": int,
+            "text": str,
+            "updated_at": str,
+        },
+        pk=("problem_id", "annotator"),
+        foreign_keys=[("problem_id", "problems", "id"), ("attempt_id", "attempts", "id")],
+    )

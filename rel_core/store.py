@@ -1,0 +1,491 @@
+"""SQLite store for everything rel-tui knows: problems, attempts, critiques, reviews, LLM calls.
+
+One file shared by the TUI and headless runs: WAL, a busy timeout and short `BEGIN IMMEDIATE`
+write transactions let several processes write without "database is locked".
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from . import migrations
+from .models import (
+    Attempt,
+    AttemptKind,
+    Critique,
+    CritiqueSource,
+    Decision,
+    ImportRecord,
+    LLMCall,
+    Problem,
+    ProblemHistory,
+    ProblemState,
+    QueueItem,
+    Review,
+    content_hash,
+    utcnow,
+)
+
+BUSY_TIMEOUT_MS = 30_000
+
+# Which state a review decision moves a problem to.
+DECISION_STATE = {
+    Decision.ACCEPTED: ProblemState.ACCEPTED,
+    Decision.REJECTED: ProblemState.REJECTED,
+}
+
+
+class StoreError(Exception):
+    """A problem with the database file itself, said in one line."""
+
+
+class ImportSummary:
+    def __init__(self) -> None:
+        self.problems_added = 0
+        self.problems_existing = 0
+        self.attempts_added = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"ImportSummary(problems_added={self.problems_added}, "
+            f"problems_existing={self.problems_existing}, attempts_added={self.attempts_added})"
+        )
+
+
+def _future(seconds: float) -> str:
+    return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only, before SQLite opens it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+
+
+class Store:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.exists():
+            _create_private(self.path)
+        try:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+            conn.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("pragma journal_mode = wal")
+            conn.execute("pragma synchronous = normal")
+            conn.execute("pragma foreign_keys = on")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a usable SQLite database ({exc})") from None
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self._in_transaction = False
+        self._migrate()
+
+    # -- plumbing -----------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        try:
+            if not migrations.pending(self.db):
+                return
+            # Two processes opening a new file at once must not both migrate it. SQLite's own
+            # locks are fcntl byte-range locks; flock on the same file is independent of them.
+            with open(self.path, "rb") as lock_file:
+                fcntl.flock(lock_file, fcntl.LOCK_EX)
+                try:
+                    migrations.migrate(self.db)
+                finally:
+                    fcntl.flock(lock_file, fcntl.LOCK_UN)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a usable SQLite database ({exc})") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A write transaction; nested calls join the outer one."""
+        if self._in_transaction:
+            yield
+            return
+        self.conn.execute("begin immediate")
+        self._in_transaction = True
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("rollback")
+            raise
+        else:
+            self.conn.execute("commit")
+        finally:
+            self._in_transaction = False
+
+    def _insert(self, table: str, row: dict[str, Any]) -> int:
+        columns = ", ".join(f"[{c}]" for c in row)
+        marks = ", ".join("?" for _ in row)
+        cursor = self.conn.execute(f"insert into [{table}] ({columns}) values ({marks})", list(row.values()))
+        return int(cursor.lastrowid)
+
+    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(sql, list(params))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, values)) for values in cursor.fetchall()]
+
+    # -- problems -----------------------------------------------------------------
+
+    @staticmethod
+    def _problem_from_row(row: dict[str, Any]) -> Problem:
+        row = dict(row)
+        row["tags"] = json.loads(row.get("tags") or "[]")
+        return Problem.model_validate(row)
+
+    def _problem_row(self, problem: Problem) -> dict[str, Any]:
+        row = problem.model_dump(exclude={"id"})
+        row["tags"] = json.dumps(row["tags"])
+        row["state"] = str(problem.state)
+        row["hash"] = problem.hash
+        return row
+
+    def add_problem(self, problem: Problem) -> tuple[int, bool]:
+        """Insert a problem unless one with the same text exists; returns (id, created)."""
+        with self.transaction():
+            existing = self.conn.execute("select id from problems where hash = ?", [problem.hash]).fetchone()
+            if existing:
+                return int(existing[0]), False
+            return self._insert("problems", self._problem_row(problem)), True
+
+    def get_problem(self, problem_id: int) -> Problem | None:
+        rows = self._rows("select * from problems where id = ?", [problem_id])
+        return self._problem_from_row(rows[0]) if rows else None
+
+    def count_problems(self) -> int:
+        return int(self.conn.execute("select count(*) from problems").fetchone()[0])
+
+    def counts(self) -> dict[ProblemState, int]:
+        """Problems per state, every state present (zero where none)."""
+        found = dict(self.conn.execute("select state, count(*) from problems group by state").fetchall())
+        return {state: int(found.get(str(state), 0)) for state in ProblemState}
+
+    def set_state(
+        self, problem_id: int, state: ProblemState, detail: str | None = None, release: bool = False
+    ) -> None:
+        sql = "update problems set state = ?, state_detail = ?, updated_at = ?"
+        if release:
+            sql += ", claimed_by = null, claim_expires = null"
+        self.conn.execute(sql + " where id = ?", [str(state), detail, utcnow(), problem_id])
+
+    # -- attempts and critiques -------------------------------------------------------
+
+    def add_attempt(self, attempt: Attempt) -> int:
+        row = attempt.model_dump(exclude={"id"})
+        row["kind"] = str(attempt.kind)
+        row["hash"] = content_hash(attempt.text)
+        with self.transaction():
+            return self._insert("attempts", row)
+
+    def add_critique(self, critique: Critique) -> int:
+        row = critique.model_dump(exclude={"id"})
+        row["verdict"] = str(critique.verdict)
+        row["source"] = str(critique.source)
+        with self.transaction():
+            return self._insert("critiques", row)
+
+    def get_attempt(self, attempt_id: int) -> Attempt | None:
+        rows = self._rows("select * from attempts where id = ?", [attempt_id])
+        return Attempt.model_validate(rows[0]) if rows else None
+
+    def history(self, problem_id: int) -> ProblemHistory | None:
+        problem = self.get_problem(problem_id)
+        if problem is None:
+            return None
+        attempts = self._rows("select * from attempts where problem_id = ? order by id", [problem_id])
+        critiques = self._rows(
+            "select c.* from critiques c join attempts a on a.id = c.attempt_id "
+            "where a.problem_id = ? order by c.id",
+            [problem_id],
+        )
+        reviews = self._rows("select * from reviews where problem_id = ? order by id", [problem_id])
+        return ProblemHistory(
+            problem=problem,
+            attempts=[Attempt.model_validate(r) for r in attempts],
+            critiques=[Critique.model_validate(r) for r in critiques],
+            reviews=[Review.model_validate(r) for r in reviews],
+        )
+
+    # -- import -------------------------------------------------------------------------
+
+    def import_records(self, records: Iterable[ImportRecord]) -> ImportSummary:
+        """Add problems and their drafts in one transaction; content already present is skipped."""
+        summary = ImportSummary()
+        with self.transaction():
+            for record in records:
+                self._import_one(record, summary)
+        return summary
+
+    def _import_one(self, record: ImportRecord, summary: ImportSummary) -> None:
+        problem = record.problem
+        existing = self.conn.execute("select id, state from problems where hash = ?", [problem.hash]).fetchone()
+        if existing:
+            problem_id, state = int(existing[0]), existing[1]
+            summary.problems_existing += 1
+        else:
+            problem_id, state = self._insert("problems", self._problem_row(problem)), str(problem.state)
+            summary.problems_added += 1
+        known = {
+            row[0] for row in self.conn.execute("select hash from attempts where problem_id = ?", [problem_id])
+        }
+        added = 0
+        for index, attempt in enumerate(record.attempts):
+            attempt_hash = content_hash(attempt.text)
+            if attempt_hash in known:
+                continue
+            known.add(attempt_hash)
+            row = attempt.model_dump(exclude={"id"})
+            row.update(problem_id=problem_id, kind=str(attempt.kind), hash=attempt_hash)
+            attempt_id = self._insert("attempts", row)
+            added += 1
+            if index < len(record.critiques):
+                critique = record.critiques[index]
+                crow = critique.model_dump(exclude={"id"})
+                crow.update(attempt_id=attempt_id, verdict=str(critique.verdict), source=str(critique.source))
+                self._insert("critiques", crow)
+        summary.attempts_added += added
+        if added and state == ProblemState.PENDING:
+            self.set_state(problem_id, ProblemState.AWAITING_REVIEW)
+
+    # -- queue, search -------------------------------------------------------------------
+
+    _QUEUE_COLUMNS = """
+        p.id, p.text, p.state, p.source, p.subject,
+        (select count(*) from attempts a where a.problem_id = p.id) as attempts,
+        (select c.verdict from critiques c
+            where c.attempt_id = (select max(a.id) from attempts a where a.problem_id = p.id)
+            order by c.id desc limit 1) as verdict
+    """
+
+    def queue(
+        self,
+        states: Iterable[ProblemState] | None = (ProblemState.AWAITING_REVIEW,),
+        source: str | None = None,
+        search: str | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[QueueItem]:
+        """A page of the queue in id order (stable across sessions), after `after_id`."""
+        where, params = ["p.id > ?"], [after_id]
+        if states:
+            states = list(states)
+            where.append(f"p.state in ({', '.join('?' for _ in states)})")
+            params += [str(s) for s in states]
+        if source:
+            where.append("p.source = ?")
+            params.append(source)
+        if search:
+            where.append("p.id in (select rowid from problems_fts where problems_fts match ?)")
+            params.append(_fts_query(search))
+        sql = f"select {self._QUEUE_COLUMNS} from problems p where {' and '.join(where)} order by p.id limit ?"
+        return [QueueItem.model_validate(r) for r in self._rows(sql, [*params, limit])]
+
+    def next_in_queue(self, after_id: int, states: Iterable[ProblemState] = (ProblemState.AWAITING_REVIEW,)) -> int | None:
+        items = self.queue(states=states, after_id=after_id, limit=1)
+        return items[0].id if items else None
+
+    def previous_in_queue(
+        self, before_id: int, states: Iterable[ProblemState] = (ProblemState.AWAITING_REVIEW,)
+    ) -> int | None:
+        states = list(states)
+        marks = ", ".join("?" for _ in states)
+        row = self.conn.execute(
+            f"select id from problems where id < ? and state in ({marks}) order by id desc limit 1",
+            [before_id, *[str(s) for s in states]],
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def search(self, text: str, limit: int = 50) -> list[int]:
+        rows = self.conn.execute(
+            "select rowid from problems_fts where problems_fts match ? order by rank limit ?",
+            [_fts_query(text), limit],
+        )
+        return [int(r[0]) for r in rows]
+
+    def sources(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("select distinct source from problems where source is not null")]
+
+    # -- reviews -------------------------------------------------------------------------
+
+    def record_review(self, review: Review) -> int:
+        """Write an expert decision and move the problem to the state it implies, atomically."""
+        with self.transaction():
+            previous = self.conn.execute("select state from problems where id = ?", [review.problem_id]).fetchone()
+            if previous is None:
+                raise KeyError(f"no problem {review.problem_id}")
+            row = review.model_dump(exclude={"id"})
+            row.update(decision=str(review.decision), previous_state=previous[0])
+            review_id = self._insert("reviews", row)
+            new_state = DECISION_STATE.get(review.decision)
+            if new_state is not None:
+                self.set_state(review.problem_id, new_state, review.note)
+            return review_id
+
+    def undo_last_review(self, annotator: str) -> Review | None:
+        """Take back this annotator's latest live decision and restore the problem's state."""
+        with self.transaction():
+            rows = self._rows(
+                "select * from reviews where annotator = ? and undone_at is null order by id desc limit 1",
+                [annotator],
+            )
+            if not rows:
+                return None
+            review = Review.model_validate(rows[0])
+            self.conn.execute("update reviews set undone_at = ? where id = ?", [utcnow(), review.id])
+            if review.decision in DECISION_STATE and review.previous_state is not None:
+                self.set_state(review.problem_id, review.previous_state)
+            return review
+
+    # -- LLM calls -----------------------------------------------------------------------
+
+    def log_call(self, call: LLMCall) -> int:
+        row = call.model_dump(exclude={"id"})
+        row["tokens_estimated"] = int(call.tokens_estimated)
+        with self.transaction():
+            return self._insert("llm_calls", row)
+
+    def total_cost(self) -> float:
+        return float(self.conn.execute("select coalesce(sum(cost_usd), 0) from llm_calls").fetchone()[0])
+
+    # -- claims (leases) ---------------------------------------------------------------------
+
+    def claim(self, problem_id: int, owner: str, ttl_seconds: float) -> bool:
+        """Lease one problem to `owner`, unless someone else holds a live lease on it."""
+        now = utcnow()
+        with self.transaction():
+            cursor = self.conn.execute(
+                "update problems set claimed_by = ?, claim_expires = ? where id = ? and "
+                "(claimed_by is null or claimed_by = ? or claim_expires < ?)",
+                [owner, _future(ttl_seconds), problem_id, owner, now],
+            )
+            return cursor.rowcount == 1
+
+    def claim_next(self, owner: str, ttl_seconds: float, states: Iterable[ProblemState]) -> Problem | None:
+        """Lease the first unleased problem in one of `states`, in id order."""
+        states = [str(s) for s in states]
+        marks = ", ".join("?" for _ in states)
+        now = utcnow()
+        with self.transaction():
+            row = self.conn.execute(
+                f"select id from problems where state in ({marks}) "
+                "and (claimed_by is null or claim_expires < ?) order by id limit 1",
+                [*states, now],
+            ).fetchone()
+            if row is None:
+                return None
+            self.conn.execute(
+                "update problems set claimed_by = ?, claim_expires = ? where id = ?",
+                [owner, _future(ttl_seconds), row[0]],
+            )
+        return self.get_problem(int(row[0]))
+
+    def release(self, problem_id: int, owner: str) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "update problems set claimed_by = null, claim_expires = null where id = ? and claimed_by = ?",
+                [problem_id, owner],
+            )
+
+    def claimed_by(self, problem_id: int) -> str | None:
+        row = self.conn.execute(
+            "select claimed_by from problems where id = ? and claim_expires >= ?", [problem_id, utcnow()]
+        ).fetchone()
+        return row[0] if row else None
+
+    # -- unsaved edits --------------------------------------------------------------------
+
+    def save_edit_draft(self, problem_id: int, annotator: str, attempt_id: int | None, text: str) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "insert into edit_drafts (problem_id, annotator, attempt_id, text, updated_at) "
+                "values (?, ?, ?, ?, ?) on conflict (problem_id, annotator) do update set "
+                "attempt_id = excluded.attempt_id, text = excluded.text, updated_at = excluded.updated_at",
+                [problem_id, annotator, attempt_id, text, utcnow()],
+            )
+
+    def load_edit_draft(self, problem_id: int, annotator: str) -> dict[str, Any] | None:
+        rows = self._rows(
+            "select * from edit_drafts where problem_id = ? and annotator = ?", [problem_id, annotator]
+        )
+        return rows[0] if rows else None
+
+    def discard_edit_draft(self, problem_id: int, annotator: str) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "delete from edit_drafts where problem_id = ? and annotator = ?", [problem_id, annotator]
+            )
+
+    def save_human_edit(self, problem_id: int, annotator: str, parent_id: int | None, text: str) -> int:
+        """Store an expert's edit as a new attempt and drop the autosaved draft, together."""
+        with self.transaction():
+            attempt_id = self.add_attempt(
+                Attempt(
+                    problem_id=problem_id,
+                    parent_id=parent_id,
+                    kind=AttemptKind.HUMAN_EDIT,
+                    text=text,
+                    model=f"expert:{annotator}",
+                )
+            )
+            self.discard_edit_draft(problem_id, annotator)
+            return attempt_id
+
+    # -- export helpers ---------------------------------------------------------------------
+
+    def iter_problem_ids(self, states: Iterable[ProblemState] | None = None, batch: int = 500) -> Iterator[int]:
+        """All problem ids (optionally in some states), fetched a page at a time."""
+        after = 0
+        where, params = "id > ?", []
+        if states:
+            states = [str(s) for s in states]
+            where += f" and state in ({', '.join('?' for _ in states)})"
+            params = states
+        while True:
+            ids = [
+                r[0]
+                for r in self.conn.execute(
+                    f"select id from problems where {where} order by id limit ?", [after, *params, batch]
+                )
+            ]
+            if not ids:
+                return
+            yield from ids
+            after = ids[-1]
+
+
+def _fts_query(text: str) -> str:
+    """Quote each word so user input is never parsed as FTS syntax."""
+    words = [w.replace('"', '""') for w in text.split()]
+    return " ".join(f'"{w}"' for w in words) or '""'
+
+
+def verified(critiques: list[Critique]) -> bool | None:
+    """The latest trusted verdict on an attempt: True, False, or None when nothing trusted says."""
+    for critique in reversed(critiques):
+        if critique.source == CritiqueSource.IMPORTED or critique.verdict == "unknown":
+            continue
+        return critique.verdict == "correct"
+    return None

@@ -1,0 +1,128 @@
+"""The `rel-tui` command: the review TUI by default, `--auto` for the headless loop, and subcommands."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from rel_core.config import ConfigError, Settings, load_settings
+from rel_core.store import Store, StoreError
+
+
+@dataclass
+class CliContext:
+    """What every command needs: where the database is and the effective settings."""
+
+    db_path: Path
+    config_path: str | None
+    annotator: str | None = None
+    _settings: Settings | None = field(default=None, repr=False)
+
+    def open_store(self) -> Store:
+        try:
+            return Store(self.db_path)
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self.db_path, self.config_path)
+            except ConfigError as exc:
+                raise click.ClickException(str(exc)) from None
+        return self._settings
+
+    def annotator_name(self) -> str:
+        return self.annotator or self.settings().review.annotator or getpass.getuser()
+
+
+def err_console() -> Console:
+    return Console(stderr=True)
+
+
+def load_bundled_if_empty(store: Store) -> None:
+    """A new database starts with the bundled problems, so there is something to work on."""
+    if store.count_problems():
+        return
+    from rel_core.bundled import load_bundled
+
+    summary = load_bundled(store)
+    err_console().print(
+        f"Empty database: loaded {summary.problems_added} bundled problems "
+        f"({summary.attempts_added} worked solutions) into {store.path}"
+    )
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="rel.db",
+    envvar="REL_DB",
+    show_default=True,
+    help="SQLite database file (env REL_DB).",
+)
+@click.option("--config", "config_path", envvar="REL_CONFIG", help="Config TOML (env REL_CONFIG; default rel.toml beside the database).")
+@click.option("--annotator", help="Name recorded with review decisions (default: config, then login name).")
+@click.option("--auto", "auto", is_flag=True, help="Run the Reasoning Enhancement Loop headless over pending problems.")
+@click.option("--limit", type=click.IntRange(min=1), help="--auto: stop after this many problems.")
+@click.option("--concurrency", type=click.IntRange(min=1), help="--auto: problems worked on at once.")
+@click.option("--max-iterations", type=click.IntRange(min=0), help="--auto: critic-guided revisions before the final rewrite.")
+@click.option("--generator", help="--auto: generator model spec, provider:model.")
+@click.option("--critic", help="--auto: critic model spec, provider:model.")
+@click.option("--budget", type=click.FloatRange(min=0), help="--auto: stop starting problems after this many USD.")
+@click.option("--retry-errored", is_flag=True, help="--auto: also retry problems a provider error stopped.")
+@click.version_option(package_name="rel-tui")
+@click.pass_context
+def main(ctx: click.Context, db_path: Path, config_path: str | None, annotator: str | None, auto: bool, **auto_options) -> None:
+    """Build datasets of worked solutions with LLMs and human experts.
+
+    Without a subcommand, opens the review TUI on the database (or, with --auto, runs the loop).
+    """
+    ctx.obj = CliContext(db_path=db_path, config_path=config_path, annotator=annotator)
+    if ctx.invoked_subcommand is not None:
+        if auto:
+            raise click.UsageError("--auto runs the loop and takes no subcommand")
+        return
+    if auto:
+        from rel_tui.commands.auto import run_auto
+
+        sys.exit(run_auto(ctx.obj, **auto_options))
+    from rel_tui.commands.review import run_review
+
+    run_review(ctx.obj)
+
+
+@main.command()
+@click.pass_obj
+def status(obj: CliContext) -> None:
+    """Show how many problems are in each state."""
+    with obj.open_store() as store:
+        counts = store.counts()
+        cost = store.total_cost()
+    table = Table(title=f"rel-tui: {obj.db_path}")
+    table.add_column("state")
+    table.add_column("problems", justify="right")
+    for state, count in counts.items():
+        table.add_row(str(state), str(count))
+    table.add_section()
+    table.add_row("total", str(sum(counts.values())))
+    table.add_row("LLM spend (USD)", f"{cost:.4f}")
+    Console().print(table)
+
+
+def _register_commands() -> None:
+    from rel_tui.commands import registered
+
+    for command in registered():
+        main.add_command(command)
+
+
+_register_commands()

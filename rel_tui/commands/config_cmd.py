@@ -1,0 +1,5 @@
+"""`rel-tui config`: the effective configuration, secrets shown only as set/unset."""
+
+import click
+
+COMMANDS: list[click.Command] = []

@@ -1,0 +1,13 @@
+"""`rel-tui` with no subcommand: the review TUI."""
+
+from __future__ import annotations
+
+from rel_tui.cli import CliContext, load_bundled_if_empty
+
+
+def run_review(obj: CliContext) -> None:
+    from rel_tui.app import ReviewApp
+
+    with obj.open_store() as store:
+        load_bundled_if_empty(store)
+    ReviewApp(db_path=obj.db_path, settings=obj.settings(), annotator=obj.annotator_name()).run()
