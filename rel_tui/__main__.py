@@ -1,0 +1,3 @@
+from rel_tui.cli import main
+
+main()
