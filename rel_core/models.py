@@ -7,7 +7,6 @@ Nothing here knows about SQLite or Textual.
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import datetime, timezone
 from enum import StrEnum
 
@@ -57,12 +56,9 @@ class Decision(StrEnum):
     SKIPPED = "skipped"
 
 
-_WHITESPACE = re.compile(r"\s+")
-
-
 def content_hash(*parts: str | None) -> str:
     """Hash of whitespace-normalised text, so re-imports of the same content are recognised."""
-    normalised = "\x1f".join(_WHITESPACE.sub(" ", part or "").strip() for part in parts)
+    normalised = "\x1f".join(" ".join((part or "").split()) for part in parts)
     return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
 
 

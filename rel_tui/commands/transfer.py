@@ -1,5 +1,155 @@
 """`rel-tui import` and `rel-tui export`."""
 
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from rel_core import exporters
+from rel_core.importers import FORMATS, FieldMap, ImportOutcome, import_paths
+from rel_core.store import Store
+from rel_tui.cli import CliContext
+
+DEFAULT_FIELDS = FieldMap()
+
+
+def _names(values: tuple[str, ...], default: tuple[str, ...]) -> tuple[str, ...]:
+    """Field names from repeated and/or comma-separated options; the defaults when none given."""
+    names = tuple(name.strip() for value in values for name in value.split(",") if name.strip())
+    return names or default
+
+
+@click.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="auto",
+    show_default=True,
+    help="Input format; auto decides per file from its extension and content.",
+)
+@click.option(
+    "--problem-field",
+    multiple=True,
+    help=f"Field with the problem text (default: {', '.join(DEFAULT_FIELDS.problem)}).",
+)
+@click.option(
+    "--answer-field",
+    multiple=True,
+    help=f"Field with the reference answer (default: {', '.join(DEFAULT_FIELDS.answer)}).",
+)
+@click.option(
+    "--solution-field",
+    multiple=True,
+    help="Field with the reference solution; its last \\boxed{} is the answer if no answer field is given "
+    f"(default: {', '.join(DEFAULT_FIELDS.solution)}).",
+)
+@click.option(
+    "--draft-field",
+    multiple=True,
+    help=f"Field with a worked solution to review (default: {', '.join(DEFAULT_FIELDS.draft)}).",
+)
+@click.option("--source", help="Source name recorded on every problem (default: from the file or folder name).")
+@click.option("--strict", is_flag=True, help="Import nothing unless every file and row is valid.")
+@click.pass_obj
+def import_command(
+    obj: CliContext,
+    paths: tuple[Path, ...],
+    fmt: str,
+    problem_field: tuple[str, ...],
+    answer_field: tuple[str, ...],
+    solution_field: tuple[str, ...],
+    draft_field: tuple[str, ...],
+    source: str | None,
+    strict: bool,
+) -> None:
+    """Import problems and worked solutions from files or folders (walked recursively).
+
+    Formats: REL/ReasonSet JSON (one object per file), markdown worked solutions (### Question: /
+    ### Answer:), JSON Lines / JSON arrays / CSV with configurable field names. Content already in
+    the database is not added again. Bad files and rows are reported as path:line: reason, the rest
+    is imported, and the exit code is 1 if anything was skipped.
+    """
+    fields = FieldMap(
+        problem=_names(problem_field, DEFAULT_FIELDS.problem),
+        answer=_names(answer_field, DEFAULT_FIELDS.answer),
+        solution=_names(solution_field, DEFAULT_FIELDS.solution),
+        draft=_names(draft_field, DEFAULT_FIELDS.draft),
+        source=source,
+    )
+    with obj.open_store() as store:
+        outcome = import_paths(store, paths, fmt, fields, strict=strict)
+    for issue in outcome.errors:
+        click.echo(str(issue), err=True)
+    click.echo(_summary(outcome))
+    if outcome.skipped or not outcome.files:
+        sys.exit(1)
+
+
+def _summary(outcome: ImportOutcome) -> str:
+    if not outcome.files and not outcome.errors:
+        return "Nothing to import: no files of a known format found."
+    if not outcome.committed:
+        bad = "bad file or row" if outcome.skipped == 1 else "bad files or rows"
+        return f"Nothing imported (--strict): {outcome.skipped} {bad} among {_plural(outcome.files, 'file')}."
+    summary = outcome.summary
+    return (
+        f"Read {_plural(outcome.files, 'file')}: {summary.problems_added} problems added, "
+        f"{summary.problems_existing} already present, {summary.attempts_added} attempts added, "
+        f"{outcome.skipped} skipped."
+    )
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+@click.command("export")
+@click.argument("out", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(exporters.FORMATS),
+    default="jsonl",
+    show_default=True,
+    help="openai/anthropic: chat fine-tuning JSONL; reasonset: REL-style JSON array; jsonl: every field.",
+)
+@click.option(
+    "--status",
+    type=click.Choice(exporters.STATUSES),
+    default="accepted",
+    show_default=True,
+    help="accepted: only what an expert accepted; all: every problem with its accepted or latest attempt.",
+)
+@click.option("--system", help="openai/anthropic: a system prompt to put on every example.")
+@click.pass_obj
+def export_command(obj: CliContext, out: str, fmt: str, status: str, system: str | None) -> None:
+    """Export the dataset to OUT ('-' for standard output), written atomically."""
+    if not obj.db_path.exists():
+        raise click.ClickException(f"{obj.db_path}: no such database")
+    with obj.open_store() as store:
+        try:
+            count = _export(store, out, fmt, status, system)
+        except OSError as exc:
+            raise click.ClickException(f"{out}: cannot write ({exc.strerror or exc})") from None
+    click.echo(f"Exported {count} problems ({fmt}, {status}) to {'standard output' if out == '-' else out}.", err=True)
+
+
+def _export(store: Store, out: str, fmt: str, status: str, system: str | None) -> int:
+    if out != "-":
+        return exporters.export_to_path(store, out, fmt, status, system)
+    try:
+        count = exporters.write_export(store, sys.stdout, fmt, status, system)
+        sys.stdout.flush()
+        return count
+    except BrokenPipeError:  # `rel-tui export - | head`: the reader left, which is fine
+        # Point stdout at /dev/null so the flush at exit does not fail a second time (Python docs' recipe).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+
+
+COMMANDS: list[click.Command] = [import_command, export_command]

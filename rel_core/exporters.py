@@ -1,0 +1,177 @@
+"""Getting datasets out, streamed from the store a problem at a time.
+
+Formats (one item per problem; with status "accepted" only problems an expert accepted, and
+only the attempt they accepted; with "all" every problem, with its accepted or latest attempt):
+
+- openai: chat fine-tuning JSONL, {"messages": [{"role": "user", ...}, {"role": "assistant", ...}]},
+  with a leading system message when `system` is given.
+- anthropic: the Claude fine-tuning JSONL (Amazon Bedrock's format): {"system"?: str,
+  "messages": [{"role": "user", "content": str}, {"role": "assistant", "content": str}]}.
+  Plain string contents, `system` only when given.
+- reasonset: one JSON array of {"problem", "working_out", "provided_solution"} objects
+  (provided_solution is the reference solution, or the reference answer when there is none),
+  plus reference_answer, source, subject and level where known. The ReasonSet importer reads
+  it back.
+- jsonl: everything known, one object per line: id, problem, reference_answer, reference_solution,
+  status, worked_solution, attempts, verified, annotator, edited, source, subject, level.
+
+Chat formats skip problems with no attempt (there is nothing to train on). Files are written
+to a temporary file beside the target and renamed into place, so a crash leaves no half file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+from rel_core.models import Attempt, AttemptKind, Decision, ProblemHistory, ProblemState
+from rel_core.store import Store, verified
+
+FORMATS = ("openai", "anthropic", "reasonset", "jsonl")
+STATUSES = ("accepted", "all")
+
+
+def iter_histories(store: Store, status: str = "accepted") -> Iterator[tuple[ProblemHistory, Attempt | None]]:
+    """(history, the attempt to export) per problem, in id order, a page of ids at a time."""
+    states = [ProblemState.ACCEPTED] if status == "accepted" else None
+    for problem_id in store.iter_problem_ids(states):
+        history = store.history(problem_id)
+        if history is None:  # deleted between pages
+            continue
+        attempt = history.accepted_attempt
+        if status == "accepted" and attempt is None:
+            continue
+        yield history, attempt or history.latest_attempt
+
+
+def write_export(
+    store: Store, out: TextIO, fmt: str = "jsonl", status: str = "accepted", system: str | None = None
+) -> int:
+    """Write every item to `out`; returns how many were written."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}")
+    items = iter_histories(store, status)
+    if fmt == "reasonset":
+        return _write_json_array(out, (reasonset_item(h, a) for h, a in items))
+    if fmt == "jsonl":
+        return _write_lines(out, (full_item(h, a) for h, a in items))
+    chat = openai_item if fmt == "openai" else anthropic_item
+    return _write_lines(out, (chat(h, a, system) for h, a in items if a is not None))
+
+
+def export_to_path(
+    store: Store, path: str | Path, fmt: str = "jsonl", status: str = "accepted", system: str | None = None
+) -> int:
+    with atomic_writer(Path(path)) as out:
+        return write_export(store, out, fmt, status, system)
+
+
+@contextmanager
+def atomic_writer(path: Path) -> Iterator[TextIO]:
+    """A text file that appears at `path` only once it is completely written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _write_lines(out: TextIO, items: Iterator[dict[str, Any]]) -> int:
+    count = 0
+    for item in items:
+        out.write(json.dumps(item, ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+def _write_json_array(out: TextIO, items: Iterator[dict[str, Any]]) -> int:
+    """A JSON array written element by element, so nothing is held in memory."""
+    count = 0
+    out.write("[")
+    for item in items:
+        out.write(",\n  " if count else "\n  ")
+        out.write(json.dumps(item, ensure_ascii=False))
+        count += 1
+    out.write("\n]\n" if count else "]\n")
+    return count
+
+
+def openai_item(history: ProblemHistory, attempt: Attempt, system: str | None = None) -> dict[str, Any]:
+    messages = [{"role": "system", "content": system}] if system else []
+    messages += [
+        {"role": "user", "content": history.problem.text},
+        {"role": "assistant", "content": attempt.text},
+    ]
+    return {"messages": messages}
+
+
+def anthropic_item(history: ProblemHistory, attempt: Attempt, system: str | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"system": system} if system else {}
+    item["messages"] = [
+        {"role": "user", "content": history.problem.text},
+        {"role": "assistant", "content": attempt.text},
+    ]
+    return item
+
+
+def reasonset_item(history: ProblemHistory, attempt: Attempt | None) -> dict[str, Any]:
+    problem = history.problem
+    item = {
+        "problem": problem.text,
+        "working_out": attempt.text if attempt else "",
+        "provided_solution": problem.reference_solution or problem.reference_answer or "",
+    }
+    # Not in REL's files, but read back by the importer so a round trip keeps them.
+    extras = {
+        "reference_answer": problem.reference_answer,
+        "source": problem.source,
+        "subject": problem.subject,
+        "level": problem.level,
+    }
+    item.update((key, value) for key, value in extras.items() if value is not None)
+    return item
+
+
+def full_item(history: ProblemHistory, attempt: Attempt | None) -> dict[str, Any]:
+    problem = history.problem
+    return {
+        "id": problem.id,
+        "problem": problem.text,
+        "reference_answer": problem.reference_answer,
+        "reference_solution": problem.reference_solution,
+        "status": str(problem.state),
+        "worked_solution": attempt.text if attempt else None,
+        "attempts": len(history.attempts),
+        "verified": verified(history.critiques_for(attempt.id)) if attempt else None,
+        "annotator": _annotator(history),
+        "edited": bool(attempt and attempt.kind == AttemptKind.HUMAN_EDIT),
+        "source": problem.source,
+        "subject": problem.subject,
+        "level": problem.level,
+    }
+
+
+def _annotator(history: ProblemHistory) -> str | None:
+    """Who made the standing decision: the latest live accept, else the latest live review."""
+    live = [r for r in history.reviews if r.undone_at is None]
+    accepted = [r for r in live if r.decision == Decision.ACCEPTED]
+    chosen = (accepted or live)[-1:]
+    return chosen[0].annotator if chosen else None

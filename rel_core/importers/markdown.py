@@ -1,0 +1,99 @@
+"""Human-written worked solutions in markdown: `### Question:` then `### Answer:`.
+
+The answer is a draft (a human trace is still reviewed), so it becomes an imported attempt and
+nothing from it goes into the reference answer. A reference comes only from an explicit section
+after the answer: `### Actual Solution:`, `### Reference Solution:`, `### Official Solution:`
+(reference solution; its last \\boxed{} is the reference answer) or `### Reference Answer:`.
+Other headings, such as `### **Method 1**` inside the answer, are part of the text.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from rel_core.models import ImportRecord, Problem
+
+from .boxed import last_boxed
+from .common import BadInput, FieldMap, make_record
+
+_HEADING = re.compile(r"^#{1,6}[ \t]*(.+?)[ \t]*$", re.MULTILINE)
+_TRAILING_RULES = re.compile(r"(\s*(?:-{3,}|\*{3,}|_{3,}))+\s*$")
+
+QUESTION, ANSWER = "question", "answer"
+REFERENCE_SOLUTION = ("actual solution", "reference solution", "official solution", "solution (reference)")
+REFERENCE_ANSWER = ("reference answer", "ground truth")
+
+
+def looks_like_markdown(text: str) -> bool:
+    return any(_split_heading(m.group(1))[0] == QUESTION for m in _HEADING.finditer(text[:4096]))
+
+
+def record_from_markdown(text: str, path: Path, fields: FieldMap) -> ImportRecord:
+    sections, question_line = _sections(text)
+    if QUESTION not in sections:
+        raise BadInput('no "### Question:" section', 1)
+    question = sections[QUESTION]
+    if not question:
+        raise BadInput('the "### Question:" section is empty', question_line)
+    reference_solution = sections.get("reference_solution")
+    reference_answer = sections.get("reference_answer")
+    if reference_answer:
+        reference_answer = last_boxed(reference_answer) or reference_answer
+    problem = Problem(
+        text=question,
+        reference_solution=reference_solution,
+        reference_answer=reference_answer or last_boxed(reference_solution),
+        source=fields.source or f"markdown:{path.parent.name}",
+    )
+    return make_record(problem, sections.get(ANSWER), f"{path}:1")
+
+
+def _sections(text: str) -> tuple[dict[str, str], int]:
+    """Section texts by role, plus the line the question heading is on.
+
+    Only the first heading of each role starts a section, in order: question, answer, then
+    references; a repeated or unknown heading stays inside the section it appears in.
+    """
+    starts: list[tuple[str, int, int]] = []  # (role, heading start, body start)
+    seen: set[str] = set()
+    for match in _HEADING.finditer(text):
+        name, inline_at = _split_heading(match.group(1))
+        role = _role(name, seen)
+        if role:
+            seen.add(role)
+            starts.append((role, match.start(), match.start(1) + inline_at))
+    sections = {}
+    for index, (role, _, body_start) in enumerate(starts):
+        end = starts[index + 1][1] if index + 1 < len(starts) else len(text)
+        sections[role] = _TRAILING_RULES.sub("", text[body_start:end]).strip()
+    question_line = next((text.count("\n", 0, s) + 1 for r, s, _ in starts if r == QUESTION), 1)
+    return sections, question_line
+
+
+def _split_heading(heading: str) -> tuple[str, int]:
+    """(section name, where its body starts within the heading): `### Answer: 42` has the body inline."""
+    head, colon, rest = heading.partition(":")
+    inline = rest.lstrip("*_ ")
+    if colon and inline:
+        return _section_name(head), len(heading) - len(inline)
+    return _section_name(heading), len(heading)
+
+
+def _section_name(heading: str) -> str:
+    return heading.strip("*_ ").rstrip(":").strip("*_ ").lower()
+
+
+def _role(name: str, seen: set[str]) -> str | None:
+    """Which section a heading starts, given those already started; None if it is just content."""
+    if name == QUESTION and not seen:
+        return QUESTION
+    if name == ANSWER and seen == {QUESTION}:
+        return ANSWER
+    if ANSWER not in seen:
+        return None
+    if name in REFERENCE_SOLUTION and "reference_solution" not in seen:
+        return "reference_solution"
+    if name in REFERENCE_ANSWER and "reference_answer" not in seen:
+        return "reference_answer"
+    return None

@@ -1,0 +1,165 @@
+"""Rows of problems: JSON Lines, a JSON array (or one object), CSV/TSV; chat-format lines too.
+
+Field names are configurable (FieldMap); by default `problem`/`question`, `answer`/`ground_truth`,
+`solution` (a MATH-style reference solution: its last \\boxed{} gives the answer when no answer
+field does) and `worked_solution`/`working_out` (a draft, imported for review). `subject` or
+`type` and `level` are kept when present. A line with `messages` (OpenAI or Anthropic chat
+format, as rel-tui exports them) is the first user turn as the problem and the last assistant
+turn as the draft.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from rel_core.models import ImportRecord, Problem
+
+from .boxed import last_boxed
+from .common import BadInput, FieldMap, make_record, text_value, type_name
+from .reasonset import looks_like_reasonset
+from .reasonset import record_from_object as reasonset_record
+
+csv.field_size_limit(2**31 - 1)  # worked solutions are long; the default limit is 128 KiB
+
+
+def json_items(text: str, lines: bool = False) -> Iterator[tuple[int, Any]]:
+    """(line, value) for each top-level item: one object, an array's elements, or JSON Lines.
+
+    With `lines` (a .jsonl file) every line stands alone, so one bad line costs only itself.
+    """
+    if lines:
+        yield from _json_lines(text)
+        return
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":
+            yield from _json_lines(text)
+            return
+        raise BadInput(f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
+    except RecursionError:
+        raise BadInput("invalid JSON: nested too deeply", 1) from None
+    if isinstance(data, list):
+        yield from zip(_array_item_lines(text, len(data)), data, strict=True)
+    elif isinstance(data, dict):
+        yield _first_line(text), data
+    else:
+        raise BadInput(f"expected a JSON object or an array of objects, found {type_name(data)}", 1)
+
+
+def _json_lines(text: str) -> Iterator[tuple[int, Any]]:
+    # Split on "\n" only: str.splitlines() would also split inside strings holding U+2028 and the like.
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, BadInput(f"invalid JSON: {exc.msg} (column {exc.colno})", number)
+        except RecursionError:
+            yield number, BadInput("invalid JSON: nested too deeply", number)
+
+
+def _array_item_lines(text: str, count: int) -> list[int]:
+    """The line each element of a (valid) JSON array starts on."""
+    decoder = json.JSONDecoder()
+    lines, index = [], text.index("[") + 1
+    line, counted_to = 1, 0
+    for _ in range(count):
+        index = _skip_space_and_comma(text, index)
+        line += text.count("\n", counted_to, index)
+        counted_to = index
+        lines.append(line)
+        _, index = decoder.raw_decode(text, index)
+    return lines
+
+
+def _skip_space_and_comma(text: str, index: int) -> int:
+    while text[index] in " \t\r\n,":
+        index += 1
+    return index
+
+
+def _first_line(text: str) -> int:
+    return text.count("\n", 0, len(text) - len(text.lstrip())) + 1
+
+
+def csv_rows(text: str) -> Iterator[tuple[int, Any]]:
+    """(line, row dict) for each CSV or TSV row; the header names the fields."""
+    first_line = text.split("\n", 1)[0]
+    delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        if not reader.fieldnames:
+            raise BadInput("no header row", 1)
+        while True:
+            start = reader.line_num + 1  # a quoted field may run over several lines
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            yield start, {k: v for k, v in row.items() if k is not None}
+    except csv.Error as exc:
+        raise BadInput(f"malformed CSV: {exc}", reader.line_num) from None
+
+
+def record_from_item(item: Any, origin: str, default_source: str, fields: FieldMap, prefer: str) -> ImportRecord:
+    """A record from one JSON value or CSV row; `prefer` is the format asked for (auto: by its keys)."""
+    if isinstance(item, BadInput):
+        raise item
+    if prefer == "reasonset" or (prefer == "auto" and looks_like_reasonset(item)):
+        return reasonset_record(item, origin, default_source, fields)
+    return record_from_row(item, origin, default_source, fields)
+
+
+def record_from_row(row: Any, origin: str, default_source: str, fields: FieldMap) -> ImportRecord:
+    if not isinstance(row, dict):
+        raise BadInput(f"expected an object with a problem field, found {type_name(row)}")
+    if isinstance(row.get("messages"), list):
+        return _record_from_chat(row, origin, default_source, fields)
+    problem_text = _first(row, fields.problem)
+    if not problem_text:
+        raise BadInput(f"no problem text (looked for: {', '.join(fields.problem)})")
+    solution = _first(row, fields.solution)
+    problem = Problem(
+        text=problem_text,
+        reference_answer=_first(row, fields.answer) or last_boxed(solution),
+        reference_solution=solution,
+        source=fields.source or text_value(row.get("source"), "source") or default_source,
+        subject=_first(row, ("subject", "type")),
+        level=text_value(row.get("level"), "level"),
+    )
+    return make_record(problem, _first(row, fields.draft), origin)
+
+
+def _first(row: dict, names: tuple[str, ...]) -> str | None:
+    """The first of `names` that holds non-empty text."""
+    for name in names:
+        value = text_value(row.get(name), name)
+        if value:
+            return value
+    return None
+
+
+def _record_from_chat(row: dict, origin: str, default_source: str, fields: FieldMap) -> ImportRecord:
+    turns = [_turn(message) for message in row["messages"]]
+    users = [text for role, text in turns if role == "user" and text]
+    drafts = [text for role, text in turns if role == "assistant" and text]
+    if not users:
+        raise BadInput("chat line has no user message")
+    problem = Problem(text=users[0], source=fields.source or default_source)
+    return make_record(problem, drafts[-1] if drafts else None, origin)
+
+
+def _turn(message: Any) -> tuple[str | None, str | None]:
+    """(role, text) of a chat message whose content is text or a list of text blocks."""
+    if not isinstance(message, dict):
+        raise BadInput(f"chat message must be an object, not {type_name(message)}")
+    content = message.get("content")
+    if isinstance(content, list):
+        content = "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+    return message.get("role"), text_value(content, "content")
