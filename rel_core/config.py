@@ -1,11 +1,19 @@
 """Settings: a TOML file (`rel.toml` beside the database, or `REL_CONFIG`), then env, then CLI flags.
 
-API keys are never part of these settings: the SDKs read them from the environment.
+Environment overrides: `REL_GENERATOR`, `REL_CRITIC`, and `REL_<SECTION>__<FIELD>` for any field
+of a section, e.g. `REL_OPENAI__MAX_RETRIES=10`, `REL_LOOP__CONCURRENCY=4`.
+
+API keys are never part of these settings: they are read from the environment at call time
+(OPENAI_API_KEY, ANTHROPIC_API_KEY, or the variable a model's `api_key_env` names).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
@@ -34,6 +42,9 @@ class ModelSettings(BaseModel):
     """USD per million input tokens; overrides the bundled price table."""
     output_per_million: float | None = None
     """USD per million output tokens."""
+    api_key_env: str | None = None
+    """With base_url: the environment variable holding that server's key. Unset, no real key is sent
+    (the hosted provider's key never goes to another server)."""
 
 
 class LoopSettings(BaseModel):
@@ -73,6 +84,8 @@ class ReviewSettings(BaseModel):
 
 
 class Settings(BaseModel):
+    """Everything configurable; each section is a table in rel.toml."""
+
     generator: str = "openai:gpt-4o-mini"
     """Model spec `provider:model` that writes worked solutions."""
     critic: str = "openai:gpt-4o-mini"
@@ -93,22 +106,172 @@ def config_path_for(db_path: Path, explicit: str | Path | None = None) -> Path:
     return Path(explicit) if explicit else Path(db_path).resolve().parent / "rel.toml"
 
 
-def load_settings(db_path: Path, explicit: str | Path | None = None) -> Settings:
+ENV_PREFIX = "REL_"
+ENV_NESTED = "__"
+SECTIONS = {"openai": ProviderSettings, "anthropic": ProviderSettings, "loop": LoopSettings, "review": ReviewSettings}
+KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+BASE_URL_VARIABLES = ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL")
+
+# `rel-tui --auto` flags and the setting each one overrides.
+CLI_OVERRIDES = {
+    "generator": "generator",
+    "critic": "critic",
+    "concurrency": "loop.concurrency",
+    "max_iterations": "loop.max_iterations",
+    "budget": "loop.budget_usd",
+}
+
+
+def load_settings(db_path: Path, explicit: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """The config file (if any) with environment overrides applied; `environ` defaults to os.environ."""
+    path = config_path_for(db_path, explicit)
+    if not path.exists() and explicit:
+        raise ConfigError(f"config file {path} does not exist")
+    data = _read_toml(path) if path.exists() else {}
+    _refuse_keys_in_file(data, path)
+    settings = _validate(data, str(path))
+    return apply_env_overrides(settings, os.environ if environ is None else environ)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     import tomllib
 
-    from pydantic import ValidationError
-
-    path = config_path_for(db_path, explicit)
-    if not path.exists():
-        if explicit:
-            raise ConfigError(f"config file {path} does not exist")
-        return Settings()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-        return Settings.model_validate(data)
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
+
+
+def _refuse_keys_in_file(data: Mapping[str, Any], path: Path) -> None:
+    """A key written into rel.toml would be ignored and could end up in a commit: say so instead."""
+    for name, value in data.items():
+        if "api_key" in name.lower() and name != "api_key_env":
+            raise ConfigError(f"{path}: {name}: API keys do not belong in the config file; set {' or '.join(KEY_VARIABLES)} in the environment")
+        if isinstance(value, Mapping):
+            _refuse_keys_in_file(value, path)
+
+
+def _validate(data: Mapping[str, Any], where: str) -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return Settings.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
+        field = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{where}: {field}: {first['msg']}") from None
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """{dotted setting: value} from REL_GENERATOR, REL_CRITIC and REL_<SECTION>__<FIELD>."""
+    found = {}
+    for name in ("generator", "critic"):
+        if environ.get(f"{ENV_PREFIX}{name.upper()}"):
+            found[name] = environ[f"{ENV_PREFIX}{name.upper()}"]
+    for section, model in SECTIONS.items():
+        prefix = f"{ENV_PREFIX}{section.upper()}{ENV_NESTED}"
+        fields = model.model_fields
+        for variable, value in environ.items():
+            if variable.startswith(prefix) and variable[len(prefix):].lower() in fields:
+                found[f"{section}.{variable[len(prefix):].lower()}"] = value
+    return found
+
+
+def apply_env_overrides(settings: Settings, environ: Mapping[str, str]) -> Settings:
+    overrides = env_overrides(environ)
+    return apply_overrides(settings, overrides, where=f"environment ({', '.join(_env_name(k) for k in overrides)})")
+
+
+def _env_name(dotted: str) -> str:
+    return ENV_PREFIX + dotted.upper().replace(".", ENV_NESTED)
+
+
+def apply_overrides(settings: Settings, overrides: Mapping[str, Any], where: str = "override") -> Settings:
+    """A new Settings with `{"loop.concurrency": 4, "generator": "..."}` applied; None values are skipped."""
+    data = settings.model_dump()
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        *sections, name = dotted.split(".")
+        target = data
+        for section in sections:
+            target = target[section]
+        target[name] = value
+    return _validate(data, where)
+
+
+def apply_cli_overrides(settings: Settings, **flags: Any) -> Settings:
+    """Apply `rel-tui` flags by their option names (generator, critic, concurrency, max_iterations, budget)."""
+    unknown = set(flags) - set(CLI_OVERRIDES)
+    if unknown:
+        raise ValueError(f"no setting for flag(s): {', '.join(sorted(unknown))}")
+    return apply_overrides(settings, {CLI_OVERRIDES[flag]: value for flag, value in flags.items()})
+
+
+# -- showing the effective configuration -------------------------------------------------------------
+
+
+def render_settings(settings: Settings, environ: Mapping[str, str] | None = None, config_path: Path | None = None) -> str:
+    """The effective configuration as TOML, with API keys shown only as set/unset."""
+    environ = os.environ if environ is None else environ
+    lines = []
+    if config_path is not None:
+        lines.append(f"# config file: {config_path}{'' if config_path.exists() else ' (not found: defaults)'}")
+    overridden = env_overrides(environ)
+    if overridden:
+        lines.append(f"# from the environment: {', '.join(_env_name(k) for k in overridden)}")
+    data = settings.model_dump(mode="json")
+    lines += _toml_table([], {k: v for k, v in data.items() if k != "models"})
+    for spec, model in data["models"].items():
+        lines += ["", f"[models.{_toml_key(spec)}]"]
+        lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in model.items() if v is not None]
+    lines += ["", "[environment]  # read at call time; key values are never shown"]
+    lines += [f"{name} = {_set_or_unset(environ, name)}" for name in KEY_VARIABLES]
+    for spec, model in settings.models.items():
+        if model.api_key_env:
+            lines.append(f"{model.api_key_env} = {_set_or_unset(environ, model.api_key_env)}  # {spec}")
+    lines += [f"{name} = {_toml_value(redact_url(environ[name]))}" for name in BASE_URL_VARIABLES if environ.get(name)]
+    return "\n".join(lines) + "\n"
+
+
+def _set_or_unset(environ: Mapping[str, str], name: str) -> str:
+    return '"set"' if environ.get(name) else '"unset"'
+
+
+def _toml_table(path: list[str], table: Mapping[str, Any]) -> list[str]:
+    lines = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items() if not isinstance(v, Mapping) and v is not None]
+    unset = [k for k, v in table.items() if v is None]
+    if unset:
+        lines.append(f"# not set: {', '.join(unset)}")
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            lines += ["", f"[{'.'.join([*path, key])}]", *_toml_table([*path, key], value)]
+    return lines
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else f'"{key}"'
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str) and "://" in value:
+        value = redact_url(value)
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def redact_url(url: str) -> str:
+    """A base URL may carry user:password@; show it without them."""
+    parts = urlsplit(url)
+    if not (parts.username or parts.password):
+        return url
+    return url.replace(parts.netloc, parts.netloc.rpartition("@")[2], 1)

@@ -42,6 +42,11 @@ class Completion(BaseModel):
     cost_usd: float | None = None
     llm_call_id: int | None = Field(default=None, description="Row id in llm_calls, when metered")
 
+    @property
+    def truncated(self) -> bool:
+        """The model stopped at the token limit (OpenAI says `length`, Anthropic `max_tokens`)."""
+        return self.finish_reason in ("length", "max_tokens")
+
 
 class ErrorKind(StrEnum):
     CONFIG = "config"  # bad model spec, missing API key
@@ -64,10 +69,24 @@ FATAL_KINDS = frozenset({ErrorKind.CONFIG, ErrorKind.AUTH, ErrorKind.QUOTA, Erro
 class ProviderError(Exception):
     """A provider call that failed after the SDK's own retries; the message is one line."""
 
-    def __init__(self, kind: ErrorKind, message: str, provider: str | None = None):
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        provider: str | None = None,
+        *,
+        partial_text: str = "",
+        status: int | None = None,
+    ):
         super().__init__(message)
         self.kind = kind
         self.provider = provider
+        self.partial_text = partial_text
+        """Text streamed before a stream broke off (recorded with the failed call)."""
+        self.status = status
+        """The HTTP status behind the error, when there was one."""
+        self.llm_call_id: int | None = None
+        """Row id of the failed call in llm_calls, when metered."""
 
     @property
     def fatal(self) -> bool:
@@ -84,3 +103,161 @@ def split_spec(spec: str) -> tuple[str, str]:
             " (e.g. openai:gpt-4o-mini, anthropic:claude-sonnet-4-5)",
         )
     return provider, model
+
+
+# -- helpers shared by the provider implementations -------------------------------------------
+
+API_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
+
+# How servers say "too long": OpenAI's code, vLLM/llama.cpp/Ollama wording, Anthropic's wording.
+_CONTEXT_LENGTH_MARKERS = (
+    "context_length_exceeded",
+    "maximum context length",
+    "context length",
+    "context window",
+    "prompt is too long",
+    "too many tokens",
+)
+_QUOTA_MARKERS = ("insufficient_quota", "credit balance is too low", "billing")
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    """Provider messages can be long or multi-line; errors here are one line."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def error_kind_for_status(status: int, code: str | None, message: str) -> ErrorKind:
+    """Classify an HTTP error the SDK gave up on (after its retries, where it retries)."""
+    lowered = f"{code or ''} {message}".lower()
+    if status == 402 or (status in (400, 403, 429) and any(m in lowered for m in _QUOTA_MARKERS)):
+        return ErrorKind.QUOTA
+    if status in (400, 413, 422) and any(m in lowered for m in _CONTEXT_LENGTH_MARKERS):
+        return ErrorKind.CONTEXT_LENGTH
+    if status in (401, 403):
+        return ErrorKind.AUTH
+    if status == 404:
+        return ErrorKind.NOT_FOUND
+    if status == 429:
+        return ErrorKind.RATE_LIMIT
+    if status == 408 or status >= 500:
+        return ErrorKind.SERVER
+    return ErrorKind.BAD_REQUEST
+
+
+def status_error_message(
+    kind: ErrorKind, spec: str, base_url: str, status: int, detail: str, retries: int, key_env: str | None
+) -> str:
+    """One line that says what failed and what to do about it."""
+    provider = spec.partition(":")[0]
+    said = f"({status}: {detail})"
+    if kind == ErrorKind.AUTH:
+        fix = f"check {key_env}" if key_env else f"if it needs a key, set api_key_env for [models.\"{spec}\"] in rel.toml"
+        return f"{provider}: the server at {base_url} refused the credentials {said}; {fix}"
+    if kind == ErrorKind.NOT_FOUND:
+        return (
+            f"{spec}: model not found at {base_url} {said}; check the model name "
+            "(generator/critic in rel.toml, REL_GENERATOR/REL_CRITIC, --generator/--critic)"
+        )
+    if kind == ErrorKind.QUOTA:
+        return f"{provider}: out of quota or credit {said}; add credit or raise the limit, then resume the run"
+    if kind == ErrorKind.CONTEXT_LENGTH:
+        return f"{spec}: prompt plus max_tokens exceed the model's context window {said}; shorten the prompt or lower max_tokens"
+    if kind == ErrorKind.RATE_LIMIT:
+        return (
+            f"{spec}: still rate limited after {retries} retries {said}; "
+            f"lower [{provider}] concurrency or requests_per_minute, or raise max_retries"
+        )
+    if kind == ErrorKind.SERVER:
+        return f"{spec}: server error at {base_url} after {retries} retries {said}; try again later"
+    return f"{spec}: request rejected {said}"
+
+
+def transport_error(exc: BaseException, spec: str, base_url: str, timeout: float, retries: int) -> ProviderError:
+    """No HTTP answer at all: refused, unreachable or too slow, after the SDK's retries."""
+    provider = spec.partition(":")[0]
+    if timed_out(exc):
+        return ProviderError(
+            ErrorKind.TIMEOUT,
+            f"{spec}: no response from {base_url} within {timeout:g} s, {_attempts(retries)}; "
+            f"raise [{provider}] timeout in rel.toml or check the server",
+            provider,
+        )
+    reason = "connection refused" if connection_refused(exc) else one_line(root_cause(exc), 120)
+    return ProviderError(
+        ErrorKind.CONNECTION,
+        f"{provider}: cannot connect to {base_url} ({reason}), {_attempts(retries)}; is the server running? "
+        f"Check base_url in rel.toml or {BASE_URL_ENV[provider]}",
+        provider,
+    )
+
+
+def _attempts(retries: int) -> str:
+    return "1 attempt" if retries == 0 else f"{retries + 1} attempts"
+
+
+def stream_broke(
+    exc: BaseException | None, spec: str, base_url: str, partial_text: str, reason: str | None = None
+) -> ProviderError:
+    reason = reason or _why_stream_broke(exc)
+    return ProviderError(
+        ErrorKind.STREAM,
+        f"{spec}: the response stream from {base_url} broke off after {len(partial_text)} characters ({reason}); "
+        "the call can be retried",
+        spec.partition(":")[0],
+        partial_text=partial_text,
+    )
+
+
+def _why_stream_broke(exc: BaseException | None) -> str:
+    if exc is None:
+        return "it ended before the model finished"
+    if any("timeout" in type(e).__name__.lower() for e in _chain(exc)):
+        return "no data within the timeout"
+    return "the connection closed mid-response"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and everything it was raised from, outermost first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def root_cause(exc: BaseException) -> str:
+    """The innermost error's text (SDK wrappers say only "Connection error.")."""
+    innermost = _chain(exc)[-1]
+    return str(innermost) or type(innermost).__name__
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Judged by the innermost error: the aiohttp transport maps every connection error, even a
+    refused one or a failed DNS lookup, to a connect *timeout* before the SDK sees it."""
+    innermost = _chain(exc)[-1]
+    return isinstance(innermost, TimeoutError) or "timeout" in type(innermost).__name__.lower()
+
+
+def connection_refused(exc: BaseException) -> bool:
+    """Whether the cause chain holds a refused connection (the aiohttp transport reports it as a timeout)."""
+    return any(
+        isinstance(e, ConnectionRefusedError) or "connect call failed" in str(e).lower() for e in _chain(exc)
+    )
+
+
+def estimate_tokens(text: str) -> int:
+    """Roughly four characters per token, for servers that report no usage."""
+    return (len(text) + 3) // 4
+
+
+async def refuse_retry_on_exhausted_quota(response) -> None:
+    """httpx response hook. The SDKs retry every 429, but `insufficient_quota` never clears by
+    waiting: `x-should-retry: false` is the SDKs' own switch for "do not retry this response"."""
+    if response.status_code != 429:
+        return
+    await response.aread()
+    if b"insufficient_quota" in response.content:
+        response.headers["x-should-retry"] = "false"

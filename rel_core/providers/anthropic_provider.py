@@ -1,0 +1,164 @@
+"""Anthropic: the Messages API, with the system prompt as the top-level `system` parameter.
+
+Retries, backoff, `retry-after` and timeouts are the SDK's own (AsyncAnthropic). Long generations
+are streamed even without a callback: the SDK refuses non-streaming calls it expects to run long.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anthropic
+import httpx2
+
+from ..config import ProviderSettings
+from .base import (
+    Completion,
+    CompletionRequest,
+    DeltaCallback,
+    ErrorKind,
+    ProviderError,
+    error_kind_for_status,
+    one_line,
+    refuse_retry_on_exhausted_quota,
+    status_error_message,
+    stream_broke,
+    transport_error,
+)
+
+# Above this many output tokens a call is streamed: the SDK's smallest non-streaming limit (Opus 4.0/4.1).
+STREAM_ABOVE_MAX_TOKENS = 8192
+
+
+class AnthropicProvider:
+    name = "anthropic"
+
+    def __init__(self, settings: ProviderSettings, base_url: str | None, api_key: str, key_env: str | None):
+        self.settings = settings
+        self.key_env = key_env
+        self.client = anthropic.AsyncAnthropic(
+            api_key=api_key,  # explicit, so the SDK never falls back to profiles on disk
+            base_url=base_url,  # None: the SDK reads ANTHROPIC_BASE_URL, then its default
+            max_retries=settings.max_retries,
+            timeout=settings.timeout,
+            http_client=_http_client(settings.timeout),
+        )
+        self.base_url = str(self.client.base_url).rstrip("/")
+
+    def streams(self, request: CompletionRequest, on_delta: DeltaCallback | None) -> bool:
+        return on_delta is not None or request.max_tokens > STREAM_ABOVE_MAX_TOKENS
+
+    async def complete(self, model: str, request: CompletionRequest, on_delta: DeltaCallback | None) -> Completion:
+        stream = self.streams(request, on_delta)
+        params = request_params(model, request)
+        try:
+            if not stream:
+                return _completion(await self.client.messages.create(**params), model)
+            events = await self.client.messages.create(**params, stream=True)
+        except anthropic.APIError as exc:
+            raise self.translate(exc, request.model) from exc
+        return await self._read_stream(events, model, request.model, on_delta or _ignore)
+
+    async def _read_stream(self, events: anthropic.AsyncStream, model: str, spec: str, on_delta: DeltaCallback) -> Completion:
+        parts: list[str] = []
+        result = Completion(text="", model=model)
+        finished = False
+        async for event in self._events(events, spec, parts):
+            if event.type == "message_start":
+                result.model = event.message.model or model
+                result.input_tokens = _tokens(event.message, "input_tokens")
+            elif event.type == "content_block_delta" and event.delta.type == "text_delta":
+                parts.append(event.delta.text)
+                on_delta(event.delta.text)
+            elif event.type == "message_delta":
+                result.finish_reason = event.delta.stop_reason
+                result.output_tokens = _tokens(event, "output_tokens")
+            elif event.type == "message_stop":
+                finished = True
+        result.text = "".join(parts)
+        if not finished:
+            raise stream_broke(None, spec, self.base_url, result.text)
+        return result
+
+    async def _events(self, events: anthropic.AsyncStream, spec: str, parts: list[str]) -> AsyncIterator[Any]:
+        """The stream's events, with a broken stream turned into a ProviderError carrying the text so far.
+        (Errors raised by the consumer's callback pass through untouched.)"""
+        try:
+            async for event in events:
+                yield event
+        except anthropic.APIStatusError as exc:  # an `error` event mid-stream, e.g. overloaded
+            error = self.translate(exc, spec)
+            error.partial_text = "".join(parts)
+            raise error from exc
+        except (anthropic.APIError, httpx2.HTTPError, OSError) as exc:
+            raise stream_broke(exc, spec, self.base_url, "".join(parts)) from exc
+        finally:
+            await events.close()
+
+    def translate(self, exc: anthropic.APIError, spec: str) -> ProviderError:
+        retries = self.settings.max_retries
+        if isinstance(exc, anthropic.APIStatusError):
+            detail = _error_detail(exc)
+            kind = error_kind_for_status(exc.status_code, _error_type(exc), detail)
+            message = status_error_message(kind, spec, self.base_url, exc.status_code, detail, retries, self.key_env)
+            return ProviderError(kind, message, self.name, status=exc.status_code)
+        if isinstance(exc, anthropic.APIConnectionError):
+            return transport_error(exc, spec, self.base_url, self.settings.timeout, retries)
+        return ProviderError(ErrorKind.SERVER, f"{spec}: unexpected answer from {self.base_url}: {one_line(exc)}", self.name)
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+def request_params(model: str, request: CompletionRequest) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "model": model,
+        "max_tokens": request.max_tokens,
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+    }
+    if request.system:
+        params["system"] = request.system
+    # No temperature: the Messages API this SDK speaks (anthropic 2.x) has no sampling parameters.
+    return params
+
+
+def _completion(message: anthropic.types.Message, model: str) -> Completion:
+    return Completion(
+        text="".join(block.text for block in message.content or [] if block.type == "text"),
+        model=message.model or model,
+        input_tokens=_tokens(message, "input_tokens"),
+        output_tokens=_tokens(message, "output_tokens"),
+        finish_reason=message.stop_reason,
+    )
+
+
+def _tokens(holder: Any, field: str) -> int | None:
+    """Usage may be missing from servers that only imitate the API."""
+    usage = getattr(holder, "usage", None)
+    return getattr(usage, field, None) if usage is not None else None
+
+
+def _error_body(exc: anthropic.APIStatusError) -> dict[str, Any]:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error", body)
+    return error if isinstance(error, dict) else {}
+
+
+def _error_detail(exc: anthropic.APIStatusError) -> str:
+    message = _error_body(exc).get("message")
+    return one_line(message if isinstance(message, str) else exc.message)
+
+
+def _error_type(exc: anthropic.APIStatusError) -> str | None:
+    kind = _error_body(exc).get("type")
+    return kind if isinstance(kind, str) else None
+
+
+def _ignore(_delta: str) -> None:
+    """Long generations stream without a callback."""
+
+
+def _http_client(timeout: float) -> httpx2.AsyncClient:
+    """aiohttp under the SDK (its supported `DefaultAioHttpClient`): cheaper per call at high concurrency."""
+    return anthropic.DefaultAioHttpClient(timeout=timeout, event_hooks={"response": [refuse_retry_on_exhausted_quota]})

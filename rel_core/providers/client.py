@@ -1,0 +1,261 @@
+"""LLMClient: the one entry point for LLM calls. It routes a model spec to its provider, limits
+concurrency and rate per provider, and records every call, success or failure, in llm_calls.
+
+    client = LLMClient(settings, store)
+    completion = await client.complete(
+        CompletionRequest(model="openai:gpt-4o-mini", system="...", messages=[ChatMessage(role="user", content="...")]),
+        on_delta=print_chunk,  # optional: stream text as it arrives
+    )
+    await client.aclose()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
+
+from ..config import ProviderSettings, Settings, redact_url
+from ..models import LLMCall
+from .base import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    Completion,
+    CompletionRequest,
+    DeltaCallback,
+    ErrorKind,
+    ProviderError,
+    estimate_tokens,
+    one_line,
+    split_spec,
+)
+from .pricing import cost_usd
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+# Sent as the key to servers that need none (a local vLLM or Ollama): the SDKs refuse an empty key.
+NO_KEY = "no-key-needed"
+HOSTED = {"openai": "openai.com", "anthropic": "anthropic.com"}
+
+
+class Provider(Protocol):
+    name: str
+    base_url: str
+
+    def streams(self, request: CompletionRequest, on_delta: DeltaCallback | None) -> bool: ...
+
+    async def complete(self, model: str, request: CompletionRequest, on_delta: DeltaCallback | None) -> Completion: ...
+
+    async def aclose(self) -> None: ...
+
+
+class ProviderGate:
+    """At most `concurrency` calls in flight, and starts spaced to `requests_per_minute` if set."""
+
+    def __init__(self, settings: ProviderSettings):
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._interval = 60.0 / settings.requests_per_minute if settings.requests_per_minute else 0.0
+        self._next_start = 0.0
+
+    async def __aenter__(self) -> None:
+        await self._slots.acquire()
+        try:
+            await self._wait_for_rate()
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._slots.release()
+
+    async def _wait_for_rate(self) -> None:
+        if not self._interval:
+            return
+        now = time.monotonic()
+        start = max(now, self._next_start)
+        self._next_start = start + self._interval  # reserved before sleeping, so waiters queue in order
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
+class LLMClient:
+    def __init__(self, settings: Settings, store: Store | None = None):
+        self.settings = settings
+        self.store = store
+        self._providers: dict[tuple[str, str | None, str | None], Provider] = {}
+        self._gates: dict[str, ProviderGate] = {}
+
+    async def complete(self, request: CompletionRequest, on_delta: DeltaCallback | None = None) -> Completion:
+        """Run one call and record it. Raises ProviderError (with `llm_call_id` set) when it fails."""
+        started = time.perf_counter()
+        provider: Provider | None = None
+        sent = False
+        try:
+            provider_name, model = split_spec(request.model)
+            provider = self.provider_for(request.model)
+            async with self._gate(provider_name):
+                started, sent = time.perf_counter(), True
+                completion = await provider.complete(model, request, on_delta)
+        except ProviderError as exc:
+            exc.llm_call_id = self._record_failure(request, provider, on_delta, started, str(exc), exc.partial_text)
+            raise
+        except asyncio.CancelledError:
+            if sent:  # a cancelled worker's call may still have cost something
+                self._record_failure(request, provider, on_delta, started, "cancelled", "")
+            raise
+        except Exception as exc:  # e.g. the on_delta callback failed
+            self._record_failure(request, provider, on_delta, started, f"{type(exc).__name__}: {one_line(exc)}", "")
+            raise
+        completion.latency_ms = (time.perf_counter() - started) * 1000
+        self._meter(request, completion)
+        completion.llm_call_id = self._record(request, provider, on_delta, completion)
+        return completion
+
+    def provider_for(self, spec: str) -> Provider:
+        """The provider client for a model spec, made on first use (one per provider and base URL)."""
+        provider_name, _ = split_spec(spec)
+        model_settings = self.settings.models.get(spec)
+        own_server = model_settings is not None and model_settings.base_url is not None
+        base_url = model_settings.base_url if own_server else getattr(self.settings, provider_name).base_url
+        key_env = model_settings.api_key_env if own_server else API_KEY_ENV[provider_name]
+        cache_key = (provider_name, base_url, key_env)
+        if cache_key not in self._providers:
+            api_key = resolve_api_key(spec, base_url, key_env, own_server)
+            self._providers[cache_key] = _make_provider(provider_name, getattr(self.settings, provider_name), base_url, api_key, key_env)
+        return self._providers[cache_key]
+
+    async def aclose(self) -> None:
+        providers, self._providers = list(self._providers.values()), {}
+        for provider in providers:
+            await provider.aclose()
+
+    async def __aenter__(self) -> LLMClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- metering --------------------------------------------------------------------------------
+
+    def _gate(self, provider_name: str) -> ProviderGate:
+        if provider_name not in self._gates:
+            self._gates[provider_name] = ProviderGate(getattr(self.settings, provider_name))
+        return self._gates[provider_name]
+
+    def _meter(self, request: CompletionRequest, completion: Completion) -> None:
+        """Fill in estimated tokens for servers that report none, then the cost."""
+        if completion.input_tokens is None or completion.output_tokens is None:
+            completion.tokens_estimated = True
+            if completion.input_tokens is None:
+                completion.input_tokens = estimate_tokens(prompt_text(request))
+            if completion.output_tokens is None:
+                completion.output_tokens = estimate_tokens(completion.text)
+        completion.cost_usd = cost_usd(
+            request.model, self.settings, completion.input_tokens, completion.output_tokens, completion.model
+        )
+
+    def _record(self, request: CompletionRequest, provider: Provider, on_delta: DeltaCallback | None, completion: Completion) -> int | None:
+        if self.store is None:
+            return None
+        return self.store.log_call(
+            LLMCall(
+                problem_id=request.problem_id,
+                provider=provider.name,
+                model=split_spec(request.model)[1],
+                purpose=request.purpose,
+                request=request_json(request, provider, on_delta),
+                response=completion.text,
+                input_tokens=completion.input_tokens,
+                output_tokens=completion.output_tokens,
+                tokens_estimated=completion.tokens_estimated,
+                latency_ms=completion.latency_ms,
+                cost_usd=completion.cost_usd,
+                finish_reason=completion.finish_reason,
+            )
+        )
+
+    def _record_failure(
+        self,
+        request: CompletionRequest,
+        provider: Provider | None,
+        on_delta: DeltaCallback | None,
+        started: float,
+        error: str,
+        partial_text: str,
+    ) -> int | None:
+        if self.store is None:
+            return None
+        provider_name, _, model = request.model.partition(":")
+        return self.store.log_call(
+            LLMCall(
+                problem_id=request.problem_id,
+                provider=provider.name if provider else provider_name or "unknown",
+                model=model or request.model,
+                purpose=request.purpose,
+                request=request_json(request, provider, on_delta),
+                response=partial_text or None,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                error=error,
+            )
+        )
+
+
+def resolve_api_key(spec: str, base_url: str | None, key_env: str | None, own_server: bool) -> str:
+    """The key to send, read from the environment at call time (never from config, never stored).
+
+    A model with its own base_url gets the key named by its `api_key_env`, or none: the hosted
+    provider's key is never sent to another server. A provider-wide base URL (rel.toml or the SDK's
+    *_BASE_URL variable) that is not the hosted API may need no key either."""
+    provider = spec.partition(":")[0]
+    key = os.environ.get(key_env) if key_env else None
+    if key:
+        return key
+    if own_server and key_env:
+        raise ProviderError(ErrorKind.CONFIG, f"{key_env} is not set: export it (api_key_env for {spec} in rel.toml names it)", provider)
+    effective_url = base_url or os.environ.get(BASE_URL_ENV[provider])
+    if own_server or (effective_url and not _is_hosted(provider, effective_url)):
+        return NO_KEY
+    raise ProviderError(
+        ErrorKind.CONFIG,
+        f"{key_env} is not set: export {key_env}=... to use {spec} "
+        f"(for a local server that needs no key, set its base_url in rel.toml)",
+        provider,
+    )
+
+
+def _is_hosted(provider: str, url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host == HOSTED[provider] or host.endswith("." + HOSTED[provider])
+
+
+def _make_provider(name: str, settings: ProviderSettings, base_url: str | None, api_key: str, key_env: str | None) -> Provider:
+    # Imported here so that using one provider never needs the other's SDK loaded.
+    if name == "openai":
+        from .openai_provider import OpenAIProvider
+
+        return OpenAIProvider(settings, base_url, api_key, key_env)
+    from .anthropic_provider import AnthropicProvider
+
+    return AnthropicProvider(settings, base_url, api_key, key_env)
+
+
+def prompt_text(request: CompletionRequest) -> str:
+    return "\n".join([request.system or "", *(m.content for m in request.messages)])
+
+
+def request_json(request: CompletionRequest, provider: Provider | None, on_delta: DeltaCallback | None) -> str:
+    """What was asked, for the record: never headers, never keys."""
+    record = {
+        "model": request.model,
+        "base_url": redact_url(provider.base_url) if provider else None,
+        "stream": provider.streams(request, on_delta) if provider else on_delta is not None,
+        "system": request.system,
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+    }
+    return json.dumps(record, ensure_ascii=False)

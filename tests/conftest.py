@@ -1,0 +1,32 @@
+"""Shared fixtures. Each block is self-contained; add yours below with a heading."""
+
+from __future__ import annotations
+
+import pytest
+
+# -- the loopback LLM server (tests/llm_server.py) ------------------------------------------------
+from llm_server import LLMServer
+
+
+@pytest.fixture
+def llm_server():
+    """A scripted OpenAI/Anthropic-compatible server on 127.0.0.1 with an ephemeral port.
+
+    `llm_server.enqueue("text", Reply.rate_limited(10))`, `llm_server.respond_with(fn)`,
+    `llm_server.requests`; point clients at `.openai_base_url` / `.anthropic_base_url`.
+    """
+    with LLMServer() as server:
+        yield server
+
+
+@pytest.fixture
+def llm_env(llm_server, monkeypatch, tmp_path):
+    """The SDKs' environment pointed at the loopback server, with dummy keys and no real user dirs."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-loopback")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-loopback")
+    monkeypatch.setenv("OPENAI_BASE_URL", llm_server.openai_base_url)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", llm_server.anthropic_base_url)
+    for variable in ("OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "ANTHROPIC_AUTH_TOKEN", "OPENAI_CUSTOM_HEADERS", "ANTHROPIC_CUSTOM_HEADERS"):
+        monkeypatch.delenv(variable, raising=False)
+    return llm_server

@@ -1,0 +1,514 @@
+"""A scripted loopback LLM server speaking the OpenAI chat-completions and Anthropic messages protocols.
+
+Tests point the real SDK clients at it, so every byte goes over a real socket:
+
+    server = LLMServer().start()            # or the `llm_server` pytest fixture (`llm_env` also sets
+    server.openai_base_url                  #   OPENAI_/ANTHROPIC_ BASE_URL and dummy keys for it)
+    server.anthropic_base_url               # http://127.0.0.1:PORT (the SDK adds /v1/messages)
+    server.enqueue("first answer", Reply.rate_limited(retry_after_ms=10), "after the 429")
+    server.respond_with(lambda req: "42" if "6 x 7" in req.prompt else None)
+    server.default = Reply(text="fallback")
+    server.latency = 0.05                   # every request waits this long before its reply
+    server.requests                         # every request received: path, body, headers, prompt...
+
+Replies come from the queue first, then the responder function (called on the server's thread;
+None falls through), then `server.default`. A reply is plain text or a `Reply`: usage or none,
+an HTTP error (Reply.error / rate_limited / insufficient_quota / server_error / auth_failed /
+model_not_found / context_length_exceeded), a delay, slow chunks, a stream cut off mid-way.
+Streams follow each protocol: OpenAI `data:` chunks, a usage chunk when
+stream_options.include_usage, then `data: [DONE]`; Anthropic message_start, content_block_start,
+content_block_delta..., content_block_stop, message_delta (with usage), message_stop.
+
+Standalone, for benchmarks: `python tests/llm_server.py --port 0 --latency-ms 50` prints
+`LLM server listening on http://127.0.0.1:PORT` and serves until SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# -- what a test scripts ------------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    """One scripted answer. Fields that do not apply to a reply's kind are ignored."""
+
+    text: str = "OK"
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    error_message: str | None = None
+    """For status >= 400: the error message, wrapped in the protocol's error body."""
+    error_code: str | None = None
+    """OpenAI `error.code` (e.g. insufficient_quota, context_length_exceeded)."""
+    error_type: str | None = None
+    """`error.type`; defaults to what each API sends for the status."""
+    raw_body: str | None = None
+    """Send this body verbatim instead (e.g. an HTML page from a proxy)."""
+    delay: float = 0.0
+    """Seconds to wait before answering, on top of the server's latency."""
+    chunks: list[str] | None = None
+    """How a streamed text is split into deltas; by default, word by word."""
+    chunk_delay: float = 0.0
+    """Seconds between streamed deltas."""
+    cut_after: int | None = None
+    """Streams only: drop the connection after this many SSE events, mid-body."""
+    end_cleanly: bool = False
+    """With cut_after: end the body properly there instead, as a server that gave up would."""
+    usage: bool = True
+    """Send token usage (OpenAI streams send it only when asked with stream_options)."""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    finish_reason: str = "stop"
+    """OpenAI vocabulary (stop, length); translated to end_turn / max_tokens for Anthropic."""
+    model: str | None = None
+    """The model the answer claims to come from; defaults to the one requested."""
+
+    # -- ready-made failures --
+
+    @classmethod
+    def error(cls, status: int, message: str, code: str | None = None, **fields: Any) -> Reply:
+        return cls(status=status, error_message=message, error_code=code, **fields)
+
+    @classmethod
+    def rate_limited(cls, retry_after_ms: int = 10, message: str = "Rate limit reached, slow down.") -> Reply:
+        return cls.error(429, message, "rate_limit_exceeded", headers={"retry-after-ms": str(retry_after_ms)})
+
+    @classmethod
+    def insufficient_quota(cls) -> Reply:
+        return cls.error(
+            429,
+            "You exceeded your current quota, please check your plan and billing details.",
+            "insufficient_quota",
+            error_type="insufficient_quota",
+            headers={"retry-after-ms": "1"},
+        )
+
+    @classmethod
+    def server_error(cls, status: int = 500, retry_after_ms: int = 1) -> Reply:
+        return cls.error(status, "The server had an error while processing your request.", headers={"retry-after-ms": str(retry_after_ms)})
+
+    @classmethod
+    def auth_failed(cls) -> Reply:
+        return cls.error(401, "Incorrect API key provided.", "invalid_api_key")
+
+    @classmethod
+    def model_not_found(cls, model: str = "the model") -> Reply:
+        return cls.error(404, f"The model `{model}` does not exist or you do not have access to it.", "model_not_found")
+
+    @classmethod
+    def context_length_exceeded(cls) -> Reply:
+        return cls.error(
+            400,
+            "This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens.",
+            "context_length_exceeded",
+        )
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the server received it. Headers are kept whole (keys lower-cased)."""
+
+    method: str
+    path: str
+    protocol: str  # "openai", "anthropic" or "unknown"
+    headers: dict[str, str]
+    body: Any
+    received_at: float
+
+    @property
+    def model(self) -> str | None:
+        return self.body.get("model") if isinstance(self.body, dict) else None
+
+    @property
+    def stream(self) -> bool:
+        return bool(isinstance(self.body, dict) and self.body.get("stream"))
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return list(self.body.get("messages") or []) if isinstance(self.body, dict) else []
+
+    @property
+    def system(self) -> str | None:
+        """The system prompt, wherever the protocol puts it."""
+        if self.protocol == "anthropic":
+            system = self.body.get("system")
+            return system if isinstance(system, str) or system is None else json.dumps(system)
+        return next((_text(m.get("content")) for m in self.messages if m.get("role") == "system"), None)
+
+    @property
+    def prompt(self) -> str:
+        """All user messages' text, joined: what per-problem scripting usually matches on."""
+        return "\n".join(_text(m.get("content")) for m in self.messages if m.get("role") == "user")
+
+
+Responder = Callable[[RecordedRequest], "Reply | str | None"]
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return ""
+
+
+# -- the server -----------------------------------------------------------------------------------
+
+
+class LLMServer:
+    """Loopback HTTP/1.1 server (keep-alive, chunked SSE) on its own event loop in a thread."""
+
+    def __init__(self, latency: float = 0.0, host: str = "127.0.0.1", port: int = 0, keep_log: bool = True):
+        self.latency = latency
+        """Seconds every request waits before its reply starts; settable at any time."""
+        self.host = host
+        self.port = port
+        self.keep_log = keep_log
+        self.default: Reply | str = Reply()
+        self._queue: list[Reply | str] = []
+        self._responder: Responder | None = None
+        self.responder_errors: list[Exception] = []
+        """Exceptions the responder function raised; each was answered with a 418."""
+        self._log: list[RecordedRequest] = []
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._connections: set[asyncio.Task] = set()
+
+    # -- scripting --
+
+    def enqueue(self, *replies: Reply | str) -> LLMServer:
+        with self._lock:
+            self._queue.extend(replies)
+        return self
+
+    def respond_with(self, responder: Responder | None) -> LLMServer:
+        """`responder(request)` answers each request the queue does not; None falls through to `default`."""
+        self._responder = responder
+        return self
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._log)
+
+    @property
+    def pending_replies(self) -> int:
+        with self._lock:
+            return len(self._queue)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._queue.clear()
+            self._log.clear()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return self.url
+
+    # -- lifecycle --
+
+    def start(self) -> LLMServer:
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run_in_thread, args=(ready,), name="llm-server", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("loopback LLM server did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop = None
+
+    def __enter__(self) -> LLMServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run_in_thread(self, ready: threading.Event) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._loop.run_until_complete(self.listen())
+        ready.set()
+        self._loop.run_forever()
+        self._loop.close()
+
+    async def listen(self) -> None:
+        self._server = await asyncio.start_server(self._serve_connection, self.host, self.port, backlog=1024)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _shutdown(self) -> None:
+        self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+
+    # -- HTTP --
+
+    async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._connections.add(task)
+        try:
+            while await self._serve_one(reader, writer):
+                pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.CancelledError):
+            pass  # the client went away, or the server is stopping
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+    async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Answer one request; False when the connection should close."""
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError:
+            return False
+        method, path, headers = _parse_head(head)
+        raw = await reader.readexactly(int(headers.get("content-length", "0")))
+        request = self._record(method, path, headers, raw)
+        reply = self._reply_for(request)
+        await asyncio.sleep(self.latency + reply.delay)
+        if request.protocol == "unknown":
+            _write_json(writer, 404, {"error": {"message": f"no route for {method} {path}", "type": "not_found"}})
+        elif reply.status >= 400:
+            self._write_error(writer, request, reply)
+        elif request.stream:
+            return await self._write_stream(writer, request, reply)
+        else:
+            _write_json(writer, 200, _plain_body(request, reply), reply.headers)
+        await writer.drain()
+        return headers.get("connection", "").lower() != "close"
+
+    def _record(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> RecordedRequest:
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        protocol = "openai" if path.endswith("/chat/completions") else "anthropic" if path.endswith("/messages") else "unknown"
+        request = RecordedRequest(method, path, protocol, headers, body, time.time())
+        if self.keep_log:
+            with self._lock:
+                self._log.append(request)
+        return request
+
+    def _reply_for(self, request: RecordedRequest) -> Reply:
+        with self._lock:
+            scripted = self._queue.pop(0) if self._queue else None
+        if scripted is None and self._responder is not None:
+            try:
+                scripted = self._responder(request)
+            except Exception as exc:  # a bug in a test's script: answer visibly (418 is never retried)
+                self.responder_errors.append(exc)
+                scripted = Reply.error(418, f"the test's responder raised {exc!r}")
+        if scripted is None:
+            scripted = self.default
+        return Reply(text=scripted) if isinstance(scripted, str) else scripted
+
+    def _write_error(self, writer: asyncio.StreamWriter, request: RecordedRequest, reply: Reply) -> None:
+        if reply.raw_body is not None:
+            _write(writer, reply.status, reply.raw_body.encode(), {"content-type": "text/plain", **reply.headers})
+            return
+        body = _anthropic_error(reply) if request.protocol == "anthropic" else _openai_error(reply)
+        _write_json(writer, reply.status, body, reply.headers)
+
+    async def _write_stream(self, writer: asyncio.StreamWriter, request: RecordedRequest, reply: Reply) -> bool:
+        head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\ntransfer-encoding: chunked\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in reply.headers.items())
+        writer.write((head + "\r\n").encode())
+        events = _anthropic_events if request.protocol == "anthropic" else _openai_events
+        for count, event in enumerate(events(request, reply, next(self._ids))):
+            if reply.cut_after is not None and count >= reply.cut_after:
+                if reply.end_cleanly:
+                    break
+                await writer.drain()
+                writer.transport.abort()  # mid-body, no terminating chunk: what a dropped connection looks like
+                return False
+            data = event.encode()
+            writer.write(b"%x\r\n%s\r\n" % (len(data), data))
+            if reply.chunk_delay:
+                await writer.drain()
+                await asyncio.sleep(reply.chunk_delay)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        return True
+
+
+def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")
+    method, path, _version = lines[0].split(" ", 2)
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            name, value = line.split(":", 1)
+            headers[name.strip().lower()] = value.strip()
+    return method, path, headers
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 529: "Overloaded"}
+
+
+def _write(writer: asyncio.StreamWriter, status: int, body: bytes, headers: dict[str, str]) -> None:
+    head = f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\ncontent-length: {len(body)}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    writer.write((head + "\r\n").encode() + body)
+
+
+def _write_json(writer: asyncio.StreamWriter, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+    _write(writer, status, json.dumps(body).encode(), {"content-type": "application/json", **(headers or {})})
+
+
+# -- protocol bodies ------------------------------------------------------------------------------
+
+_WORDS = re.compile(r"\s*\S+\s*|\s+")
+
+
+def _deltas(reply: Reply) -> list[str]:
+    return reply.chunks if reply.chunks is not None else _WORDS.findall(reply.text)
+
+
+def _usage(request: RecordedRequest, reply: Reply) -> tuple[int, int]:
+    prompt_chars = len(request.prompt) + len(request.system or "")
+    return (
+        reply.input_tokens if reply.input_tokens is not None else max(1, prompt_chars // 4),
+        reply.output_tokens if reply.output_tokens is not None else max(1, len(_deltas(reply))),
+    )
+
+
+def _plain_body(request: RecordedRequest, reply: Reply) -> dict[str, Any]:
+    model = reply.model or request.model
+    inp, out = _usage(request, reply)
+    if request.protocol == "anthropic":
+        body = {
+            "id": "msg_loopback",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": reply.text}],
+            "stop_reason": _ANTHROPIC_STOP.get(reply.finish_reason, reply.finish_reason),
+            "stop_sequence": None,
+        }
+        if reply.usage:
+            body["usage"] = {"input_tokens": inp, "output_tokens": out}
+        return body
+    body = {
+        "id": "chatcmpl-loopback",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text}, "finish_reason": reply.finish_reason, "logprobs": None}],
+    }
+    if reply.usage:
+        body["usage"] = {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out}
+    return body
+
+
+def _openai_events(request: RecordedRequest, reply: Reply, n: int):
+    """`data:` lines; the first delta carries the role, the last the finish reason, then usage if asked."""
+    base = {"id": f"chatcmpl-{n}", "object": "chat.completion.chunk", "created": int(time.time()), "model": reply.model or request.model}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+        return f"data: {json.dumps({**base, 'choices': [choice]})}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    for delta in _deltas(reply):
+        yield chunk({"content": delta})
+    yield chunk({}, reply.finish_reason)
+    wants_usage = (request.body.get("stream_options") or {}).get("include_usage")
+    if reply.usage and wants_usage:
+        inp, out = _usage(request, reply)
+        usage = {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out}
+        yield f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+_ANTHROPIC_STOP = {"stop": "end_turn", "length": "max_tokens"}
+
+
+def _anthropic_events(request: RecordedRequest, reply: Reply, n: int):
+    def event(kind: str, data: dict[str, Any]) -> str:
+        return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n"
+
+    inp, out = _usage(request, reply)
+    message = {"id": f"msg_{n}", "type": "message", "role": "assistant", "model": reply.model or request.model, "content": [], "stop_reason": None, "stop_sequence": None}
+    if reply.usage:
+        message["usage"] = {"input_tokens": inp, "output_tokens": 1}
+    yield event("message_start", {"message": message})
+    yield event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+    for delta in _deltas(reply):
+        yield event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": delta}})
+    yield event("content_block_stop", {"index": 0})
+    stop = {"delta": {"stop_reason": _ANTHROPIC_STOP.get(reply.finish_reason, reply.finish_reason), "stop_sequence": None}}
+    if reply.usage:
+        stop["usage"] = {"output_tokens": out}
+    yield event("message_delta", stop)
+    yield event("message_stop", {})
+
+
+_OPENAI_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error", 429: "requests"}
+_ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 529: "overloaded_error"}
+
+
+def _openai_error(reply: Reply) -> dict[str, Any]:
+    kind = reply.error_type or _OPENAI_TYPES.get(reply.status, "server_error")
+    return {"error": {"message": reply.error_message or "error", "type": kind, "param": None, "code": reply.error_code}}
+
+
+def _anthropic_error(reply: Reply) -> dict[str, Any]:
+    kind = reply.error_type or _ANTHROPIC_TYPES.get(reply.status, "api_error")
+    return {"type": "error", "error": {"type": kind, "message": reply.error_message or "error"}}
+
+
+# -- standalone ---------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Loopback OpenAI/Anthropic-compatible LLM server for tests and benchmarks.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="wait before every reply")
+    parser.add_argument("--text", default="OK", help="the answer to every request")
+    parser.add_argument("--log", action="store_true", help="keep a request log (memory grows with requests)")
+    args = parser.parse_args(argv)
+    server = LLMServer(latency=args.latency_ms / 1000, host=args.host, port=args.port, keep_log=args.log)
+    server.default = Reply(text=args.text)
+    asyncio.run(_serve_forever(server))
+
+
+async def _serve_forever(server: LLMServer) -> None:
+    await server.listen()
+    print(f"LLM server listening on {server.url}", flush=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server._shutdown()
+
+
+if __name__ == "__main__":
+    main()
