@@ -181,3 +181,17 @@ def m002_edit_drafts(db: sqlite_utils.Database) -> None:
         pk=("problem_id", "annotator"),
         foreign_keys=[("problem_id", "problems", "id"), ("attempt_id", "attempts", "id")],
     )
+
+
+@migration
+def m003_fts_reindex_on_text_change_only(db: sqlite_utils.Database) -> None:
+    # Claims, lease renewals and state changes update `problems` all the time; the FTS trigger
+    # from m001 re-indexed the (unchanged) text on every one of them, five times the cost of the
+    # update itself. Re-index only when the text changes.
+    db.execute("drop trigger if exists problems_au")
+    db.execute(
+        "create trigger problems_au after update of text on problems begin "
+        "insert into problems_fts (problems_fts, rowid, text) values ('delete', old.rowid, old.text); "
+        "insert into problems_fts (rowid, text) values (new.rowid, new.text); "
+        "end"
+    )

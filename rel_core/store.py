@@ -211,6 +211,9 @@ class Store:
         rows = self._rows("select * from attempts where id = ?", [attempt_id])
         return Attempt.model_validate(rows[0]) if rows else None
 
+    def count_attempts(self, problem_id: int) -> int:
+        return int(self.conn.execute("select count(*) from attempts where problem_id = ?", [problem_id]).fetchone()[0])
+
     def history(self, problem_id: int) -> ProblemHistory | None:
         problem = self.get_problem(problem_id)
         if problem is None:
@@ -401,6 +404,45 @@ class Store:
                 [owner, _future(ttl_seconds), row[0]],
             )
         return self.get_problem(int(row[0]))
+
+    def holds_claim(self, problem_id: int, owner: str) -> bool:
+        """Whether `owner` still holds the claim (expired but not yet taken over counts as held)."""
+        row = self.conn.execute("select claimed_by from problems where id = ?", [problem_id]).fetchone()
+        return row is not None and row[0] == owner
+
+    def count_claimable(self, states: Iterable[ProblemState]) -> int:
+        """Problems in `states` that claim_next could hand out now."""
+        states = [str(s) for s in states]
+        marks = ", ".join("?" for _ in states)
+        return int(
+            self.conn.execute(
+                f"select count(*) from problems where state in ({marks}) "
+                "and (claimed_by is null or claim_expires < ?)",
+                [*states, utcnow()],
+            ).fetchone()[0]
+        )
+
+    def count_leased_by_others(self, states: Iterable[ProblemState], owner: str) -> int:
+        """Problems in `states` under someone else's live claim: work that may yet come back."""
+        states = [str(s) for s in states]
+        marks = ", ".join("?" for _ in states)
+        return int(
+            self.conn.execute(
+                f"select count(*) from problems where state in ({marks}) "
+                "and claimed_by is not null and claimed_by != ? and claim_expires >= ?",
+                [*states, owner, utcnow()],
+            ).fetchone()[0]
+        )
+
+    def requeue_errored(self) -> int:
+        """Put unclaimed errored problems back in the queue (`--retry-errored`); returns how many."""
+        with self.transaction():
+            cursor = self.conn.execute(
+                "update problems set state = ?, state_detail = null, updated_at = ? "
+                "where state = ? and (claimed_by is null or claim_expires < ?)",
+                [str(ProblemState.PENDING), utcnow(), str(ProblemState.ERRORED), utcnow()],
+            )
+            return cursor.rowcount
 
     def release(self, problem_id: int, owner: str) -> None:
         with self.transaction():

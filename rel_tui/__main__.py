@@ -1,3 +1,5 @@
 from rel_tui.cli import main
 
-main()
+# Guarded, so importing this module (multiprocessing spawn, tools) never starts the app.
+if __name__ == "__main__":
+    main()

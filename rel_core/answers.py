@@ -1,0 +1,268 @@
+"""Final answers: find them in a worked solution and check them against the reference.
+
+The check uses math-verify (`verify(parse(gold), parse(answer))`, in that order). math-verify
+times itself out with SIGALRM, which only works on a main thread, so it runs on the main
+thread of worker processes, behind an outer deadline of our own that kills a stuck worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import re
+import select
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from .models import Verdict
+
+CHECK_TIMEOUT_SECONDS = 20.0
+WORKER_START_SECONDS = 60.0
+MATH_VERIFY_TIMEOUT_SECONDS = 5
+
+_ANSWER_TAG = re.compile(r"<ANSWER>(.*?)</ANSWER>", re.IGNORECASE | re.DOTALL)
+_ANSWER_LINE = re.compile(r"answer\s+is\s*:?\s*(.+)", re.IGNORECASE)
+_CHOICE = re.compile(r"^(?:\(([A-J])\)|([A-J])(?:[.):]|$))")
+_LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+_WORD = re.compile(r"[A-Za-z]{3,}")
+_MATH_WORDS = frozenset(
+    "sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln exp sqrt pi inf infty and".split()
+)
+
+
+# -- extraction ------------------------------------------------------------------------
+
+
+def extract_answer(text: str) -> str | None:
+    """The final answer: the last <ANSWER> tag, else the last \\boxed{}, else a last "answer is" line."""
+    tags = _ANSWER_TAG.findall(text or "")
+    if tags and tags[-1].strip():
+        return tags[-1].strip()
+    boxed = last_boxed(text or "")
+    if boxed:
+        return boxed
+    return _last_answer_line(text or "")
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last \\boxed{...} (or \\fbox{...}), nested braces included."""
+    start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
+    if start < 0:
+        return None
+    index = text.index("{", start) + 1
+    depth, begin = 1, index
+    while index < len(text):
+        if text[index] == "{":
+            depth += 1
+        elif text[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[begin:index].strip() or None
+        index += 1
+    return None  # unbalanced: the model was cut off mid-answer
+
+
+def _last_answer_line(text: str) -> str | None:
+    for line in reversed(text.splitlines()):
+        match = _ANSWER_LINE.search(line)
+        if match:
+            answer = match.group(1).strip().strip("*").strip()
+            return answer.rstrip(".").strip() or None
+    return None
+
+
+def demote_answer_tags(text: str) -> str:
+    """Earlier answers in a trace that is being continued become plain text, so only one tag remains."""
+    return _ANSWER_TAG.sub(lambda m: f"(my answer at this point: {m.group(1).strip()})", text)
+
+
+# -- normalisation ---------------------------------------------------------------------
+
+
+def strip_math_delimiters(answer: str) -> str:
+    text = answer.strip()
+    for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+        if text.startswith(left) and text.endswith(right) and len(text) > len(left) + len(right):
+            text = text[len(left) : -len(right)].strip()
+    boxed = last_boxed(text) if text.startswith(("\\boxed{", "\\fbox{")) else None
+    return boxed or text
+
+
+def normalise(answer: str) -> str:
+    text = strip_math_delimiters(answer)
+    text = re.sub(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}", r"\1", text)
+    text = re.sub(r"\s+", " ", text).strip().rstrip(".").strip()
+    return text.lower()
+
+
+def choice_letter(answer: str) -> str | None:
+    """`C`, `(C)`, `C.` or `C) 42` -> "C"; anything else -> None."""
+    match = _CHOICE.match(normalise(answer).upper())
+    return (match.group(1) or match.group(2)) if match else None
+
+
+def looks_like_prose(answer: str) -> bool:
+    """Words that are not mathematics: math-verify would read them as products of symbols."""
+    bare = _LATEX_COMMAND.sub(" ", strip_math_delimiters(answer))
+    return any(word.lower() not in _MATH_WORDS for word in _WORD.findall(bare))
+
+
+# -- the check -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What the answer check found. `decisive` means its verdict can be trusted without an LLM."""
+
+    verdict: Verdict
+    decisive: bool
+    answer: str | None
+    reason: str
+
+    @property
+    def note(self) -> str:
+        return f"answer check: {self.reason}"
+
+
+def _checkable(reference: str | None, answer: str | None) -> CheckResult | None:
+    """Decide the cases that need no math-verify; None means math-verify must look."""
+    if not reference or not reference.strip():
+        return CheckResult(Verdict.UNKNOWN, False, answer, "no reference answer to check against")
+    if answer is None:
+        return CheckResult(Verdict.UNKNOWN, False, None, "no final answer found in the solution")
+    if normalise(answer) == normalise(reference):
+        return CheckResult(Verdict.CORRECT, True, answer, f"{answer!r} matches the reference exactly")
+    gold_letter = choice_letter(reference)
+    if gold_letter and len(normalise(reference)) <= 3:
+        letter = choice_letter(answer)
+        if letter is None:
+            return CheckResult(Verdict.UNKNOWN, False, answer, f"{answer!r} does not name an option")
+        verdict = Verdict.CORRECT if letter == gold_letter else Verdict.INCORRECT
+        return CheckResult(verdict, True, answer, f"option {letter}, reference option {gold_letter}")
+    if looks_like_prose(reference):
+        return CheckResult(Verdict.UNKNOWN, False, answer, "the reference is free text, not machine-checkable")
+    if looks_like_prose(answer):
+        return CheckResult(Verdict.UNKNOWN, False, answer, f"{answer!r} is free text, not machine-checkable")
+    return None
+
+
+def math_verify_in_worker(reference: str, answer: str) -> tuple[bool, bool, bool]:
+    """(reference parsed, answer parsed, equivalent). Runs in a worker process's main thread."""
+    from math_verify import parse, verify
+
+    def parsed(text: str) -> list:
+        return parse(f"\\boxed{{{strip_math_delimiters(text)}}}", parsing_timeout=MATH_VERIFY_TIMEOUT_SECONDS)
+
+    def has_expression(items: list) -> bool:
+        return any(not isinstance(item, str) for item in items)
+
+    gold, target = parsed(reference), parsed(answer)
+    if not (has_expression(gold) and has_expression(target)):
+        return has_expression(gold), has_expression(target), False
+    return True, True, bool(verify(gold, target, timeout_seconds=MATH_VERIFY_TIMEOUT_SECONDS))
+
+
+def _from_math_verify(answer: str, reference: str, outcome: tuple[bool, bool, bool]) -> CheckResult:
+    gold_ok, answer_ok, equal = outcome
+    if not gold_ok:
+        return CheckResult(Verdict.UNKNOWN, False, answer, "the reference does not parse as mathematics")
+    if not answer_ok:
+        return CheckResult(Verdict.UNKNOWN, False, answer, f"{answer!r} does not parse as mathematics")
+    if equal:
+        return CheckResult(Verdict.CORRECT, True, answer, f"{answer!r} is equivalent to the reference")
+    return CheckResult(Verdict.INCORRECT, True, answer, f"{answer!r} is not equivalent to the reference")
+
+
+class _Worker:
+    """One long-lived `python -m rel_core.answer_worker` process, asked one question at a time.
+
+    A plain subprocess rather than multiprocessing: spawn would re-import the caller's
+    __main__ (scripts, test runners) and fork would copy the parent's threads and locks.
+    """
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+        self.answered = 0
+
+    def start(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "rel_core.answer_worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                bufsize=1,
+            )
+            self.answered = 0
+
+    def ask(self, reference: str, answer: str, timeout: float) -> tuple[bool, bool, bool]:
+        self.start()
+        assert self.process is not None and self.process.stdin and self.process.stdout
+        if self.answered == 0:
+            timeout += WORKER_START_SECONDS  # the first answer waits for sympy to import
+        try:
+            self.process.stdin.write(json.dumps([reference, answer]) + "\n")
+            self.process.stdin.flush()
+        except OSError:
+            self.kill()
+            raise TimeoutError("answer worker died") from None
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        line = self.process.stdout.readline() if ready else ""
+        if not line:
+            self.kill()
+            raise TimeoutError("answer worker did not answer in time")
+        self.answered += 1
+        gold_ok, answer_ok, equal = json.loads(line)
+        return bool(gold_ok), bool(answer_ok), bool(equal)
+
+    def kill(self) -> None:
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+class AnswerChecker:
+    """Checks answers; math-verify runs in a few worker processes, started on first use."""
+
+    def __init__(self, workers: int = 2, timeout: float = CHECK_TIMEOUT_SECONDS):
+        self.timeout = timeout
+        self._workers = [_Worker() for _ in range(workers)]
+        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        for worker in self._workers:
+            self._idle.put(worker)
+
+    def warm(self) -> None:
+        """Start the workers now, so the first check does not wait for them to import sympy."""
+        for worker in self._workers:
+            worker.start()
+
+    def quick_check(self, text: str, reference: str | None) -> CheckResult | None:
+        """The verdict when no math-verify is needed (exact match, option letters, free text), else None."""
+        return _checkable(reference, extract_answer(text))
+
+    async def check(self, text: str, reference: str | None) -> CheckResult:
+        answer = extract_answer(text)
+        quick = _checkable(reference, answer)
+        if quick is not None:
+            return quick
+        assert reference is not None and answer is not None
+        try:
+            outcome = await asyncio.to_thread(self._ask, reference, answer)
+        except TimeoutError:
+            return CheckResult(Verdict.UNKNOWN, False, answer, "math-verify did not finish in time")
+        return _from_math_verify(answer, reference, outcome)
+
+    def _ask(self, reference: str, answer: str) -> tuple[bool, bool, bool]:
+        worker = self._idle.get()
+        try:
+            return worker.ask(reference, answer, self.timeout)
+        finally:
+            self._idle.put(worker)
+
+    def close(self) -> None:
+        for worker in self._workers:
+            worker.kill()

@@ -1,0 +1,517 @@
+"""The Reasoning Enhancement Loop as an explicit state machine over what the database holds.
+
+For each problem: generate -> check/critique -> (incorrect, revisions left) revise with the
+critic's hint -> ... -> final rewrite with the reference solution -> check -> (correct) optional
+clean-up -> awaiting review; a final rewrite that is still wrong -> failed, every attempt kept.
+
+The next step is always derived from the problem's attempts and critiques in SQLite
+(`plan_next`), and each step is committed before the next starts. A restart therefore picks up
+at the first step that has no committed result and never repeats a completed LLM call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
+
+from pydantic import BaseModel
+
+from .answers import AnswerChecker, CheckResult, demote_answer_tags, extract_answer, last_boxed
+from .config import Settings
+from .critic import parse_verdict
+from .models import (
+    Attempt,
+    AttemptKind,
+    Critique,
+    CritiqueSource,
+    Problem,
+    ProblemHistory,
+    ProblemState,
+    Verdict,
+)
+from .prompts import Templates
+from .providers.base import ChatMessage, Completion, CompletionRequest, DeltaCallback, ProviderError, split_spec
+from .store import Store
+
+if TYPE_CHECKING:
+    from .providers.client import LLMClient
+
+LOOP_KINDS = (AttemptKind.GENERATED, AttemptKind.REVISED, AttemptKind.FINAL_REWRITE, AttemptKind.CLEANED)
+LOOP_STATES = (ProblemState.PENDING, ProblemState.IN_PROGRESS, ProblemState.ERRORED)
+CRITIC_MAX_TOKENS = 4096
+CHECK_MODEL = "math-verify"
+GENERIC_HINT = (
+    "The final answer is not correct. Go back over each step, re-check the assumptions, the cases "
+    "considered and the arithmetic, and find where the reasoning goes wrong."
+)
+
+
+class CompletionClient(Protocol):
+    """What the loop needs from `LLMClient`."""
+
+    async def complete(self, request: CompletionRequest, on_delta: DeltaCallback | None = None) -> Completion: ...
+
+
+class LeaseLost(Exception):
+    """Another worker took over the problem's claim; this worker must stop touching it."""
+
+
+class Step(StrEnum):
+    GENERATE = "generate"
+    CRITIQUE = "critique"
+    REVISE = "revise"
+    FINAL_REWRITE = "final_rewrite"
+    CLEANUP = "cleanup"
+    DONE = "done"  # -> awaiting_review
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class NextStep:
+    step: Step
+    attempt: Attempt | None = None  # the attempt the step works on
+    iteration: int = 0  # iteration of the attempt the step will create
+    detail: str | None = None  # why the problem is done or failed
+
+
+Committed = tuple[Attempt, list[Critique]]  # a new attempt, and its check when that was quick
+
+
+class RegenerationResult(BaseModel):
+    attempt: Attempt
+    critique: Critique | None = None
+
+
+@dataclass
+class Usage:
+    """Running totals over every call this engine made."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def add(self, completion: Completion) -> None:
+        self.calls += 1
+        self.input_tokens += completion.input_tokens or 0
+        self.output_tokens += completion.output_tokens or 0
+        self.cost_usd += completion.cost_usd or 0.0
+
+
+# -- deciding the next step from the database ------------------------------------------------
+
+
+def loop_chain(history: ProblemHistory) -> list[Attempt]:
+    """The loop's attempts since its latest fresh generation, oldest first."""
+    generated = [i for i, a in enumerate(history.attempts) if a.kind == AttemptKind.GENERATED]
+    if not generated:
+        return []
+    return [a for a in history.attempts[generated[-1] :] if a.kind in LOOP_KINDS]
+
+
+def _latest(critiques: list[Critique], source: CritiqueSource) -> Critique | None:
+    return next((c for c in reversed(critiques) if c.source == source), None)
+
+
+def needs_llm_critic(check_verdict: Verdict, critic_when_correct: bool) -> bool:
+    """Not decisive -> the critic judges; decisive wrong -> it explains; decisive right -> optional."""
+    return check_verdict != Verdict.CORRECT or critic_when_correct
+
+
+def outcome(critiques: list[Critique]) -> Verdict | None:
+    """The attempt's verdict once its check step is complete, else None. A decisive check wins."""
+    check = _latest(critiques, CritiqueSource.CHECK)
+    if check is None:
+        return None
+    llm = _latest(critiques, CritiqueSource.LLM)
+    if check.verdict != Verdict.UNKNOWN:
+        return check.verdict
+    return llm.verdict if llm else None
+
+
+def _check_step_done(critiques: list[Critique], critic_when_correct: bool) -> bool:
+    check = _latest(critiques, CritiqueSource.CHECK)
+    if check is None:
+        return False
+    return not needs_llm_critic(check.verdict, critic_when_correct) or _latest(critiques, CritiqueSource.LLM) is not None
+
+
+def plan_next(history: ProblemHistory, settings: Settings) -> NextStep:
+    """The one step that comes next for this problem, from its committed attempts and critiques."""
+    chain = loop_chain(history)
+    if not chain:
+        return NextStep(Step.GENERATE, iteration=0)
+    last = chain[-1]
+    critiques = history.critiques_for(last.id)
+    if not _check_step_done(critiques, settings.loop.critic_when_correct):
+        return NextStep(Step.CRITIQUE, last, last.iteration)
+    correct = outcome(critiques) == Verdict.CORRECT
+    following = last.iteration + 1
+    if last.kind in (AttemptKind.GENERATED, AttemptKind.REVISED):
+        if correct:
+            return NextStep(Step.DONE, last, detail=None)
+        revisions = sum(1 for a in chain if a.kind == AttemptKind.REVISED)
+        if revisions < settings.loop.max_iterations:
+            return NextStep(Step.REVISE, last, following)
+        if history.problem.reference_solution or history.problem.reference_answer:
+            return NextStep(Step.FINAL_REWRITE, last, following)
+        return NextStep(Step.FAILED, last, detail="no reference solution for the final rewrite")
+    if last.kind == AttemptKind.FINAL_REWRITE:
+        if not correct:
+            return NextStep(Step.FAILED, last, detail="the final rewrite with the reference solution is not verified")
+        if settings.loop.cleanup:
+            return NextStep(Step.CLEANUP, last, following)
+        return NextStep(Step.DONE, last)
+    detail = None if correct else "the clean-up pass is not verified; the final rewrite before it is"
+    return NextStep(Step.DONE, last, detail=detail)
+
+
+def reference_answer_of(problem: Problem) -> str | None:
+    """The reference answer, or else the last \\boxed{} of the reference solution."""
+    if problem.reference_answer and problem.reference_answer.strip():
+        return problem.reference_answer
+    return last_boxed(problem.reference_solution or "")
+
+
+def hint_from(critiques: list[Critique]) -> str:
+    """The critic's explanation of the error, phrased as a hint for the revision."""
+    llm = _latest(critiques, CritiqueSource.LLM)
+    if llm is None or not llm.error_description:
+        return GENERIC_HINT
+    if llm.first_error_step:
+        return f"The first error is in step {llm.first_error_step}. {llm.error_description}"
+    return llm.error_description
+
+
+# -- the engine ----------------------------------------------------------------------------------
+
+
+class LoopEngine:
+    """Runs the loop for problems and regenerations, persisting every step as it completes."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: LLMClient | CompletionClient,
+        settings: Settings,
+        *,
+        checker: AnswerChecker | None = None,
+        lease_owner: str | None = None,
+    ):
+        self.store = store
+        self.client = client
+        self.settings = settings
+        self.templates = Templates(settings.loop.template_dir)
+        self.checker = checker or AnswerChecker()
+        self.lease_owner = lease_owner  # when set, every commit first checks the claim is still ours
+        self.usage = Usage()
+        self._starting: set[int] = set()  # problems whose first commit also marks them in progress
+
+    def close(self) -> None:
+        self.checker.close()
+
+    # -- public API --------------------------------------------------------------------------
+
+    async def run_problem(self, problem_id: int) -> ProblemState:
+        """Take the problem from wherever it is to awaiting_review, failed or errored.
+
+        Non-fatal provider errors mark the problem errored and return; fatal ones (auth, quota,
+        config) put it back to pending and raise, because every other problem would fail too.
+        """
+        history = self._history(problem_id)  # what the database holds decides where to resume
+        if history.problem.state not in LOOP_STATES:  # an expert's decision is never undone by the loop
+            if self.lease_owner:
+                self.store.release(problem_id, self.lease_owner)
+            return history.problem.state
+        self._starting.add(problem_id)
+        try:
+            return await self._advance_until_settled(history)
+        except ProviderError as exc:
+            if exc.fatal:
+                self._set_state(problem_id, ProblemState.PENDING, str(exc), release=True)
+                raise
+            self._set_state(problem_id, ProblemState.ERRORED, str(exc), release=True)
+            return ProblemState.ERRORED
+        finally:
+            self._starting.discard(problem_id)
+
+    async def regenerate(
+        self,
+        problem_id: int,
+        attempt_id: int | None,
+        hint: str | None,
+        on_delta: DeltaCallback | None = None,
+    ) -> RegenerationResult:
+        """One revision of `attempt_id` with the expert's hint (a fresh generation when None), checked.
+
+        The attempt is committed (and the problem set to awaiting_review) as soon as it is
+        complete, then its critiques. Cancelling the caller's task abandons the call in flight;
+        rows already written are complete.
+        """
+        history = self._history(problem_id)
+        if attempt_id is None:
+            attempt, written = await self._generate(history.problem, hint, on_delta)
+        else:
+            parent = next((a for a in history.attempts if a.id == attempt_id), None)
+            if parent is None:
+                raise KeyError(f"problem {problem_id} has no attempt {attempt_id}")
+            revision_hint = hint or hint_from(history.critiques_for(attempt_id))
+            attempt, written = await self._revise(history.problem, parent, parent.iteration + 1, revision_hint, on_delta)
+        self._set_state(problem_id, ProblemState.AWAITING_REVIEW)
+        critiques = written + await self._critique(history.problem, attempt, written)
+        return RegenerationResult(attempt=attempt, critique=critiques[-1] if critiques else None)
+
+    async def recritique(self, problem_id: int, attempt_id: int) -> Critique:
+        """Check the attempt again and ask the LLM critic afresh, whatever was said before."""
+        history = self._history(problem_id)
+        attempt = next((a for a in history.attempts if a.id == attempt_id), None)
+        if attempt is None:
+            raise KeyError(f"problem {problem_id} has no attempt {attempt_id}")
+        critiques = await self._critique(history.problem, attempt, [], force_llm=True)
+        return critiques[-1]
+
+    # -- the state machine ---------------------------------------------------------------------
+
+    async def _advance_until_settled(self, history: ProblemHistory) -> ProblemState:
+        problem_id = history.problem.id
+        while True:
+            step = plan_next(history, self.settings)
+            if step.step == Step.DONE:
+                self._set_state(problem_id, ProblemState.AWAITING_REVIEW, step.detail, release=True)
+                return ProblemState.AWAITING_REVIEW
+            if step.step == Step.FAILED:
+                self._set_state(problem_id, ProblemState.FAILED, step.detail, release=True)
+                return ProblemState.FAILED
+            attempts, critiques = await self._execute(step, history)
+            # The rows just committed, added to the history read above: the database, without re-reading it.
+            history = history.model_copy(
+                update={"attempts": history.attempts + attempts, "critiques": history.critiques + critiques}
+            )
+
+    async def _execute(self, step: NextStep, history: ProblemHistory) -> tuple[list[Attempt], list[Critique]]:
+        """Run one step; returns the rows it committed."""
+        problem, attempt = history.problem, step.attempt
+        if step.step == Step.CRITIQUE:
+            return [], await self._critique(problem, attempt, history.critiques_for(attempt.id))
+        if step.step == Step.GENERATE:
+            new, checks = await self._generate(problem, None, None)
+        elif step.step == Step.REVISE:
+            hint = hint_from(history.critiques_for(attempt.id))
+            new, checks = await self._revise(problem, attempt, step.iteration, hint, None)
+        elif step.step == Step.FINAL_REWRITE:
+            new, checks = await self._final_rewrite(problem, attempt, step.iteration)
+        elif step.step == Step.CLEANUP:
+            new, checks = await self._cleanup(problem, attempt, step.iteration)
+        else:
+            raise AssertionError(f"not an executable step: {step.step}")
+        return [new], checks
+
+    # -- steps that write a new attempt --------------------------------------------------------
+
+    async def _generate(self, problem: Problem, hint: str | None, on_delta: DeltaCallback | None) -> Committed:
+        template = self.templates["generate"]
+        text = problem.text if not hint else f"{problem.text}\n\n(Hint from an expert: {hint})"
+        completion = await self._call_generator("generate", problem, template.render(problem=text), 0, on_delta)
+        return self._commit_attempt(
+            problem, None, AttemptKind.GENERATED, completion.text, completion, template, 0, hint
+        )
+
+    async def _revise(
+        self, problem: Problem, parent: Attempt, iteration: int, hint: str, on_delta: DeltaCallback | None
+    ) -> Committed:
+        template = self.templates["revise"]
+        prompt = template.render(problem=problem.text, attempt=parent.text, hint=hint)
+        completion = await self._call_generator("revise", problem, prompt, iteration, on_delta)
+        # A revision continues the earlier trace: the stored attempt is the whole trace.
+        text = f"{demote_answer_tags(parent.text).rstrip()}\n\n{completion.text.lstrip()}"
+        return self._commit_attempt(problem, parent, AttemptKind.REVISED, text, completion, template, iteration, hint)
+
+    async def _final_rewrite(self, problem: Problem, parent: Attempt, iteration: int) -> Committed:
+        template = self.templates["final_rewrite"]
+        prompt = template.render(
+            problem=problem.text,
+            attempt=parent.text,
+            reference_solution=problem.reference_solution or problem.reference_answer or "",
+            reference_answer=reference_answer_of(problem) or "(see the reference solution)",
+        )
+        completion = await self._call_generator("rewrite", problem, prompt, iteration, None)
+        return self._commit_attempt(
+            problem, parent, AttemptKind.FINAL_REWRITE, completion.text, completion, template, iteration, None
+        )
+
+    async def _cleanup(self, problem: Problem, parent: Attempt, iteration: int) -> Committed:
+        template = self.templates["cleanup"]
+        final_answer = parent.final_answer or extract_answer(parent.text) or ""
+        prompt = template.render(problem=problem.text, attempt=parent.text, final_answer=final_answer)
+        completion = await self._call_generator("cleanup", problem, prompt, iteration, None)
+        return self._commit_attempt(
+            problem, parent, AttemptKind.CLEANED, completion.text, completion, template, iteration, None
+        )
+
+    def _temperature(self, iteration: int) -> float:
+        return self.settings.loop.temperature * self.settings.loop.temperature_decay**iteration
+
+    async def _call_generator(
+        self, purpose: str, problem: Problem, prompt: str, iteration: int, on_delta: DeltaCallback | None
+    ) -> Completion:
+        request = CompletionRequest(
+            model=self.settings.generator,
+            messages=[ChatMessage(role="user", content=prompt)],
+            temperature=round(self._temperature(iteration), 6),
+            max_tokens=self.settings.loop.max_tokens,
+            purpose=purpose,
+            problem_id=problem.id,
+        )
+        return await self._complete(request, on_delta)
+
+    async def _complete(self, request: CompletionRequest, on_delta: DeltaCallback | None = None) -> Completion:
+        completion = await self.client.complete(request, on_delta=on_delta)
+        self.usage.add(completion)
+        return completion
+
+    def _commit_attempt(
+        self,
+        problem: Problem,
+        parent: Attempt | None,
+        kind: AttemptKind,
+        text: str,
+        completion: Completion,
+        template,
+        iteration: int,
+        hint: str | None,
+    ) -> Committed:
+        attempt = Attempt(
+            problem_id=problem.id,
+            parent_id=parent.id if parent else None,
+            kind=kind,
+            text=text,
+            final_answer=extract_answer(text),
+            model=_model_name(self.settings.generator, completion),
+            template=template.name,
+            template_version=template.version,
+            temperature=round(self._temperature(iteration), 6),
+            iteration=iteration,
+            hint=hint,
+            llm_call_id=completion.llm_call_id,
+        )
+        # A check that needs no math-verify is committed with the attempt: one write instead of two.
+        quick = self.checker.quick_check(text, reference_answer_of(problem))
+        checks = []
+        with self._step_commit(problem.id):
+            attempt.id = self.store.add_attempt(attempt)
+            if quick is not None:
+                checks.append(_check_critique(attempt, quick))
+                checks[0].id = self.store.add_critique(checks[0])
+        return attempt, checks
+
+    # -- the check/critique step ----------------------------------------------------------------
+
+    async def _critique(
+        self, problem: Problem, attempt: Attempt, existing: list[Critique], force_llm: bool = False
+    ) -> list[Critique]:
+        """Check the answer, then ask the LLM critic when the rules say so; each committed on its own."""
+        check = await self.checker.check(attempt.text, reference_answer_of(problem))
+        written: list[Critique] = []
+        check_critique = None if force_llm else _latest(existing, CritiqueSource.CHECK)
+        if check_critique is None:
+            check_critique = self._commit_critique(problem.id, _check_critique(attempt, check))
+            written.append(check_critique)
+        if force_llm or needs_llm_critic(check_critique.verdict, self.settings.loop.critic_when_correct):
+            written.append(await self._llm_critique(problem, attempt, check))
+        return written
+
+    async def _llm_critique(self, problem: Problem, attempt: Attempt, check: CheckResult) -> Critique:
+        template = self.templates["critic"]
+        prompt = template.render(
+            problem=problem.text,
+            attempt=attempt.text,
+            reference_answer=reference_answer_of(problem) or "(none given; judge from the reference solution)",
+            reference_solution=problem.reference_solution or "",
+            check_note=_check_note(check),
+        )
+        request = CompletionRequest(
+            model=self.settings.critic,
+            messages=[ChatMessage(role="user", content=prompt)],
+            max_tokens=min(CRITIC_MAX_TOKENS, self.settings.loop.max_tokens),
+            purpose="critic",
+            problem_id=problem.id,
+        )
+        completion = await self._complete(request)
+        parsed = parse_verdict(completion.text)
+        # When the check is decisive the verdict is the check's; the critic only explains.
+        verdict = check.verdict if check.decisive else parsed.verdict
+        critique = Critique(
+            attempt_id=attempt.id,
+            verdict=verdict,
+            first_error_step=parsed.first_error_step if verdict != Verdict.CORRECT else None,
+            error_description=parsed.error_description,
+            source=CritiqueSource.LLM,
+            model=_model_name(self.settings.critic, completion),
+            raw=parsed.raw,
+            llm_call_id=completion.llm_call_id,
+        )
+        return self._commit_critique(problem.id, critique)
+
+    def _commit_critique(self, problem_id: int, critique: Critique) -> Critique:
+        with self._step_commit(problem_id):
+            critique.id = self.store.add_critique(critique)
+        return critique
+
+    # -- persistence helpers ------------------------------------------------------------------
+
+    @contextmanager
+    def _step_commit(self, problem_id: int) -> Iterator[None]:
+        with self.store.transaction():
+            if self.lease_owner and not self.store.holds_claim(problem_id, self.lease_owner):
+                raise LeaseLost(f"problem {problem_id} was claimed by another worker")
+            if problem_id in self._starting:  # in progress from the loop's first write on
+                self._starting.discard(problem_id)
+                self.store.set_state(problem_id, ProblemState.IN_PROGRESS)
+            yield
+
+    def _set_state(self, problem_id: int, state: ProblemState, detail: str | None = None, release: bool = False) -> None:
+        with self._step_commit(problem_id):
+            self.store.set_state(problem_id, state, detail, release=release)
+
+    def _history(self, problem_id: int) -> ProblemHistory:
+        history = self.store.history(problem_id)
+        if history is None:
+            raise KeyError(f"no problem {problem_id}")
+        return history
+
+
+def _check_critique(attempt: Attempt, check: CheckResult) -> Critique:
+    return Critique(
+        attempt_id=attempt.id,
+        verdict=check.verdict,
+        source=CritiqueSource.CHECK,
+        model=CHECK_MODEL,
+        raw=check.note,
+    )
+
+
+def _check_note(check: CheckResult) -> str:
+    if check.decisive and check.verdict == Verdict.INCORRECT:
+        return (
+            f"An automatic check has already established that the student's final answer ({check.answer}) "
+            "is not equivalent to the correct answer. Set verdict to \"incorrect\" and concentrate on "
+            "finding the first step that goes wrong and describing the mistake."
+        )
+    if check.decisive:
+        return (
+            "An automatic check has already established that the final answer is correct. Set verdict to "
+            "\"correct\" and use error_description for any flaw in the reasoning worth fixing."
+        )
+    return ""
+
+
+def _model_name(spec: str, completion: Completion) -> str:
+    """`provider:model` as the server named the model (it may differ from the requested alias)."""
+    try:
+        provider, _ = split_spec(spec)
+    except ProviderError:
+        return completion.model
+    return f"{provider}:{completion.model}" if completion.model else spec

@@ -1,0 +1,275 @@
+"""The headless runner: works the queue with N problems in flight, on one asyncio loop.
+
+Each problem is claimed with a lease (`Store.claim_next`) that is renewed while it is worked,
+so two runners never share a problem and a dead runner's claims expire. The runner stops
+claiming at the limit, the budget, a fatal provider error or a signal; on a signal or a fatal
+error the calls in flight are abandoned (every committed step stays committed) and the claims
+released, so the next run resumes at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from .config import Settings
+from .loop import LeaseLost, LoopEngine
+from .models import ProblemState
+from .providers.base import ProviderError
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class StopReason:
+    QUEUE_EMPTY = "queue worked"
+    LIMIT = "limit reached"
+    BUDGET = "budget reached"
+    INTERRUPTED = "interrupted"
+    FATAL = "fatal provider error"
+
+
+@dataclass(frozen=True)
+class ProblemOutcome:
+    problem_id: int
+    state: ProblemState | None  # None: the problem was abandoned (signal, lost lease)
+    detail: str | None
+    attempts: int
+    seconds: float
+
+
+@dataclass
+class RunStats:
+    total: int = 0
+    done: int = 0
+    verified: int = 0  # awaiting review
+    failed: int = 0
+    errored: int = 0
+    abandoned: int = 0
+    in_flight: int = 0
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+    stop_reason: str | None = None
+    stop_detail: str | None = None
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def count(self, outcome: ProblemOutcome) -> None:
+        if outcome.state is None:
+            self.abandoned += 1
+            return
+        self.done += 1
+        if outcome.state == ProblemState.AWAITING_REVIEW:
+            self.verified += 1
+        elif outcome.state == ProblemState.FAILED:
+            self.failed += 1
+        elif outcome.state == ProblemState.ERRORED:
+            self.errored += 1
+
+
+class RunObserver:
+    """Hooks the CLI overrides to show progress; every hook is optional."""
+
+    def on_start(self, stats: RunStats) -> None: ...
+
+    def on_problem_done(self, outcome: ProblemOutcome, stats: RunStats) -> None: ...
+
+    def on_progress(self, stats: RunStats) -> None:
+        """Called after every LLM call's usage is counted and at every problem start/end."""
+
+    def on_finish(self, stats: RunStats) -> None: ...
+
+
+def default_owner() -> str:
+    return f"auto:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Runner:
+    def __init__(
+        self,
+        store: Store,
+        engine: LoopEngine,
+        settings: Settings,
+        *,
+        owner: str | None = None,
+        limit: int | None = None,
+        budget_usd: float | None = None,
+        retry_errored: bool = False,
+        observer: RunObserver | None = None,
+    ):
+        self.store = store
+        self.engine = engine
+        self.settings = settings
+        self.owner = owner or engine.lease_owner or default_owner()
+        engine.lease_owner = self.owner
+        self.limit = limit
+        self.budget_usd = budget_usd if budget_usd is not None else settings.loop.budget_usd
+        self.states = [ProblemState.PENDING, ProblemState.IN_PROGRESS]
+        self.retry_errored = retry_errored
+        self.observer = observer or RunObserver()
+        self.stats = RunStats()
+        self._claimed = 0
+        self._tasks: dict[int, asyncio.Task] = {}
+        self._stopping = False
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.settings.loop.lease_seconds
+
+    # -- running -----------------------------------------------------------------------------------
+
+    async def run(self, handle_signals: bool = False) -> RunStats:
+        if self.retry_errored:
+            # Requeued once at the start: a problem that errors again stays errored this run.
+            self.store.requeue_errored()
+        total = self.store.count_claimable(self.states)
+        self.stats.total = min(total, self.limit) if self.limit else total
+        self.observer.on_start(self.stats)
+        if handle_signals:
+            self._install_signal_handlers()
+        renewer = asyncio.create_task(self._renew_leases())
+        try:
+            workers = [asyncio.create_task(self._worker()) for _ in range(self.settings.loop.concurrency)]
+            await asyncio.gather(*workers)
+        finally:
+            renewer.cancel()
+            await asyncio.gather(renewer, return_exceptions=True)
+            if handle_signals:
+                self._remove_signal_handlers()
+        self.stats.stop_reason = self.stats.stop_reason or StopReason.QUEUE_EMPTY
+        self.observer.on_finish(self.stats)
+        return self.stats
+
+    def stop(self, reason: str, detail: str | None = None, abandon: bool = True) -> None:
+        """Stop claiming; with `abandon`, also cancel the problems in flight (committed steps stay)."""
+        if self.stats.stop_reason is None or reason in (StopReason.INTERRUPTED, StopReason.FATAL):
+            self.stats.stop_reason, self.stats.stop_detail = reason, detail
+        self._stopping = True
+        if abandon:
+            for task in self._tasks.values():
+                task.cancel()
+
+    async def _worker(self) -> None:
+        idle_since: float | None = None
+        while not self._stopping:
+            problem_id = self._claim()
+            if problem_id is None:
+                idle_since = idle_since or time.monotonic()
+                if self._stopping or not self._worth_waiting(idle_since):
+                    return
+                await asyncio.sleep(min(0.5, self.lease_seconds / 4))
+                continue
+            idle_since = None
+            outcome = await self._work(problem_id)
+            self.stats.count(outcome)
+            self._sync_usage()
+            self.observer.on_problem_done(outcome, self.stats)
+
+    def _worth_waiting(self, idle_since: float) -> bool:
+        """Others hold claims on queued problems: a dead runner's expire within a lease (then we
+        take them over); claims still held after that are being renewed by someone alive."""
+        if time.monotonic() - idle_since > self.lease_seconds + 1:
+            return False
+        return self.store.count_leased_by_others(self.states, self.owner) > 0
+
+    def _claim(self) -> int | None:
+        if self.limit is not None and self._claimed >= self.limit:
+            self.stop(StopReason.LIMIT, abandon=False)
+            return None
+        if self.budget_usd is not None and self.engine.usage.cost_usd >= self.budget_usd:
+            self.stop(StopReason.BUDGET, f"spent ${self.engine.usage.cost_usd:.4f}", abandon=False)
+            return None
+        problem = self.store.claim_next(self.owner, self.lease_seconds, self.states)
+        if problem is None:
+            return None
+        self._claimed += 1
+        self.stats.total = max(self.stats.total, self._claimed)  # e.g. a dead runner's claim expired since the start
+        return problem.id
+
+    async def _work(self, problem_id: int) -> ProblemOutcome:
+        started = time.monotonic()
+        task = asyncio.create_task(self.engine.run_problem(problem_id))
+        self._tasks[problem_id] = task
+        self.stats.in_flight += 1
+        self.observer.on_progress(self.stats)
+        state: ProblemState | None = None
+        try:
+            try:
+                await asyncio.wait({task})
+            except asyncio.CancelledError:  # the run itself is being cancelled: take the problem down too
+                task.cancel()
+                await asyncio.wait({task})
+                raise
+            state = self._result(problem_id, task)
+        finally:
+            self._tasks.pop(problem_id, None)
+            self.stats.in_flight -= 1
+            if state is None:  # abandoned: let the next run (or runner) resume it at once
+                self.store.release(problem_id, self.owner)
+        problem = self.store.get_problem(problem_id)
+        detail = problem.state_detail if problem and state is not None else None
+        return ProblemOutcome(problem_id, state, detail, self.store.count_attempts(problem_id), time.monotonic() - started)
+
+    def _result(self, problem_id: int, task: asyncio.Task) -> ProblemState | None:
+        if task.cancelled():
+            return None
+        exc = task.exception()
+        if exc is None:
+            return task.result()
+        if isinstance(exc, ProviderError) and exc.fatal:
+            self.stop(StopReason.FATAL, str(exc))
+            return None
+        if isinstance(exc, LeaseLost):
+            log.warning("%s", exc)
+            return None
+        log.error("problem %s: internal error", problem_id, exc_info=exc)
+        self.store.set_state(problem_id, ProblemState.ERRORED, f"internal error: {type(exc).__name__}: {exc}", release=True)
+        return ProblemState.ERRORED
+
+    def _sync_usage(self) -> None:
+        usage = self.engine.usage
+        self.stats.calls, self.stats.cost_usd = usage.calls, usage.cost_usd
+        self.stats.input_tokens, self.stats.output_tokens = usage.input_tokens, usage.output_tokens
+
+    # -- leases -------------------------------------------------------------------------------------
+
+    async def _renew_leases(self) -> None:
+        """Renew every claim in flight well before it expires; a lost claim abandons its problem."""
+        interval = max(0.2, self.lease_seconds / 3)
+        while True:
+            await asyncio.sleep(interval)
+            self._sync_usage()
+            self.observer.on_progress(self.stats)
+            for problem_id, task in list(self._tasks.items()):
+                if not self.store.claim(problem_id, self.owner, self.lease_seconds):
+                    log.warning("problem %s: claim taken over by another worker; abandoning it", problem_id)
+                    task.cancel()
+
+    # -- signals -------------------------------------------------------------------------------------
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in SIGNALS:
+            loop.add_signal_handler(sig, self.stop, StopReason.INTERRUPTED, signal.Signals(sig).name)
+
+    def _remove_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in SIGNALS:
+            loop.remove_signal_handler(sig)
