@@ -1,25 +1,109 @@
-"""The review app (placeholder until the review TUI lands)."""
+"""The review app: builds the session on the store and shows the review screen.
+
+The CLI hands it a database path, settings and the annotator name; it never parses arguments.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import threading
 from pathlib import Path
 
-from textual.app import App, ComposeResult
-from textual.widgets import Footer, Header, Static
+from textual.app import App
+from textual.binding import Binding
 
 from rel_core.config import Settings
+from rel_core.store import Store
+from rel_tui.screens.edit import EditScreen
+from rel_tui.screens.review import ReviewScreen
+from rel_tui.session import LEASE_RENEW_SECONDS, ReviewSession
+
+SAVE_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+EXIT_GRACE_SECONDS = 2.0  # after a signal, time for a clean exit before a hard one
 
 
-class ReviewApp(App):
-    BINDINGS = [("q", "quit", "Quit")]
+class ReviewApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "rel-tui review"
+    ENABLE_COMMAND_PALETTE = False
 
-    def __init__(self, db_path: Path, settings: Settings, annotator: str):
+    def __init__(self, db_path: Path, settings: Settings, annotator: str, *, handle_signals: bool = False):
+        """`handle_signals`: save an edit in progress on SIGHUP/SIGTERM before exiting (the CLI sets it)."""
         super().__init__()
-        self.db_path = db_path
+        self.db_path = Path(db_path)
         self.settings = settings
         self.annotator = annotator
+        self.handle_signals = handle_signals
+        self.store = Store(self.db_path)
+        self.session = ReviewSession(self.store, annotator)
+        self._engine = None
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static(f"rel-tui review: {self.db_path} ({self.annotator})")
-        yield Footer()
+    def on_mount(self) -> None:
+        self.theme = "nord"
+        self.set_keymap(self.settings.review.keymap)
+        # On the app, not a screen: the claim must stay renewed while the editor or a dialog is on top.
+        self.set_interval(LEASE_RENEW_SECONDS, self.session.renew_claim)
+        if self.handle_signals:
+            self._install_signal_handlers()
+        self.push_screen(ReviewScreen(self.session, self.db_path.name, self.settings.review.autosave_seconds))
+
+    async def on_unmount(self) -> None:
+        self.save_pending_work()
+        if self._engine is not None:
+            self._engine.close()
+            await self._engine.client.aclose()
+        self.session.close()
+        self.store.close()
+
+    # -- never lose work ----------------------------------------------------------------------
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in SAVE_SIGNALS:
+            loop.add_signal_handler(signum, self._save_and_exit, signum)
+
+    def _save_and_exit(self, signum: int) -> None:
+        """A dropped SSH connection (SIGHUP) or a kill (SIGTERM): keep the edit, free the item, then leave."""
+        self.save_pending_work()
+        self.session.close()
+        if self.handle_signals:
+            self._arm_exit_watchdog(128 + signum)
+        self.exit(return_code=128 + signum)
+
+    @staticmethod
+    def _arm_exit_watchdog(code: int) -> None:
+        """Leave for sure: restoring a terminal that hung up can block forever in Textual's writer."""
+        watchdog = threading.Timer(EXIT_GRACE_SECONDS, os._exit, [code])
+        watchdog.daemon = True
+        watchdog.start()
+
+    def save_pending_work(self) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, EditScreen):
+                screen.autosave()
+
+    # -- keys ---------------------------------------------------------------------------------
+
+    def key_help(self, bindings: list[Binding]) -> list[tuple[str, str, str, str]]:
+        """(keys, id, description, tooltip) per binding, with the user's keymap applied."""
+        keymap = self.settings.review.keymap
+        rows = []
+        for binding in bindings:
+            keys = keymap.get(binding.id, binding.key) if binding.id else binding.key
+            shown = " / ".join(self.get_key_display(Binding(key.strip(), "")) for key in keys.split(","))
+            rows.append((shown, binding.id or "", binding.description, binding.tooltip))
+        return rows
+
+    # -- the loop, built on first use (importing the SDKs is slow and needs no key until then) -----
+
+    def loop_engine(self):
+        if self._engine is None:
+            from rel_core.loop import LoopEngine
+            from rel_core.providers.client import LLMClient
+
+            client = LLMClient(self.settings, self.store)
+            # The engine checks before each write that this expert's claim still holds.
+            self._engine = LoopEngine(self.store, client, self.settings, lease_owner=self.session.owner)
+        return self._engine

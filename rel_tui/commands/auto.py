@@ -16,7 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from rel_core.config import Settings
+from rel_core.config import ConfigError, Settings, apply_cli_overrides
 from rel_core.loop import LoopEngine
 from rel_core.prompts import TemplateError, Templates
 from rel_core.providers.base import ProviderError, split_spec
@@ -41,7 +41,17 @@ def run_auto(
     budget: float | None = None,
     retry_errored: bool = False,
 ) -> int:
-    settings = with_overrides(obj.settings(), concurrency, max_iterations, generator, critic, budget)
+    try:
+        settings = apply_cli_overrides(
+            obj.settings(),
+            concurrency=concurrency,
+            max_iterations=max_iterations,
+            generator=generator,
+            critic=critic,
+            budget=budget,
+        )
+    except ConfigError as exc:
+        return config_error(str(exc))
     problem = config_problem(settings)
     if problem:
         return config_error(problem)
@@ -52,26 +62,6 @@ def run_auto(
 def config_error(message: str) -> int:
     click.echo(f"Error: {message}", err=True)  # one line: never wrapped to the terminal's width
     return EXIT_CONFIG
-
-
-def with_overrides(
-    settings: Settings,
-    concurrency: int | None,
-    max_iterations: int | None,
-    generator: str | None,
-    critic: str | None,
-    budget: float | None,
-) -> Settings:
-    """The effective settings: CLI flags win over the config file."""
-    loop = settings.loop.model_copy(
-        update={
-            key: value
-            for key, value in {"concurrency": concurrency, "max_iterations": max_iterations, "budget_usd": budget}.items()
-            if value is not None
-        }
-    )
-    models = {key: value for key, value in {"generator": generator, "critic": critic}.items() if value}
-    return settings.model_copy(update={"loop": loop, **models})
 
 
 def config_problem(settings: Settings) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from rel_tui.cli import CliContext, load_bundled_if_empty
 
 
@@ -10,4 +12,7 @@ def run_review(obj: CliContext) -> None:
 
     with obj.open_store() as store:
         load_bundled_if_empty(store)
-    ReviewApp(db_path=obj.db_path, settings=obj.settings(), annotator=obj.annotator_name()).run()
+    app = ReviewApp(db_path=obj.db_path, settings=obj.settings(), annotator=obj.annotator_name(), handle_signals=True)
+    app.run()
+    if app.return_code:
+        sys.exit(app.return_code)
