@@ -1,0 +1,77 @@
+"""Choose which problems the queue holds: state, source, words in the text."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Select, Static
+
+from rel_core.models import ProblemState
+from rel_tui.session import QueueFilter
+
+ALL = "all"
+
+
+class FilterDialog(ModalScreen[QueueFilter | None]):
+    CSS_PATH = "dialogs.tcss"
+    BINDINGS = [Binding("escape", "dismiss_none", "Cancel", id="dialog.cancel", tooltip="Keep the current filter")]
+
+    def __init__(self, current: QueueFilter, sources: list[str]) -> None:
+        super().__init__()
+        self.current = current
+        self.sources = sources
+
+    def compose(self) -> ComposeResult:
+        state = str(self.current.states[0]) if len(self.current.states) == 1 else ALL
+        with Vertical(classes="dialog") as box:
+            box.border_title = "Filter the queue"
+            yield Static(Content("State"))
+            yield Select(
+                [("all states", ALL)] + [(str(s).replace("_", " "), str(s)) for s in ProblemState],
+                value=state,
+                allow_blank=False,
+                id="filter-state",
+                compact=True,
+            )
+            yield Static(Content("Source"))
+            yield Select(
+                [("any source", ALL)] + [(s, s) for s in sorted(self.sources)],
+                value=self.current.source if self.current.source in self.sources else ALL,
+                allow_blank=False,
+                id="filter-source",
+                compact=True,
+            )
+            yield Static(Content("Text contains (words)"))
+            yield Input(value=self.current.search or "", placeholder="e.g. triangle area", id="filter-search", compact=True)
+            with Horizontal(classes="buttons"):
+                yield Button("Apply", variant="primary", id="apply", compact=True)
+                yield Button("Clear", id="clear", compact=True)
+            yield Static(Content("enter: apply · escape: cancel"), classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#filter-search", Input).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#apply")
+    def _apply(self) -> None:
+        state = self.query_one("#filter-state", Select).value
+        source = self.query_one("#filter-source", Select).value
+        search = self.query_one("#filter-search", Input).value.strip()
+        self.dismiss(
+            QueueFilter(
+                states=() if state == ALL else (ProblemState(state),),
+                source=None if source == ALL else str(source),
+                search=search or None,
+            )
+        )
+
+    @on(Button.Pressed, "#clear")
+    def _clear(self) -> None:
+        self.dismiss(QueueFilter())
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)

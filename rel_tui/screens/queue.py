@@ -1,0 +1,118 @@
+"""The queue as a table: a page of problems at a time, more as the cursor nears the end."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from rel_core.models import QueueItem
+from rel_tui.latex import displayable
+from rel_tui.screens.filter import FilterDialog
+from rel_tui.session import QueueFilter, ReviewSession
+
+PAGE = 200
+VERDICT_MARK = {"correct": "✓ correct", "incorrect": "✗ incorrect", "unknown": "? unknown", None: "–"}
+
+
+def first_line(text: str, width: int = 60) -> Text:
+    line = displayable(" ".join(text.split()))
+    return Text(line[:width] + ("…" if len(line) > width else ""))
+
+
+class QueueScreen(Screen[int | None]):
+    """Returns the id of the problem to open, or None."""
+
+    CSS_PATH = "queue.tcss"
+    BINDINGS = [
+        Binding("escape,g", "close", "Back", id="queue.close", tooltip="Back to the review"),
+        Binding("slash", "filter", "Filter", id="queue.filter", tooltip="Filter by state, source and text"),
+    ]
+
+    def __init__(self, session: ReviewSession) -> None:
+        super().__init__()
+        self.session = session
+        self.last_id = 0
+        self.exhausted = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="queue-title")
+        yield DataTable(cursor_type="row", zebra_stripes=True, id="queue-table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_column("#", key="id")
+        table.add_column("state", key="state")
+        table.add_column("att", key="attempts")
+        table.add_column("verdict", key="verdict")
+        table.add_column("source", key="source")
+        table.add_column("problem", key="problem")
+        self.reload()
+        table.focus()
+
+    def reload(self) -> None:
+        self.query_one(DataTable).clear()
+        self.last_id, self.exhausted = 0, False
+        self.query_one("#queue-title", Static).update(Text(f"Queue: {self.session.filter.describe()} · enter: open"))
+        self.load_page()
+        self._move_to_current()
+
+    def load_page(self) -> None:
+        if self.exhausted:
+            return
+        queue_filter = self.session.filter
+        items = self.session.store.queue(
+            states=queue_filter.states or None,
+            source=queue_filter.source,
+            search=queue_filter.search,
+            after_id=self.last_id,
+            limit=PAGE,
+        )
+        self.exhausted = len(items) < PAGE
+        table = self.query_one(DataTable)
+        for item in items:
+            table.add_row(*self._cells(item), key=str(item.id))
+        if items:
+            self.last_id = items[-1].id
+
+    @staticmethod
+    def _cells(item: QueueItem) -> list[Text | str | int]:
+        verdict = str(item.verdict) if item.verdict else None
+        return [
+            item.id,
+            Text(str(item.state)),
+            item.attempts,
+            Text(VERDICT_MARK.get(verdict, verdict or "–")),
+            Text(displayable(item.source or "")),
+            first_line(item.text),
+        ]
+
+    def _move_to_current(self) -> None:
+        table = self.query_one(DataTable)
+        current = self.session.problem_id
+        if current is not None and str(current) in table.rows:
+            table.move_cursor(row=table.get_row_index(str(current)))
+
+    @on(DataTable.RowHighlighted)
+    def _maybe_load_more(self, event: DataTable.RowHighlighted) -> None:
+        if event.cursor_row >= event.data_table.row_count - 20:
+            self.load_page()
+
+    @on(DataTable.RowSelected)
+    def _open(self, event: DataTable.RowSelected) -> None:
+        self.dismiss(int(event.row_key.value))
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_filter(self) -> None:
+        self.app.push_screen(FilterDialog(self.session.filter, self.session.store.sources()), self._filtered)
+
+    def _filtered(self, queue_filter: QueueFilter | None) -> None:
+        if queue_filter is not None:
+            self.session.filter = queue_filter
+            self.reload()

@@ -1,0 +1,449 @@
+"""The review screen: problem, draft and critic side by side (tabs below 120 columns), decided by one key."""
+
+from __future__ import annotations
+
+import time
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, Static, Tab, Tabs
+from textual.worker import Worker, WorkerState
+
+from rel_core.models import Attempt, Decision
+from rel_tui.latex import displayable
+from rel_tui.messages import CritiqueFinished, DraftChunk, DraftFinished, DraftStarted
+from rel_tui.screens.confirm import ConfirmDialog
+from rel_tui.screens.diff import DiffScreen
+from rel_tui.screens.edit import EditScreen
+from rel_tui.screens.filter import FilterDialog
+from rel_tui.screens.help import HelpScreen
+from rel_tui.screens.queue import QueueScreen
+from rel_tui.screens.text_prompt import hint_dialog, reason_dialog
+from rel_tui.session import QueueFilter, ReviewSession
+from rel_tui.widgets.critic_pane import CriticPane, VERDICT_STYLE
+from rel_tui.widgets.draft_pane import DraftPane
+from rel_tui.widgets.problem_pane import ProblemPane
+from rel_tui.widgets.status_bar import StatusBar
+
+GENERATION = "generation"
+STREAM_INTERVAL = 0.05  # seconds between streamed-draft updates: smooth to read, cheap to draw
+PANES = {"tab-problem": "problem", "tab-draft": "draft", "tab-critic": "critic"}
+NEEDS_ITEM = {
+    "accept", "reject", "edit", "regenerate", "recritique", "skip",
+    "previous_attempt", "next_attempt", "toggle_raw", "toggle_reference",
+}  # fmt: skip
+
+
+class ReviewScreen(Screen[None]):
+    CSS_PATH = "review.tcss"
+    AUTO_FOCUS = "#draft-rendered"  # arrows and page keys scroll the draft
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="cancel", tooltip="Stop the regeneration or critic run"),
+        Binding("a", "accept", "Accept", id="accept", tooltip="Accept the shown attempt and go to the next item"),
+        Binding("x", "reject", "Reject", id="reject", tooltip="Reject the item, with an optional reason"),
+        Binding("e", "edit", "Edit", id="edit", tooltip="Edit the shown attempt; ctrl+s saves it as a new attempt"),
+        Binding("r", "regenerate", "Regen", id="regenerate", tooltip="Revise the shown attempt with an optional hint"),
+        Binding("s", "skip", "Skip", id="skip", tooltip="Record a skip and go to the next item"),
+        Binding("n", "next", "Next", id="next", tooltip="Next item in the queue, no decision"),
+        Binding("question_mark", "help", "Help", id="help", tooltip="All keys"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Quit (every decision is already saved)"),
+        Binding("c", "recritique", "Critic", id="recritique", tooltip="Run the critic again on the shown attempt"),
+        Binding("u", "undo", "Undo", id="undo", tooltip="Take back your last decision and reopen that item"),
+        Binding("p", "previous", "Prev", id="previous", tooltip="The item shown before this one"),
+        Binding("left_square_bracket", "previous_attempt", "Older", id="previous_attempt", tooltip="Show the previous attempt of this problem"),
+        Binding("right_square_bracket", "next_attempt", "Newer", id="next_attempt", tooltip="Show the next attempt of this problem"),
+        Binding("t", "toggle_raw", "Raw", id="toggle_raw", tooltip="Switch the draft between rendered Markdown and raw text"),
+        Binding("slash", "filter", "Filter", id="filter", tooltip="Filter the queue by state, source and text"),
+        Binding("g", "queue", "Queue", id="queue", tooltip="The queue as a table; enter opens an item"),
+        Binding("o", "toggle_reference", "Reference", id="toggle_reference", tooltip="Open or close the reference solution", show=False),
+        Binding("1", "show_pane('problem')", "Problem", id="pane_problem", tooltip="Narrow layout: show the problem", show=False),
+        Binding("2", "show_pane('draft')", "Draft", id="pane_draft", tooltip="Narrow layout: show the draft", show=False),
+        Binding("3", "show_pane('critic')", "Critic pane", id="pane_critic", tooltip="Narrow layout: show the critic", show=False),
+    ]
+
+    def __init__(self, session: ReviewSession, database: str, autosave_seconds: float) -> None:
+        super().__init__()
+        self.session = session
+        self.database = database
+        self.autosave_seconds = autosave_seconds
+        self.attempt_index = -1
+        self.generation_problem: int | None = None  # the item a regenerate/critic worker works on
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        yield Tabs(
+            Tab("1 Problem", id="tab-problem"), Tab("2 Draft", id="tab-draft"), Tab("3 Critic", id="tab-critic"),
+            active="tab-draft", id="pane-tabs",
+        )  # fmt: skip
+        with Horizontal(id="panes"):
+            yield ProblemPane(id="problem", classes="pane")
+            yield DraftPane(id="draft", classes="pane -active")
+            yield CriticPane(id="critic", classes="pane")
+        yield Static(id="empty")
+        yield Footer(id="footer", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#pane-tabs", Tabs).can_focus = False
+        if self.session.current is None and not self.session.next():
+            self.show_empty()
+        else:
+            self.show_opened_item()
+
+    @on(Tabs.TabActivated, "#pane-tabs")
+    def _tab_activated(self, event: Tabs.TabActivated) -> None:
+        pane = PANES[event.tab.id]
+        for widget in self.query(".pane"):
+            widget.set_class(widget.id == pane, "-active")
+        if self.has_class("-narrow"):
+            self.focus_pane(pane)
+
+    def focus_pane(self, pane: str) -> None:
+        if pane == "draft":
+            self.query_one(DraftPane).focus_view()
+        else:
+            self.query_one(f"#{pane}").focus()
+
+    def action_show_pane(self, pane: str) -> None:
+        self.query_one("#pane-tabs", Tabs).active = f"tab-{pane}"
+
+    # -- showing an item --------------------------------------------------------------------
+
+    @property
+    def attempt(self) -> Attempt | None:
+        history = self.session.current
+        if history is None or not history.attempts:
+            return None
+        return history.attempts[self.attempt_index]
+
+    def show_item(self, attempt_id: int | None = None) -> None:
+        """Show the open item at the given attempt (default: the latest)."""
+        history = self.session.current
+        assert history is not None
+        ids = [a.id for a in history.attempts]
+        self.attempt_index = ids.index(attempt_id) if attempt_id in ids else len(ids) - 1
+        if self.has_class("-empty"):
+            self.remove_class("-empty")
+            self.refresh_bindings()  # only here: it rebuilds the footer, which costs tens of ms
+        self.query_one(ProblemPane).show(history.problem)
+        self.show_attempt()
+        self.update_status()
+
+    def show_opened_item(self, attempt_id: int | None = None) -> None:
+        """Show an item just opened, offering back an edit autosaved on it earlier."""
+        self.stop_generation_elsewhere()
+        self.show_item(attempt_id)
+        self.offer_autosaved_edit()
+
+    def show_attempt(self) -> None:
+        history = self.session.current
+        attempt = self.attempt
+        draft = self.query_one(DraftPane)
+        if attempt is None:
+            draft.show_text("*No attempt yet.* Press **r** to generate one or **e** to write one.", Content("Draft"))
+        else:
+            draft.show_text(attempt.text, self.attempt_title(attempt))
+        self.query_one(CriticPane).show(history, attempt)
+
+    def attempt_title(self, attempt: Attempt) -> Content:
+        history = self.session.current
+        critiques = history.critiques_for(attempt.id)
+        verdict = VERDICT_STYLE[critiques[-1].verdict][0] if critiques else "no verdict"
+        position = f"{self.attempt_index + 1}/{len(history.attempts)}"
+        return Content(displayable(f"Draft {position} · {attempt.kind} · {attempt.model or 'unknown model'} · {verdict}"))
+
+    def stop_generation_elsewhere(self) -> None:
+        """The claim on the item a worker writes to went when the expert left it: stop the worker."""
+        if self.generating and self.generation_problem != self.session.problem_id:
+            self.workers.cancel_group(self, GENERATION)
+
+    def show_empty(self) -> None:
+        self.stop_generation_elsewhere()
+        self.set_class(True, "-empty")
+        self.query_one("#empty", Static).update(
+            Content(
+                f"Nothing to review in this queue ({self.session.filter.describe()}).\n\n"
+                "/ filter  ·  g queue  ·  u undo the last decision  ·  q quit"
+            )
+        )
+        self.update_status()
+        self.refresh_bindings()
+
+    def update_status(self) -> None:
+        self.query_one(StatusBar).show(
+            self.session.progress(), self.session.annotator, self.database, self.session.filter.describe()
+        )
+
+    def offer_autosaved_edit(self) -> None:
+        history = self.session.current
+        saved = self.session.store.load_edit_draft(history.problem.id, self.session.annotator)
+        if saved is None:
+            return
+        self.app.push_screen(
+            ConfirmDialog(
+                f"You have an unsaved edit of this item (autosaved {saved['updated_at'][:19].replace('T', ' ')} UTC).",
+                [("resume", "Resume editing"), ("later", "Later"), ("discard", "Discard it")],
+                title="Unsaved edit",
+            ),
+            self._autosave_answered,
+        )
+
+    def _autosave_answered(self, answer: str | None) -> None:
+        if answer == "resume":
+            self.action_edit()
+        elif answer == "discard":
+            self.session.store.discard_edit_draft(self.session.problem_id, self.session.annotator)
+
+    # -- which keys apply now ------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel":
+            return self.generating
+        if action in NEEDS_ITEM and self.session.current is None:
+            return None
+        if action.startswith("show_pane"):
+            return self.has_class("-narrow")
+        return True
+
+    @property
+    def generating(self) -> bool:
+        return any(w.group == GENERATION and w.is_running for w in self.workers)
+
+    # -- decisions ---------------------------------------------------------------------------
+
+    def action_accept(self) -> None:
+        if self.attempt is None:
+            self.notify("There is no attempt to accept yet.", severity="warning", markup=False)
+            return
+        self.decide(Decision.ACCEPTED)
+
+    def action_reject(self) -> None:
+        self.app.push_screen(reason_dialog(), self._rejected)
+
+    def _rejected(self, reason: str | None) -> None:
+        if reason is not None:
+            self.decide(Decision.REJECTED, note=reason)
+
+    def action_skip(self) -> None:
+        self.decide(Decision.SKIPPED)
+
+    def decide(self, decision: Decision, note: str | None = None) -> None:
+        attempt = self.attempt
+        problem_id = self.session.problem_id
+        self.session.decide(decision, attempt.id if attempt else None, note)
+        self.notify(f"#{problem_id} {decision}", timeout=2, markup=False)
+        self.action_next()
+
+    def action_undo(self) -> None:
+        review = self.session.undo()
+        if review is None:
+            self.notify("Nothing to undo.", severity="warning", markup=False)
+            return
+        self.notify(f"Undid {review.decision} of #{review.problem_id}", timeout=3, markup=False)
+        if self.session.problem_id == review.problem_id:
+            self.show_opened_item(review.attempt_id)
+        else:
+            self.notify(f"#{review.problem_id} is open elsewhere; its state was restored.", severity="warning", markup=False)
+            self.update_status()
+
+    # -- moving ------------------------------------------------------------------------------
+
+    def action_next(self) -> None:
+        if self.session.next():
+            self.show_opened_item()
+        elif self.session.current_in_queue():
+            self.show_item(self.attempt.id if self.attempt else None)  # it may have changed (a skip)
+            self.notify("No other item in this queue.", timeout=3, markup=False)
+        else:
+            self.session.close()
+            self.show_empty()
+
+    def action_previous(self) -> None:
+        if self.session.previous():
+            self.show_opened_item()
+        else:
+            self.notify("No earlier item in this session.", severity="warning", markup=False)
+
+    def action_previous_attempt(self) -> None:
+        self.step_attempt(-1)
+
+    def action_next_attempt(self) -> None:
+        self.step_attempt(+1)
+
+    def step_attempt(self, step: int) -> None:
+        count = len(self.session.current.attempts)
+        index = self.attempt_index + step
+        if 0 <= index < count:
+            self.attempt_index = index
+            self.show_attempt()
+
+    def action_toggle_reference(self) -> None:
+        self.action_show_pane("problem")
+        self.query_one(ProblemPane).toggle_reference()
+
+    def action_toggle_raw(self) -> None:
+        self.query_one(DraftPane).toggle_raw()
+
+    def open_problem(self, problem_id: int | None) -> None:
+        if problem_id is None or problem_id == self.session.problem_id:
+            return
+        if self.session.open(problem_id):
+            self.show_opened_item()
+        else:
+            holder = self.session.store.claimed_by(problem_id) or "someone else"
+            self.notify(f"#{problem_id} is open by {holder}.", severity="warning", markup=False)
+
+    def action_queue(self) -> None:
+        self.app.push_screen(QueueScreen(self.session), self._queue_closed)
+
+    def _queue_closed(self, problem_id: int | None) -> None:
+        self.open_problem(problem_id)
+        self.update_status()
+
+    def action_filter(self) -> None:
+        self.app.push_screen(FilterDialog(self.session.filter, self.session.store.sources()), self._filtered)
+
+    def _filtered(self, queue_filter: QueueFilter | None) -> None:
+        if queue_filter is None:
+            return
+        if self.session.apply_filter(queue_filter):
+            self.show_opened_item()
+        else:
+            self.show_empty()
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(self.app.key_help(self.BINDINGS)))
+
+    def action_quit(self) -> None:
+        self.app.exit()
+
+    # -- editing -------------------------------------------------------------------------------
+
+    def action_edit(self) -> None:
+        history = self.session.current
+        store, annotator = self.session.store, self.session.annotator
+        saved = store.load_edit_draft(history.problem.id, annotator)
+        parent = self.attempt
+        if saved is not None:
+            parent = next((a for a in history.attempts if a.id == saved["attempt_id"]), parent)
+        text = saved["text"] if saved else (parent.text if parent else "")
+        editor = EditScreen(store, history.problem.id, annotator, parent, text, self.autosave_seconds)
+        self.app.push_screen(editor, lambda attempt_id: self._edited(attempt_id, parent))
+
+    def _edited(self, attempt_id: int | None, parent: Attempt | None) -> None:
+        self.session.reload()
+        self.show_item(attempt_id if attempt_id is not None else (self.attempt.id if self.attempt else None))
+        if attempt_id is not None:
+            edited = self.attempt.text
+            self.app.push_screen(DiffScreen(parent.text if parent else "", edited, f"Saved as attempt #{attempt_id}"))
+
+    # -- regenerate and re-critique (workers post messages; the handlers below change the UI) ---------
+
+    def action_regenerate(self) -> None:
+        if self.generating:
+            self.notify("A generation is already running (escape cancels it).", severity="warning", markup=False)
+            return
+        self.app.push_screen(hint_dialog(), self._hint_given)
+
+    def _hint_given(self, hint: str | None) -> None:
+        if hint is None:
+            return
+        attempt = self.attempt
+        self.generation_problem = self.session.problem_id
+        self.regenerate(self.session.problem_id, attempt.id if attempt else None, hint or None)
+
+    @work(exclusive=True, group=GENERATION, exit_on_error=False)
+    async def regenerate(self, problem_id: int, attempt_id: int | None, hint: str | None) -> None:
+        engine = self.app.loop_engine()
+        self.post_message(DraftStarted(problem_id, hint))
+        stream = _StreamForwarder(lambda text: self.post_message(DraftChunk(problem_id, text)))
+        result = await engine.regenerate(problem_id, attempt_id, hint, on_delta=stream.add)
+        stream.flush()
+        self.post_message(DraftFinished(problem_id, result.attempt, result.critique))
+
+    def action_recritique(self) -> None:
+        if self.attempt is None:
+            self.notify("There is no attempt to criticise yet.", severity="warning", markup=False)
+            return
+        if self.generating:
+            self.notify("A generation is already running (escape cancels it).", severity="warning", markup=False)
+            return
+        self.notify("Running the critic…", timeout=2, markup=False)
+        self.generation_problem = self.session.problem_id
+        self.recritique(self.session.problem_id, self.attempt.id)
+
+    @work(exclusive=True, group=GENERATION, exit_on_error=False)
+    async def recritique(self, problem_id: int, attempt_id: int) -> None:
+        engine = self.app.loop_engine()
+        critique = await engine.recritique(problem_id, attempt_id)
+        self.post_message(CritiqueFinished(problem_id, critique))
+
+    def action_cancel(self) -> None:
+        self.workers.cancel_group(self, GENERATION)
+
+    @on(DraftStarted)
+    def _draft_started(self, message: DraftStarted) -> None:
+        self.action_show_pane("draft")
+        self.query_one(DraftPane).show_stream("", Content("Regenerating…"))
+        self.refresh_bindings()
+
+    @on(DraftChunk)
+    def _draft_chunk(self, message: DraftChunk) -> None:
+        if message.problem_id == self.session.problem_id:
+            self.query_one(DraftPane).show_stream(message.text, Content("Regenerating…"))
+
+    @on(DraftFinished)
+    def _draft_finished(self, message: DraftFinished) -> None:
+        if message.problem_id == self.session.problem_id:
+            self.session.reload()
+            self.show_item(message.attempt.id)
+        self.notify(f"New attempt #{message.attempt.id} for #{message.problem_id}", timeout=3, markup=False)
+
+    @on(CritiqueFinished)
+    def _critique_finished(self, message: CritiqueFinished) -> None:
+        if message.problem_id == self.session.problem_id:
+            shown = self.attempt.id if self.attempt else None
+            self.session.reload()
+            self.show_item(shown)
+        self.notify(f"Critic: {message.critique.verdict}", timeout=3, markup=False)
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != GENERATION:
+            return
+        self.refresh_bindings()
+        if event.state == WorkerState.ERROR:
+            self.notify(str(event.worker.error), title="Generation failed", severity="error", timeout=10, markup=False)
+            self._restore_draft()
+        elif event.state == WorkerState.CANCELLED:
+            self.notify("Generation cancelled.", timeout=3, markup=False)
+            self._restore_draft()
+
+    def _restore_draft(self) -> None:
+        if self.session.current is not None:
+            self.show_attempt()
+
+
+class _StreamForwarder:
+    """Collects streamed text and forwards the whole draft so far at most every STREAM_INTERVAL."""
+
+    def __init__(self, forward) -> None:
+        self.forward = forward
+        self.parts: list[str] = []
+        self.last_sent = 0.0
+
+    def add(self, delta: str) -> None:
+        self.parts.append(delta)
+        now = time.monotonic()
+        if now - self.last_sent >= STREAM_INTERVAL:
+            self.flush()
+            self.last_sent = now
+
+    def flush(self) -> None:
+        self.forward("".join(self.parts))

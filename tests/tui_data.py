@@ -1,0 +1,68 @@
+"""Databases for the TUI tests and benchmark: a few problems with drafts and critiques."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rel_core.models import Attempt, AttemptKind, Critique, CritiqueSource, ImportRecord, Problem, ProblemState, Verdict
+from rel_core.store import Store
+
+DRAFT = """## First thoughts
+
+The garden with the path is $(14+2)$ by $(9+2)$ metres, so its area is $16 \\cdot 11 = 176$.
+
+## Check
+
+The garden alone is $14 \\cdot 9 = 126$, so the path is $176 - 126 = 50$ m$^2$.
+
+**Answer:** $\\boxed{50}$
+"""
+
+
+def record(number: int, text: str | None = None, draft: str = DRAFT, verdict: Verdict = Verdict.INCORRECT) -> ImportRecord:
+    problem = Problem(
+        text=text or f"Problem {number}: a garden is 14 m by 9 m with a 1 m path around it. Area of the path?",
+        reference_answer="50",
+        reference_solution="$16\\cdot 11-14\\cdot 9=50$",
+        source="sample",
+        subject="prealgebra",
+        level="1",
+    )
+    attempts = [
+        Attempt(kind=AttemptKind.GENERATED, text=f"First draft of {number}.\n\nThe answer is $48$.", model="openai:gpt-4o-mini", final_answer="48"),
+        Attempt(kind=AttemptKind.REVISED, text=draft, model="openai:gpt-4o-mini", final_answer="50", hint="recount the corners"),
+    ]
+    critiques = [
+        Critique(verdict=Verdict.INCORRECT, source=CritiqueSource.LLM, model="openai:gpt-4o-mini",
+                 first_error_step="Step 2", error_description="The corners were counted twice."),
+        Critique(verdict=verdict, source=CritiqueSource.LLM, model="openai:gpt-4o-mini",
+                 first_error_step=None, error_description=None),
+    ]
+    return ImportRecord(problem=problem, attempts=attempts, critiques=critiques)
+
+
+def make_db(path: Path, count: int = 3, **kwargs) -> Path:
+    with Store(path) as store:
+        store.import_records(record(n, **kwargs) for n in range(1, count + 1))
+    return path
+
+
+def pending_problem(store: Store, text: str = "A problem nobody has drafted yet.") -> int:
+    problem_id, _ = store.add_problem(Problem(text=text, state=ProblemState.AWAITING_REVIEW))
+    return problem_id
+
+
+async def settle(pilot) -> None:
+    """Wait until no worker runs (a superseded render may end cancelled), then for the screen to update."""
+    import asyncio
+
+    while running := [w for w in pilot.app.workers if w.is_running]:
+        await asyncio.wait([asyncio.ensure_future(_quiet_wait(w)) for w in running])
+    await pilot.pause()
+
+
+async def _quiet_wait(worker) -> None:
+    try:
+        await worker.wait()
+    except Exception:  # cancelled or failed: either way it no longer runs
+        pass
