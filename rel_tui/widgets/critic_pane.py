@@ -33,6 +33,13 @@ def field(label: str, value: Content | str | None) -> Content:
     return Content.assemble((f"{label}\n", "bold $text-secondary"), body, "\n\n")
 
 
+def _verdict_label(judge: Critique | None) -> str:
+    if judge is None:
+        return "Verdict"
+    by = "answer check" if judge.source == CritiqueSource.CHECK else str(judge.source)
+    return f"Verdict ({by}{' · ' + judge.model if judge.model else ''})"
+
+
 class CriticPane(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(id="critic-body")
@@ -49,8 +56,11 @@ class CriticPane(VerticalScroll):
         critiques = history.critiques_for(attempt.id)
         critic = next((c for c in reversed(critiques) if c.source != CritiqueSource.CHECK), None)
         check = next((c for c in reversed(critiques) if c.source == CritiqueSource.CHECK), None)
+        # With no critic's word (the loop skips the critic when the check is decisive and right),
+        # the verdict is the answer check's.
+        judge = critic or check
         return Content.assemble(
-            field(f"Verdict ({critic.source}{' · ' + critic.model if critic and critic.model else ''})" if critic else "Verdict", verdict_content(critic.verdict if critic else None)),
+            field(_verdict_label(judge), verdict_content(judge.verdict if judge else None)),
             field("First wrong step", critic.first_error_step if critic else None),
             field("Error", critic.error_description if critic else None),
             field("Answer check", self._check(check, attempt)),
