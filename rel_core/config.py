@@ -13,50 +13,55 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class ProviderSettings(BaseModel):
+class StrictModel(BaseModel):
+    # A misspelt setting (`concurency = 4`) is an error, not silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProviderSettings(StrictModel):
     """Connection settings for one provider (openai, anthropic)."""
 
     base_url: str | None = None
     """Overrides the SDK's default (and its *_BASE_URL environment variable)."""
-    max_retries: int = 6
+    max_retries: int = Field(6, ge=0)
     """Retries the SDK itself makes on 408/409/429/5xx and connection errors (it honours retry-after)."""
-    timeout: float = 600.0
+    timeout: float = Field(600.0, gt=0)
     """Seconds before one HTTP request is abandoned."""
-    concurrency: int = 16
+    concurrency: int = Field(16, ge=1)
     """Requests in flight at once to this provider."""
-    requests_per_minute: float | None = None
+    requests_per_minute: float | None = Field(None, gt=0)
     """Optional client-side rate limit."""
 
 
-class ModelSettings(BaseModel):
+class ModelSettings(StrictModel):
     """Per-model overrides, keyed by model spec (e.g. `openai:qwen2.5-7b`)."""
 
     base_url: str | None = None
     """Send this model's requests to another OpenAI-compatible server (vLLM, Ollama, llama.cpp)."""
-    input_per_million: float | None = None
+    input_per_million: float | None = Field(None, ge=0)
     """USD per million input tokens; overrides the bundled price table."""
-    output_per_million: float | None = None
+    output_per_million: float | None = Field(None, ge=0)
     """USD per million output tokens."""
     api_key_env: str | None = None
     """With base_url: the environment variable holding that server's key. Unset, no real key is sent
     (the hosted provider's key never goes to another server)."""
 
 
-class LoopSettings(BaseModel):
+class LoopSettings(StrictModel):
     """How the Reasoning Enhancement Loop runs."""
 
-    max_iterations: int = 3
+    max_iterations: int = Field(3, ge=0)
     """Revisions with a critic hint before the final rewrite with the reference solution."""
-    temperature: float = 1.0
+    temperature: float = Field(1.0, ge=0)
     """Generator temperature for the first draft."""
-    temperature_decay: float = 0.9
+    temperature_decay: float = Field(0.9, gt=0, le=1)
     """Multiplied into the temperature at each revision (REL used 0.9)."""
-    max_tokens: int = 8192
+    max_tokens: int = Field(8192, ge=1)
     """Output token limit for generator calls."""
     critic_when_correct: bool = False
     """Ask the LLM critic for comments even when the answer check says the answer is right."""
@@ -64,26 +69,26 @@ class LoopSettings(BaseModel):
     """Run a clean-up pass over a correct final rewrite before review."""
     template_dir: Path | None = None
     """Directory of prompt templates that replace the bundled ones, file by file."""
-    lease_seconds: float = 900.0
+    lease_seconds: float = Field(900.0, gt=0)
     """How long a claim on a problem lasts before another runner may take it over."""
-    concurrency: int = 8
+    concurrency: int = Field(8, ge=1)
     """Problems worked on at once by `--auto`."""
-    budget_usd: float | None = None
+    budget_usd: float | None = Field(None, ge=0)
     """Stop starting new problems once this much has been spent in the run."""
 
 
-class ReviewSettings(BaseModel):
+class ReviewSettings(StrictModel):
     """The review TUI."""
 
     annotator: str | None = None
     """Name recorded with each decision; defaults to the login name."""
     keymap: dict[str, str] = Field(default_factory=dict)
     """Binding id to keys, e.g. {"accept" = "a,enter"}."""
-    autosave_seconds: float = 3.0
+    autosave_seconds: float = Field(3.0, gt=0)
     """How often an edit in progress is saved to the database."""
 
 
-class Settings(BaseModel):
+class Settings(StrictModel):
     """Everything configurable; each section is a table in rel.toml."""
 
     generator: str = "openai:gpt-4o-mini"
@@ -140,6 +145,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
 
@@ -270,8 +277,8 @@ def _toml_value(value: Any) -> str:
 
 
 def redact_url(url: str) -> str:
-    """A base URL may carry user:password@; show it without them."""
+    """A base URL may carry user:password@ or ?key=...; show it without their values."""
     parts = urlsplit(url)
-    if not (parts.username or parts.password):
-        return url
-    return url.replace(parts.netloc, parts.netloc.rpartition("@")[2], 1)
+    netloc = parts.netloc.rpartition("@")[2]
+    query = "&".join(f"{pair.partition('=')[0]}=***" for pair in parts.query.split("&")) if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

@@ -33,14 +33,44 @@ def pending(db: sqlite_utils.Database) -> list[Migration]:
 
 
 def migrate(db: sqlite_utils.Database) -> list[str]:
-    """Apply every migration not yet applied; returns the names applied now."""
-    db["_migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
+    """Apply every migration not yet applied; returns the names applied now.
+
+    Each migration and its `_migrations` row commit together (SQLite DDL is transactional), so an
+    interrupted upgrade leaves the file at the previous version, never half-way.
+    """
+    db.execute("create table if not exists _migrations (name text primary key, applied_at text)")
     ran = []
     for fn in pending(db):
-        fn(db)
-        db.execute("insert into _migrations (name, applied_at) values (?, ?)", [fn.__name__, utcnow()])
+        db.execute("begin immediate")
+        try:
+            fn(db)
+            db.execute("insert into _migrations (name, applied_at) values (?, ?)", [fn.__name__, utcnow()])
+        except BaseException:
+            db.execute("rollback")
+            raise
+        db.execute("commit")
         ran.append(fn.__name__)
     return ran
+
+
+def create_fts(db: sqlite_utils.Database, table: str, column: str) -> None:
+    """FTS5 index kept in sync by triggers, as sqlite-utils' enable_fts builds it, but statement by
+    statement: enable_fts uses executescript, which commits and would break the migration's transaction."""
+    fts = f"{table}_fts"
+    db.execute(f"create virtual table [{fts}] using FTS5 ([{column}], content=[{table}])")
+    db.execute(
+        f"create trigger [{table}_ai] after insert on [{table}] begin "
+        f"insert into [{fts}] (rowid, [{column}]) values (new.rowid, new.[{column}]); end"
+    )
+    db.execute(
+        f"create trigger [{table}_ad] after delete on [{table}] begin "
+        f"insert into [{fts}] ([{fts}], rowid, [{column}]) values ('delete', old.rowid, old.[{column}]); end"
+    )
+    db.execute(
+        f"create trigger [{table}_au] after update on [{table}] begin "
+        f"insert into [{fts}] ([{fts}], rowid, [{column}]) values ('delete', old.rowid, old.[{column}]); "
+        f"insert into [{fts}] (rowid, [{column}]) values (new.rowid, new.[{column}]); end"
+    )
 
 
 @migration
@@ -71,7 +101,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     )
     db["problems"].create_index(["hash"], unique=True)
     db["problems"].create_index(["state", "id"])
-    db["problems"].enable_fts(["text"], create_triggers=True)
+    create_fts(db, "problems", "text")
 
     # Every call to an LLM, successful or not, with what it cost. Never holds API keys.
     db["llm_calls"].create(

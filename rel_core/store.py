@@ -36,7 +36,7 @@ from .models import (
     utcnow,
 )
 
-BUSY_TIMEOUT_MS = 30_000
+BUSY_TIMEOUT_SECONDS = 30.0  # how long a write waits for another process's lock
 
 # Which state a review decision moves a problem to.
 DECISION_STATE = {
@@ -74,15 +74,18 @@ def _create_private(path: Path) -> None:
 
 
 class Store:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS):
         self.path = Path(path)
-        if not self.path.exists():
-            _create_private(self.path)
+        try:
+            if not self.path.exists():
+                _create_private(self.path)
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot create the database ({exc.strerror or exc})") from None
         try:
             conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+                self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
             )
-            conn.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute(f"pragma busy_timeout = {int(busy_timeout * 1000)}")
             conn.execute("pragma journal_mode = wal")
             conn.execute("pragma synchronous = normal")
             conn.execute("pragma foreign_keys = on")
@@ -358,17 +361,47 @@ class Store:
                 return None
             review = Review.model_validate(rows[0])
             self.conn.execute("update reviews set undone_at = ? where id = ?", [utcnow(), review.id])
-            if review.decision in DECISION_STATE and review.previous_state is not None:
+            if (
+                review.decision in DECISION_STATE
+                and review.previous_state is not None
+                and not self._later_live_decision(review)
+            ):
                 self.set_state(review.problem_id, review.previous_state)
             return review
+
+    def _later_live_decision(self, review: Review) -> bool:
+        """Whether someone decided on the problem after `review`: their decision keeps the state."""
+        decisions = [str(d) for d in DECISION_STATE]
+        row = self.conn.execute(
+            "select 1 from reviews where problem_id = ? and id > ? and undone_at is null "
+            f"and decision in ({', '.join('?' for _ in decisions)}) limit 1",
+            [review.problem_id, review.id, *decisions],
+        ).fetchone()
+        return row is not None
 
     # -- LLM calls -----------------------------------------------------------------------
 
     def log_call(self, call: LLMCall) -> int:
         row = call.model_dump(exclude={"id"})
         row["tokens_estimated"] = int(call.tokens_estimated)
-        with self.transaction():
-            return self._insert("llm_calls", row)
+        return self.log_call_row(row)
+
+    _CALL_COLUMNS = tuple(name for name in LLMCall.model_fields if name != "id")
+    _CALL_INSERT = (
+        f"insert into llm_calls ({', '.join(_CALL_COLUMNS)}) values ({', '.join('?' for _ in _CALL_COLUMNS)})"
+    )
+
+    def log_call_row(self, row: dict[str, Any]) -> int:
+        """Record one LLM call from its llm_calls columns (as LLMCall names them; missing ones are
+        null, `created_at` now), without building an LLMCall: this runs once per call on the hot path.
+
+        One INSERT statement: outside a transaction SQLite commits it on its own, atomically, so it
+        costs one round trip instead of three (begin, insert, commit)."""
+        if row.get("created_at") is None:
+            row = {**row, "created_at": utcnow()}
+        row["tokens_estimated"] = int(bool(row.get("tokens_estimated")))
+        cursor = self.conn.execute(self._CALL_INSERT, [row.get(name) for name in self._CALL_COLUMNS])
+        return int(cursor.lastrowid)
 
     def total_cost(self) -> float:
         return float(self.conn.execute("select coalesce(sum(cost_usd), 0) from llm_calls").fetchone()[0])
@@ -388,22 +421,34 @@ class Store:
 
     def claim_next(self, owner: str, ttl_seconds: float, states: Iterable[ProblemState]) -> Problem | None:
         """Lease the first unleased problem in one of `states`, in id order."""
+        problem_id = self.claim_next_id(owner, ttl_seconds, states)
+        return None if problem_id is None else self.get_problem(problem_id)
+
+    def claim_next_id(self, owner: str, ttl_seconds: float, states: Iterable[ProblemState]) -> int | None:
+        """`claim_next`, returning only the id: one statement (find and lease, atomically), no row read."""
         states = [str(s) for s in states]
         marks = ", ".join("?" for _ in states)
         now = utcnow()
-        with self.transaction():
-            row = self.conn.execute(
-                f"select id from problems where state in ({marks}) "
-                "and (claimed_by is null or claim_expires < ?) order by id limit 1",
-                [*states, now],
-            ).fetchone()
-            if row is None:
-                return None
-            self.conn.execute(
-                "update problems set claimed_by = ?, claim_expires = ? where id = ?",
-                [owner, _future(ttl_seconds), row[0]],
-            )
-        return self.get_problem(int(row[0]))
+        sql = (
+            "update problems set claimed_by = ?, claim_expires = ? where id = ("
+            f"select id from problems where state in ({marks}) "
+            "and (claimed_by is null or claim_expires < ?) order by id limit 1) returning id"
+        )
+        params = [owner, _future(ttl_seconds), *states, now]
+        if self._in_transaction:
+            row = self.conn.execute(sql, params).fetchone()
+        else:
+            with self.transaction():  # `returning` rows are read inside the statement's transaction
+                row = self.conn.execute(sql, params).fetchone()
+        return None if row is None else int(row[0])
+
+    def outcome(self, problem_id: int) -> tuple[str | None, int] | None:
+        """(state_detail, number of attempts) of a problem, in one query; None if there is none."""
+        row = self.conn.execute(
+            "select state_detail, (select count(*) from attempts where problem_id = ?) from problems where id = ?",
+            [problem_id, problem_id],
+        ).fetchone()
+        return None if row is None else (row[0], int(row[1]))
 
     def holds_claim(self, problem_id: int, owner: str) -> bool:
         """Whether `owner` still holds the claim (expired but not yet taken over counts as held)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import getpass
+import os
+import sqlite3
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rel_core.config import ConfigError, Settings, load_settings
-from rel_core.store import Store, StoreError
+from rel_core.store import BUSY_TIMEOUT_SECONDS, Store, StoreError
 
 
 @dataclass
@@ -26,7 +28,7 @@ class CliContext:
 
     def open_store(self) -> Store:
         try:
-            return Store(self.db_path)
+            return Store(self.db_path, busy_timeout=busy_timeout_from_env())
         except StoreError as exc:
             raise click.ClickException(str(exc)) from None
 
@@ -40,6 +42,20 @@ class CliContext:
 
     def annotator_name(self) -> str:
         return self.annotator or self.settings().review.annotator or getpass.getuser()
+
+
+def busy_timeout_from_env() -> float:
+    """`REL_BUSY_TIMEOUT`: seconds a write waits for another process's lock before giving up."""
+    raw = os.environ.get("REL_BUSY_TIMEOUT")
+    if not raw:
+        return BUSY_TIMEOUT_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise click.ClickException(f"REL_BUSY_TIMEOUT={raw!r}: must be a number of seconds above 0")
+    return seconds
 
 
 def err_console() -> Console:
@@ -59,7 +75,20 @@ def load_bundled_if_empty(store: Store) -> None:
     )
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+class RelGroup(click.Group):
+    """Turns database errors that escape a command (a lock held past the busy timeout, a full
+    disk) into the one-line error every other failure gets."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except sqlite3.OperationalError as exc:
+            where = ctx.obj.db_path if isinstance(ctx.obj, CliContext) else "database"
+            hint = "; another process held it too long, try again" if "locked" in str(exc) else ""
+            raise click.ClickException(f"{where}: {exc}{hint}") from None
+
+
+@click.group(cls=RelGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--db",
     "db_path",

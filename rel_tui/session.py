@@ -5,7 +5,9 @@ Plain Python on the Store, so the screens stay thin and the rules are testable w
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from rel_core.models import Decision, ProblemHistory, ProblemState, QueueItem, Review
@@ -43,10 +45,13 @@ class ReviewSession:
     current: ProblemHistory | None = None
     opened_at: float = 0.0
     back_stack: list[int] = field(default_factory=list)
+    # Unique per session: two windows of one annotator (or experts sharing a login) must not
+    # share a claim, or both could open, and decide on, the same item.
+    session_id: str = field(default_factory=lambda: f"{os.getpid()}:{uuid.uuid4().hex[:8]}")
 
     @property
     def owner(self) -> str:
-        return f"review:{self.annotator}"
+        return f"review:{self.annotator}:{self.session_id}"
 
     @property
     def problem_id(self) -> int | None:

@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# -- isolation from the developer's machine -----------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch, tmp_path_factory):
+    """No test sees the developer's database, config, keys or home directory."""
+    for variable in list(os.environ):
+        if variable.startswith("REL_") or variable.endswith(("_API_KEY", "_BASE_URL")):
+            monkeypatch.delenv(variable)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+
 
 # -- the loopback LLM server (tests/llm_server.py) ------------------------------------------------
 from llm_server import LLMServer

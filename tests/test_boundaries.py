@@ -3,14 +3,6 @@
 import subprocess
 import sys
 
-CORE_MODULES = [
-    "rel_core.models",
-    "rel_core.store",
-    "rel_core.migrations",
-    "rel_core.config",
-    "rel_core.providers.base",
-]
-
 
 def test_rel_core_imports_no_textual():
     code = (

@@ -57,3 +57,41 @@ def test_unusable_database_is_one_line_error(tmp_path):
     assert result.stderr.strip().splitlines() == [f"Error: {db}: not a usable SQLite database (file is not a database)"]
     assert "Traceback" not in result.stderr
     assert db.read_text() == "not a database"
+
+
+def test_export_never_overwrites_a_database(tmp_path):
+    db = tmp_path / "rel.db"
+    other = tmp_path / "other.db"
+    for path in (db, other):
+        with Store(path) as store:
+            store.add_problem(Problem(text="keep me", state=ProblemState.AWAITING_REVIEW))
+    for target in (db, other, tmp_path / "rel.db-wal"):
+        result = rel_tui("--db", str(db), "export", str(target), "--status", "all")
+        assert result.returncode == 1
+        assert len(result.stderr.strip().splitlines()) == 1
+    for path in (db, other):
+        with Store(path) as store:
+            assert store.get_problem(1).text == "keep me"
+
+
+def test_database_locked_past_the_timeout_is_one_line(tmp_path):
+    db = tmp_path / "rel.db"
+    Store(db).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sqlite3, sys, time\n"
+         "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+         "c.execute('begin exclusive'); print('locked', flush=True); time.sleep(60)", str(db)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        source = tmp_path / "p.jsonl"
+        source.write_text('{"problem": "What is 2+2?", "answer": "4"}\n')
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "REL_BUSY_TIMEOUT": "0.3"}
+        result = rel_tui("--db", str(db), "import", str(source), env=env)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"Error: {db}: database is locked")

@@ -120,3 +120,37 @@ def test_config_command_reports_a_bad_file_in_one_line(tmp_path):
     result = CliRunner().invoke(main, ["--db", str(db), "config"])
     assert result.exit_code != 0
     assert "not valid TOML" in result.output
+
+
+@pytest.mark.parametrize(
+    "toml, where",
+    [
+        ("[loop]\nconcurrency = 0\n", "loop.concurrency"),
+        ("[openai]\nconcurrency = 0\n", "openai.concurrency"),
+        ("[loop]\nlease_seconds = -5\n", "loop.lease_seconds"),
+        ("[loop]\nconcurency = 4\n", "loop.concurency"),
+        ("generater = 'openai:x'\n", "generater"),
+    ],
+)
+def test_impossible_or_misspelt_settings_are_refused(tmp_path, toml, where):
+    (tmp_path / "rel.toml").write_text(toml)
+    with pytest.raises(ConfigError, match=f"rel.toml: {where}: "):
+        load_settings(tmp_path / "rel.db", environ={})
+
+
+def test_config_that_is_not_utf8_is_one_clear_error(tmp_path):
+    (tmp_path / "rel.toml").write_bytes(b"generator = '\xff\xfe'\n")
+    with pytest.raises(ConfigError, match="rel.toml: not UTF-8 text"):
+        load_settings(tmp_path / "rel.db", environ={})
+
+
+def test_zero_concurrency_from_the_environment_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="loop.concurrency"):
+        load_settings(tmp_path / "rel.db", environ={"REL_LOOP__CONCURRENCY": "0"})
+
+
+def test_urls_are_shown_without_credentials_or_query_values():
+    from rel_core.config import redact_url
+
+    assert redact_url("http://user:pw@127.0.0.1:8000/v1?api_key=sk-secret&x=1") == "http://127.0.0.1:8000/v1?api_key=***&x=***"
+    assert redact_url("https://api.openai.com/v1") == "https://api.openai.com/v1"

@@ -278,3 +278,46 @@ def test_verified_uses_latest_trusted_verdict():
     assert verified([check, llm, unknown]) is True
     assert verified([llm, check]) is False
     assert verified([]) is None
+
+
+def test_interrupted_migration_leaves_the_previous_version(tmp_path, monkeypatch):
+    path = tmp_path / "rel.db"
+    Store(path).close()
+
+    def m999_half_done(db):
+        db["new_table"].create({"id": int}, pk="id")
+        db["problems"].add_column("extra", str)
+        raise KeyboardInterrupt  # killed between two statements
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, m999_half_done])
+    with pytest.raises(KeyboardInterrupt):
+        Store(path)
+    db = sqlite_utils.Database(path)
+    assert "new_table" not in db.table_names()
+    assert "extra" not in db["problems"].columns_dict
+    assert "m999_half_done" not in {r["name"] for r in db["_migrations"].rows}
+    db.close()
+
+    def m999_half_done(db):  # the fixed migration, same name, applies cleanly on the next open
+        db["new_table"].create({"id": int}, pk="id")
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS[:-1], m999_half_done])
+    with Store(path) as store:
+        assert "new_table" in store.db.table_names()
+
+
+def test_undo_keeps_a_later_decision_by_someone_else(store):
+    pid = add(store, "p", ProblemState.AWAITING_REVIEW)
+    store.record_review(Review(problem_id=pid, decision=Decision.REJECTED, annotator="alice"))
+    store.record_review(Review(problem_id=pid, decision=Decision.ACCEPTED, annotator="bob"))
+    assert store.undo_last_review("alice").decision == Decision.REJECTED
+    assert store.get_problem(pid).state == ProblemState.ACCEPTED
+
+
+def test_database_in_a_missing_or_unwritable_place_is_one_clear_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(StoreError, match="cannot create the database"):
+        Store(blocker / "rel.db")
+    with pytest.raises(StoreError, match="not a usable SQLite database"):
+        Store(tmp_path)  # a directory

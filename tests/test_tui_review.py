@@ -137,14 +137,14 @@ async def test_item_claimed_by_someone_else_is_skipped(db):
     async with app.run_test():
         assert shown_problem(app) == 2
         with Store(db) as store:
-            assert store.claimed_by(2) == "review:alice"
+            assert store.claimed_by(2).startswith("review:alice:")
 
 
 async def test_open_item_is_claimed_so_the_loop_skips_it(db):
     app = make_app(db)
     async with app.run_test():
         with Store(db) as store:
-            assert store.claimed_by(1) == "review:alice"
+            assert store.claimed_by(1).startswith("review:alice:")
             taken = store.claim_next("auto:runner", 600, [ProblemState.AWAITING_REVIEW])
             assert taken.id == 2
 
@@ -364,3 +364,10 @@ async def test_regenerate_without_key_says_what_to_set(db, monkeypatch):
         await pilot.pause()
         assert any("OPENAI_API_KEY" in m for m in messages), messages
         assert shown_problem(app) == 1
+
+
+async def test_two_sessions_of_one_annotator_never_share_an_item(db):
+    first, second = make_app(db), make_app(db)
+    async with first.run_test(), second.run_test():
+        assert shown_problem(first) == 1
+        assert shown_problem(second) == 2

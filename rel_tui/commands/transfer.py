@@ -131,12 +131,33 @@ def export_command(obj: CliContext, out: str, fmt: str, status: str, system: str
     """Export the dataset to OUT ('-' for standard output), written atomically."""
     if not obj.db_path.exists():
         raise click.ClickException(f"{obj.db_path}: no such database")
+    refuse_to_overwrite_a_database(out, obj.db_path)
     with obj.open_store() as store:
         try:
             count = _export(store, out, fmt, status, system)
         except OSError as exc:
             raise click.ClickException(f"{out}: cannot write ({exc.strerror or exc})") from None
     click.echo(f"Exported {count} problems ({fmt}, {status}) to {'standard output' if out == '-' else out}.", err=True)
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def refuse_to_overwrite_a_database(out: str, db_path: Path) -> None:
+    """An export written over the database (or any SQLite file) would destroy what it exports."""
+    if out == "-":
+        return
+    target = Path(out).resolve()
+    database = db_path.resolve()
+    if target in {database, Path(f"{database}-wal"), Path(f"{database}-shm")}:
+        raise click.ClickException(f"{out}: that is the database itself; choose another output file")
+    try:
+        with open(target, "rb") as existing:
+            is_sqlite = existing.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return
+    if is_sqlite:
+        raise click.ClickException(f"{out}: is an SQLite database; refusing to overwrite it with an export")
 
 
 def _export(store: Store, out: str, fmt: str, status: str, system: str | None) -> int:
