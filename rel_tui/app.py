@@ -14,6 +14,7 @@ from pathlib import Path
 from textual.app import App
 from textual.binding import Binding
 
+from rel_core.answers import AnswerChecker
 from rel_core.config import Settings
 from rel_core.store import Store
 from rel_tui.screens.edit import EditScreen
@@ -39,6 +40,7 @@ class ReviewApp(App[int]):
         self.store = Store(self.db_path)
         self.session = ReviewSession(self.store, annotator)
         self._engine = None
+        self._checker = None
 
     def on_mount(self) -> None:
         self.theme = "nord"
@@ -54,6 +56,8 @@ class ReviewApp(App[int]):
         if self._engine is not None:
             self._engine.close()
             await self._engine.client.aclose()
+        if self._checker is not None:
+            self._checker.close()  # kills its workers, which also ends a check still waiting on one
         self.session.close()
         self.store.close()
 
@@ -105,5 +109,15 @@ class ReviewApp(App[int]):
 
             client = LLMClient(self.settings, self.store)
             # The engine checks before each write that this expert's claim still holds.
-            self._engine = LoopEngine(self.store, client, self.settings, lease_owner=self.session.owner)
+            self._engine = LoopEngine(
+                self.store, client, self.settings, checker=self.answer_checker(), lease_owner=self.session.owner
+            )
         return self._engine
+
+    def answer_checker(self) -> AnswerChecker:
+        """The app's one AnswerChecker (its math-verify worker processes start on first use).
+
+        Safe to share between concurrent checks: each takes an idle worker process for itself."""
+        if self._checker is None:
+            self._checker = AnswerChecker()
+        return self._checker

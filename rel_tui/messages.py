@@ -52,3 +52,12 @@ class DraftRendered(Message):
 
     key: tuple[int, int]
     lines: list[list[Segment]]
+
+
+@dataclass
+class AnswerChecked(Message):
+    """The deterministic answer check ran on an attempt; its CHECK critique is in the database."""
+
+    problem_id: int
+    attempt_id: int
+    critique: Critique

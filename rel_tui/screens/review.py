@@ -13,9 +13,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
-from rel_core.models import Attempt, Decision
+from rel_core.checking import check_attempt, check_of, is_checkable
+from rel_core.models import Attempt, Decision, Problem
 from rel_tui.latex import displayable
-from rel_tui.messages import CritiqueFinished, DraftChunk, DraftFinished, DraftStarted
+from rel_tui.messages import AnswerChecked, CritiqueFinished, DraftChunk, DraftFinished, DraftStarted
 from rel_tui.screens.confirm import ConfirmDialog
 from rel_tui.screens.diff import DiffScreen
 from rel_tui.screens.edit import EditScreen
@@ -30,6 +31,7 @@ from rel_tui.widgets.problem_pane import ProblemPane
 from rel_tui.widgets.status_bar import StatusBar
 
 GENERATION = "generation"
+ANSWER_CHECK = "answer-check"
 STREAM_INTERVAL = 0.05  # seconds between streamed-draft updates: smooth to read, cheap to draw
 PANES = {"tab-problem": "problem", "tab-draft": "draft", "tab-critic": "critic"}
 NEEDS_ITEM = {
@@ -150,6 +152,7 @@ class ReviewScreen(Screen[None]):
         else:
             draft.show_text(attempt.text, self.attempt_title(attempt))
         self.query_one(CriticPane).show(history, attempt)
+        self.check_shown_attempt()
 
     def attempt_title(self, attempt: Attempt) -> Content:
         history = self.session.current
@@ -415,8 +418,16 @@ class ReviewScreen(Screen[None]):
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != GENERATION:
-            return
+        if event.worker.group == ANSWER_CHECK:
+            self._answer_check_changed(event)
+        elif event.worker.group == GENERATION:
+            self._generation_changed(event)
+
+    def _answer_check_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:  # the pane keeps saying "not run"; the expert can go on
+            self.notify(str(event.worker.error), title="Answer check failed", severity="warning", timeout=6, markup=False)
+
+    def _generation_changed(self, event: Worker.StateChanged) -> None:
         self.refresh_bindings()
         if event.state == WorkerState.ERROR:
             self.notify(str(event.worker.error), title="Generation failed", severity="error", timeout=10, markup=False)
@@ -424,6 +435,36 @@ class ReviewScreen(Screen[None]):
         elif event.state == WorkerState.CANCELLED:
             self.notify("Generation cancelled.", timeout=3, markup=False)
             self._restore_draft()
+
+    # -- the answer check of a shown attempt that has none (imported drafts, expert edits) ----------
+
+    def check_shown_attempt(self) -> None:
+        history, attempt = self.session.current, self.attempt
+        if attempt is None or not is_checkable(history.problem):
+            return
+        if check_of(history, attempt) is not None:
+            return
+        if self.generating and self.generation_problem == history.problem.id:
+            return  # the loop engine checks what it writes; checking too could store two checks
+        self.check_answer(history.problem, attempt)
+
+    @work(exclusive=True, group=ANSWER_CHECK, exit_on_error=False)
+    async def check_answer(self, problem: Problem, attempt: Attempt) -> None:
+        # On the event loop, so the store is used from one thread; math-verify runs in the checker's processes.
+        critique = await check_attempt(self.session.store, self.app.answer_checker(), problem, attempt)
+        if critique is not None:
+            self.post_message(AnswerChecked(problem.id, attempt.id, critique))
+
+    @on(AnswerChecked)
+    def _answer_checked(self, message: AnswerChecked) -> None:
+        if message.problem_id != self.session.problem_id:
+            return  # the expert moved on; the result is stored for when the item is shown again
+        self.session.reload()
+        attempt = self.attempt
+        self.query_one(CriticPane).show(self.session.current, attempt)
+        if attempt is not None and not self.query_one(DraftPane).streaming:
+            # Only the title: re-showing the draft would lose the expert's scroll position.
+            self.query_one(DraftPane).border_title = self.attempt_title(attempt)
 
     def _restore_draft(self) -> None:
         if self.session.current is not None:

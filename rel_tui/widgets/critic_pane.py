@@ -56,9 +56,10 @@ class CriticPane(VerticalScroll):
         critiques = history.critiques_for(attempt.id)
         critic = next((c for c in reversed(critiques) if c.source != CritiqueSource.CHECK), None)
         check = next((c for c in reversed(critiques) if c.source == CritiqueSource.CHECK), None)
-        # With no critic's word (the loop skips the critic when the check is decisive and right),
-        # the verdict is the answer check's.
-        judge = critic or check
+        # A decisive answer check outranks the critic, as it does in the loop; the critic's word
+        # counts where the check could not decide (free-text references) or did not run.
+        decisive = check is not None and check.verdict != Verdict.UNKNOWN
+        judge = check if decisive else (critic or check)
         return Content.assemble(
             field(_verdict_label(judge), verdict_content(judge.verdict if judge else None)),
             field("First wrong step", critic.first_error_step if critic else None),

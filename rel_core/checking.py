@@ -1,0 +1,100 @@
+"""The deterministic answer check for attempts the loop did not write (imports, expert edits).
+
+The loop checks its own attempts as it goes; imported drafts arrive with none. `check_attempt`
+runs the same check (math-verify via AnswerChecker, no LLM) and stores the same CHECK critique,
+once per attempt, so the review screen, `rel-tui check` and the export's `verified` can use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from .answers import AnswerChecker
+from .loop import _check_critique, _latest, reference_answer_of
+from .models import Attempt, Critique, CritiqueSource, Problem, ProblemHistory, ProblemState, Verdict
+from .store import Store
+
+
+def is_checkable(problem: Problem) -> bool:
+    """Whether the problem has a reference answer (or a \\boxed{} in its reference solution)."""
+    return reference_answer_of(problem) is not None
+
+
+def check_of(history: ProblemHistory, attempt: Attempt) -> Critique | None:
+    """The attempt's latest CHECK critique in this history, if it has one."""
+    return _latest(history.critiques_for(attempt.id), CritiqueSource.CHECK)
+
+
+def _stored_check(store: Store, attempt: Attempt) -> Critique | None:
+    history = store.history(attempt.problem_id)
+    return check_of(history, attempt) if history else None
+
+
+async def check_attempt(store: Store, checker: AnswerChecker, problem: Problem, attempt: Attempt) -> Critique | None:
+    """Check the attempt's final answer against the problem's reference and store a CHECK critique.
+
+    Returns the stored critique (an earlier one if the attempt was already checked: never two),
+    or None when the problem has no reference answer to check against. A check math-verify
+    cannot decide (free text, unparsable, too slow) is stored as `unknown`, as the loop does.
+    """
+    reference = reference_answer_of(problem)
+    if reference is None:
+        return None
+    earlier = _stored_check(store, attempt)
+    if earlier is not None:
+        return earlier
+    result = await checker.check(attempt.text, reference)
+    with store.transaction():
+        # Look again inside the write lock: another process may have checked it meanwhile.
+        earlier = _stored_check(store, attempt)
+        if earlier is not None:
+            return earlier
+        critique = _check_critique(attempt, result)
+        critique.id = store.add_critique(critique)
+    return critique
+
+
+@dataclass
+class CheckTally:
+    """What one pass of `check_unchecked` did, per attempt."""
+
+    correct: int = 0
+    incorrect: int = 0
+    undecided: int = 0
+    not_checkable: int = 0  # the problem has no reference answer
+
+    @property
+    def checked(self) -> int:
+        return self.correct + self.incorrect + self.undecided
+
+    def add(self, critique: Critique | None) -> None:
+        if critique is None:
+            self.not_checkable += 1
+        elif critique.verdict == Verdict.CORRECT:
+            self.correct += 1
+        elif critique.verdict == Verdict.INCORRECT:
+            self.incorrect += 1
+        else:
+            self.undecided += 1
+
+
+def unchecked_attempts(store: Store, states: Iterable[ProblemState] | None) -> Iterator[tuple[Problem, Attempt]]:
+    """(problem, attempt) for every attempt with no CHECK critique, one problem's history at a time."""
+    for problem_id in store.iter_problem_ids(states):
+        history = store.history(problem_id)
+        if history is None:  # deleted between pages
+            continue
+        for attempt in history.attempts:
+            if check_of(history, attempt) is None:
+                yield history.problem, attempt
+
+
+async def check_unchecked(
+    store: Store, checker: AnswerChecker, states: Iterable[ProblemState] | None = (ProblemState.AWAITING_REVIEW,)
+) -> CheckTally:
+    """Run `check_attempt` on every attempt without a CHECK critique, of problems in `states` (None: all)."""
+    tally = CheckTally()
+    for problem, attempt in unchecked_attempts(store, states):
+        tally.add(await check_attempt(store, checker, problem, attempt))
+    return tally
