@@ -16,7 +16,8 @@ from textual.binding import Binding
 
 from rel_core.answers import AnswerChecker
 from rel_core.config import Settings
-from rel_core.store import Store
+from rel_core.store import BUSY_TIMEOUT_SECONDS, Store
+from rel_tui.database_write import database_write
 from rel_tui.screens.edit import EditScreen
 from rel_tui.screens.review import ReviewScreen
 from rel_tui.session import LEASE_RENEW_SECONDS, ReviewSession
@@ -30,14 +31,23 @@ class ReviewApp(App[int]):
     TITLE = "rel-tui review"
     ENABLE_COMMAND_PALETTE = False
 
-    def __init__(self, db_path: Path, settings: Settings, annotator: str, *, handle_signals: bool = False):
-        """`handle_signals`: save an edit in progress on SIGHUP/SIGTERM before exiting (the CLI sets it)."""
+    def __init__(
+        self,
+        db_path: Path,
+        settings: Settings,
+        annotator: str,
+        *,
+        handle_signals: bool = False,
+        busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+    ):
+        """`handle_signals`: save an edit in progress on SIGHUP/SIGTERM before exiting (the CLI sets it).
+        `busy_timeout`: seconds a write waits for another process's lock before it is reported."""
         super().__init__()
         self.db_path = Path(db_path)
         self.settings = settings
         self.annotator = annotator
         self.handle_signals = handle_signals
-        self.store = Store(self.db_path)
+        self.store = Store(self.db_path, busy_timeout=busy_timeout)
         self.session = ReviewSession(self.store, annotator)
         self._engine = None
         self._checker = None
@@ -46,7 +56,7 @@ class ReviewApp(App[int]):
         self.theme = "nord"
         self.set_keymap(self.settings.review.keymap)
         # On the app, not a screen: the claim must stay renewed while the editor or a dialog is on top.
-        self.set_interval(LEASE_RENEW_SECONDS, self.session.renew_claim)
+        self.set_interval(LEASE_RENEW_SECONDS, self.renew_claim)
         if self.handle_signals:
             self._install_signal_handlers()
         self.push_screen(ReviewScreen(self.session, self.db_path.name, self.settings.review.autosave_seconds))
@@ -82,6 +92,10 @@ class ReviewApp(App[int]):
         watchdog = threading.Timer(EXIT_GRACE_SECONDS, os._exit, [code])
         watchdog.daemon = True
         watchdog.start()
+
+    def renew_claim(self) -> None:
+        with database_write(self, "The claim on this item was not renewed"):
+            self.session.renew_claim()
 
     def save_pending_work(self) -> None:
         for screen in self.screen_stack:

@@ -119,3 +119,22 @@ async def test_recritique_runs_the_llm_critic(tmp_path, llm_env):
         critiques = store.history(1).critiques_for(shown.id)
         assert len(critiques) > before
         assert critiques[-1].error_description == "The corners are counted twice."
+
+
+async def test_no_decision_on_a_draft_that_is_being_replaced(tmp_path, llm_env):
+    db = make_db(tmp_path / "rel.db", count=2)
+    llm_env.enqueue(Reply(text=" ".join(["slow"] * 200), chunk_delay=0.05))
+    app = ReviewApp(db, Settings(), "alice")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("r", "enter")
+        pane = app.screen.query_one(DraftPane)
+        await wait_until(lambda: pane.streaming and "slow" in raw_text(app))
+        await pilot.press("a", "s", "x")  # ignored while the new draft streams in
+        assert app.session.problem_id == 1 and pane.streaming
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
+        await pilot.press("a")  # the stream is gone: the decision goes through
+    with Store(db) as store:
+        history = store.history(1)
+        assert [r.decision for r in history.reviews] == ["accepted"]
+        assert history.reviews[0].attempt_id == history.attempts[-1].id

@@ -15,6 +15,7 @@ from textual.widgets import Footer, Static, TextArea
 
 from rel_core.models import Attempt
 from rel_core.store import Store
+from rel_tui.database_write import database_write
 from rel_tui.screens.confirm import ConfirmDialog
 
 
@@ -68,7 +69,10 @@ class EditScreen(Screen[int | None]):
         text = self.text
         if text == self.autosaved_text:
             return False
-        self.store.save_edit_draft(self.problem_id, self.annotator, self.parent_attempt.id if self.parent_attempt else None, text)
+        with database_write(self, "Autosave did not save the edit") as write:
+            self.store.save_edit_draft(self.problem_id, self.annotator, self.parent_attempt.id if self.parent_attempt else None, text)
+        if write.failed:
+            return False
         self.autosaved_text = text
         self.query_one("#edit-status", Static).update(Content(f"autosaved at {time.strftime('%H:%M:%S')}"))
         return True
@@ -79,7 +83,10 @@ class EditScreen(Screen[int | None]):
             self.notify("Nothing changed: no attempt saved.", severity="warning", markup=False)
             return
         parent_id = self.parent_attempt.id if self.parent_attempt else None
-        attempt_id = self.store.save_human_edit(self.problem_id, self.annotator, parent_id, text)
+        with database_write(self, "The edit was not saved") as write:
+            attempt_id = self.store.save_human_edit(self.problem_id, self.annotator, parent_id, text)
+        if write.failed:
+            return
         self.autosaved_text = text
         self.dismiss(attempt_id)
 

@@ -15,6 +15,7 @@ from textual.worker import Worker, WorkerState
 
 from rel_core.checking import check_attempt, check_of, is_checkable
 from rel_core.models import Attempt, Decision, Problem
+from rel_tui.database_write import database_write
 from rel_tui.latex import displayable
 from rel_tui.messages import AnswerChecked, CritiqueFinished, DraftChunk, DraftFinished, DraftStarted
 from rel_tui.screens.confirm import ConfirmDialog
@@ -38,6 +39,10 @@ NEEDS_ITEM = {
     "accept", "reject", "edit", "regenerate", "recritique", "skip",
     "previous_attempt", "next_attempt", "toggle_raw", "toggle_reference",
 }  # fmt: skip
+
+# While a new draft streams in, the shown attempt is about to be replaced: deciding on it or editing
+# it then would act on a draft the expert is no longer looking at. Escape cancels first.
+WAIT_FOR_GENERATION = {"accept", "reject", "skip", "edit", "previous_attempt", "next_attempt"}
 
 
 class ReviewScreen(Screen[None]):
@@ -210,6 +215,8 @@ class ReviewScreen(Screen[None]):
             return self.generating
         if action in NEEDS_ITEM and self.session.current is None:
             return None
+        if action in WAIT_FOR_GENERATION and self.generating_here:
+            return None
         if action.startswith("show_pane"):
             return self.has_class("-narrow")
         return True
@@ -217,6 +224,11 @@ class ReviewScreen(Screen[None]):
     @property
     def generating(self) -> bool:
         return any(w.group == GENERATION and w.is_running for w in self.workers)
+
+    @property
+    def generating_here(self) -> bool:
+        """A regeneration or critic run is under way for the item on screen."""
+        return self.generating and self.generation_problem == self.session.problem_id
 
     # -- decisions ---------------------------------------------------------------------------
 
@@ -239,12 +251,18 @@ class ReviewScreen(Screen[None]):
     def decide(self, decision: Decision, note: str | None = None) -> None:
         attempt = self.attempt
         problem_id = self.session.problem_id
-        self.session.decide(decision, attempt.id if attempt else None, note)
+        with database_write(self, f"The {decision} decision was not saved") as write:
+            self.session.decide(decision, attempt.id if attempt else None, note)
+        if write.failed:
+            return
         self.notify(f"#{problem_id} {decision}", timeout=2, markup=False)
         self.action_next()
 
     def action_undo(self) -> None:
-        review = self.session.undo()
+        with database_write(self, "Nothing was undone") as write:
+            review = self.session.undo()
+        if write.failed:
+            return
         if review is None:
             self.notify("Nothing to undo.", severity="warning", markup=False)
             return

@@ -1,0 +1,69 @@
+"""Another process holding the database past the busy timeout costs the expert nothing."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+
+from textual.widgets import TextArea
+
+from rel_core.config import Settings
+from rel_core.models import AttemptKind, ProblemState
+from rel_core.store import Store
+from rel_tui.app import ReviewApp
+from rel_tui.screens.edit import EditScreen
+from tui_data import make_db
+
+
+@contextmanager
+def database_held(db):
+    """A second connection holding the write lock, as a long import in another process would."""
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("begin exclusive")
+    try:
+        yield
+    finally:
+        holder.execute("rollback")
+        holder.close()
+
+
+def busy_notices(app) -> list[str]:
+    return [n.message for n in app._notifications if n.title == "Database busy"]
+
+
+async def test_decision_on_a_busy_database_is_reported_and_can_be_retried(tmp_path):
+    db = make_db(tmp_path / "rel.db", count=2)
+    app = ReviewApp(db, Settings(), "alice", busy_timeout=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        with database_held(db):
+            await pilot.press("a")
+            await pilot.pause()
+            assert app.session.problem_id == 1  # still on the item, nothing decided
+            assert any("accepted decision was not saved" in m for m in busy_notices(app))
+        await pilot.press("a")
+        await pilot.pause()
+        assert app.session.problem_id == 2
+    with Store(db) as store:
+        assert store.get_problem(1).state == ProblemState.ACCEPTED
+
+
+async def test_edit_saved_on_a_busy_database_stays_in_the_editor(tmp_path):
+    db = make_db(tmp_path / "rel.db", count=2)
+    app = ReviewApp(db, Settings(), "alice", busy_timeout=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("e")
+        await pilot.pause()
+        editor = app.screen.query_one("#editor", TextArea)
+        editor.text = "my careful correction"
+        with database_held(db):
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert isinstance(app.screen, EditScreen)
+            assert editor.text == "my careful correction"
+            assert any("edit was not saved" in m for m in busy_notices(app))
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not isinstance(app.screen, EditScreen)
+    with Store(db) as store:
+        edits = [a for a in store.history(1).attempts if a.kind == AttemptKind.HUMAN_EDIT]
+        assert [a.text for a in edits] == ["my careful correction"]
