@@ -10,6 +10,10 @@ Target: ratio <= 1.10.
 
 `--baseline` also times the bare SDK call (same SDK client, a plain semaphore, no metering), so the
 layer's own share of the CPU per call can be told apart from the SDK's.
+
+`--floor` also times the same POSTs made with aiohttp alone (no SDK, no metering, same server, same
+concurrency): what this harness and server allow at all, whatever the client costs.
+Each line also gives the server process's CPU per call (it shares the machine's cores).
 """
 
 from __future__ import annotations
@@ -74,27 +78,71 @@ async def run_bare_batch(client: LLMClient, spec: str, calls: int) -> None:
     await asyncio.gather(*(one() for _ in range(calls)))
 
 
-async def measure(spec: str, settings: Settings, store: Store, calls: int, repeats: int, bare: bool = False) -> list[tuple[float, float]]:
-    """(wall seconds, client CPU seconds) per repeat, after one warm-up batch opens the connections."""
-    batch = run_bare_batch if bare else run_batch
+async def run_raw_batch(session, spec: str, calls: int, concurrency: int, url: str) -> None:
+    """The same requests with aiohttp alone: no SDK, no routing, no metering."""
+    import json
+
+    provider, model = spec.split(":", 1)
+    system, prompt = "You write worked solutions.", [{"role": "user", "content": "What is 6 x 7? Show your work."}]
+    if provider == "openai":
+        target, headers = f"{url}/v1/chat/completions", {"authorization": "Bearer sk-bench"}
+        body = {"model": model, "messages": [{"role": "system", "content": system}, *prompt], "max_tokens": 256}
+    else:
+        target, headers = f"{url}/v1/messages", {"x-api-key": "sk-ant-bench", "anthropic-version": "2023-06-01"}
+        body = {"model": model, "system": system, "messages": prompt, "max_tokens": 256}
+    data, headers = json.dumps(body).encode(), {**headers, "content-type": "application/json"}
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with slots, session.post(target, data=data, headers=headers) as response:
+            response.raise_for_status()
+            await response.json()
+
+    await asyncio.gather(*(one() for _ in range(calls)))
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(
+    spec: str, settings: Settings, store: Store, calls: int, repeats: int, server_pid: int, mode: str = "layer", url: str = ""
+) -> list[tuple[float, float, float]]:
+    """(wall seconds, client CPU seconds, server CPU seconds) per repeat, after a warm-up batch opens the connections."""
+    concurrency = settings.openai.concurrency
+    if mode == "raw":
+        import aiohttp
+
+        session = aiohttp.ClientSession()
+
+        async def batch(_client: object, spec: str, n: int) -> None:
+            await run_raw_batch(session, spec, n, concurrency, url)
+    else:
+        batch = run_bare_batch if mode == "bare" else run_batch
     results = []
     async with LLMClient(settings, store) as client:
-        await batch(client, spec, settings.openai.concurrency)
+        await batch(client, spec, concurrency)
         for _ in range(repeats):
-            cpu, wall = time.process_time(), time.perf_counter()
+            server, cpu, wall = process_cpu(server_pid), time.process_time(), time.perf_counter()
             await batch(client, spec, calls)
-            results.append((time.perf_counter() - wall, time.process_time() - cpu))
+            results.append((time.perf_counter() - wall, time.process_time() - cpu, process_cpu(server_pid) - server))
+    if mode == "raw":
+        await session.close()
     return results
 
 
-def report(label: str, runs: list[tuple[float, float]], ideal: float, calls: int) -> None:
-    wall = statistics.median(w for w, _ in runs)
-    cpu_ms = statistics.median(c for _, c in runs) / calls * 1000
+def report(label: str, runs: list[tuple[float, float, float]], ideal: float, calls: int) -> None:
+    wall = statistics.median(r[0] for r in runs)
+    cpu_ms = statistics.median(r[1] for r in runs) / calls * 1000
+    server_ms = statistics.median(r[2] for r in runs) / calls * 1000
     # One Python process can never beat its own CPU time: calls x CPU per call is a floor on wall time.
     floor = calls * cpu_ms / 1000 / ideal
     print(
-        f"{label:20s} wall {wall:.3f} s (median of {len(runs)}), ratio to ideal {wall / ideal:.3f}, "
-        f"client CPU {cpu_ms:.3f} ms/call (CPU floor ratio {floor:.2f}); runs: {', '.join(f'{w:.2f}' for w, _ in runs)}"
+        f"{label:24s} wall {wall:.3f} s (median of {len(runs)}), ratio to ideal {wall / ideal:.3f}, "
+        f"client CPU {cpu_ms:.3f} ms/call (CPU floor ratio {floor:.2f}), server CPU {server_ms:.3f} ms/call; "
+        f"runs: {', '.join(f'{r[0]:.2f}' for r in runs)}"
     )
 
 
@@ -106,6 +154,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--providers", default="openai,anthropic")
     parser.add_argument("--baseline", action="store_true", help="also time the bare SDK calls")
+    parser.add_argument("--floor", action="store_true", help="also time the same requests made with aiohttp alone")
     args = parser.parse_args()
 
     process, url = start_server(args.latency_ms)
@@ -120,10 +169,12 @@ def main() -> None:
     print(f"{args.calls} calls, concurrency {args.concurrency}, server latency {args.latency_ms:g} ms: ideal {ideal:.3f} s")
     try:
         with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.db") as store:
+            modes = ["layer", *(["bare"] if args.baseline else []), *(["raw"] if args.floor else [])]
+            labels = {"layer": "", "bare": " (bare SDK)", "raw": " (aiohttp only)"}
             for name in args.providers.split(","):
-                for bare in (False, True) if args.baseline else (False,):
-                    runs = asyncio.run(measure(specs[name], settings, store, args.calls, args.repeats, bare))
-                    report(f"{name} (bare SDK)" if bare else name, runs, ideal, args.calls)
+                for mode in modes:
+                    runs = asyncio.run(measure(specs[name], settings, store, args.calls, args.repeats, process.pid, mode, url))
+                    report(name + labels[mode], runs, ideal, args.calls)
             logged = store.conn.execute("select count(*), sum(error is not null) from llm_calls").fetchone()
             print(f"llm_calls rows: {logged[0]} ({logged[1] or 0} errors)")
     finally:

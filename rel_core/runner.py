@@ -196,12 +196,12 @@ class Runner:
         if self.budget_usd is not None and self.engine.usage.cost_usd >= self.budget_usd:
             self.stop(StopReason.BUDGET, f"spent ${self.engine.usage.cost_usd:.4f}", abandon=False)
             return None
-        problem = self.store.claim_next(self.owner, self.lease_seconds, self.states)
-        if problem is None:
+        problem_id = self.store.claim_next_id(self.owner, self.lease_seconds, self.states)
+        if problem_id is None:
             return None
         self._claimed += 1
         self.stats.total = max(self.stats.total, self._claimed)  # e.g. a dead runner's claim expired since the start
-        return problem.id
+        return problem_id
 
     async def _work(self, problem_id: int) -> ProblemOutcome:
         started = time.monotonic()
@@ -223,9 +223,9 @@ class Runner:
             self.stats.in_flight -= 1
             if state is None:  # abandoned: let the next run (or runner) resume it at once
                 self.store.release(problem_id, self.owner)
-        problem = self.store.get_problem(problem_id)
-        detail = problem.state_detail if problem and state is not None else None
-        return ProblemOutcome(problem_id, state, detail, self.store.count_attempts(problem_id), time.monotonic() - started)
+        detail, attempts = self.store.outcome(problem_id) or (None, 0)
+        detail = detail if state is not None else None
+        return ProblemOutcome(problem_id, state, detail, attempts, time.monotonic() - started)
 
     def _result(self, problem_id: int, task: asyncio.Task) -> ProblemState | None:
         if task.cancelled():

@@ -259,7 +259,13 @@ class LLMServer:
         self._loop.close()
 
     async def listen(self) -> None:
-        self._server = await asyncio.start_server(self._serve_connection, self.host, self.port, backlog=1024)
+        # asyncio.start_server, with a protocol that notes when each request's bytes arrived.
+        loop = asyncio.get_running_loop()
+
+        def protocol() -> _TimedProtocol:
+            return _TimedProtocol(asyncio.StreamReader(limit=2**16, loop=loop), self._serve_connection, loop=loop)
+
+        self._server = await loop.create_server(protocol, self.host, self.port, backlog=1024)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _shutdown(self) -> None:
@@ -290,9 +296,13 @@ class LLMServer:
             return False
         method, path, headers = _parse_head(head)
         raw = await reader.readexactly(int(headers.get("content-length", "0")))
+        # The latency counts from the request's arrival (its last bytes), not from when this task got
+        # round to it: with many requests arriving at once, the server's own turn-around must not add
+        # to every reply's latency. A reply never starts earlier than `latency` after the request.
+        arrived = getattr(reader, "received_at", None) or time.monotonic()
         request = self._record(method, path, headers, raw)
         reply = self._reply_for(request)
-        await asyncio.sleep(self.latency + reply.delay)
+        await asyncio.sleep(max(0.0, arrived + self.latency + reply.delay - time.monotonic()))
         if request.protocol == "unknown":
             _write_json(writer, 404, {"error": {"message": f"no route for {method} {path}", "type": "not_found"}})
         elif reply.status >= 400:
@@ -356,6 +366,18 @@ class LLMServer:
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
+
+
+class _TimedProtocol(asyncio.StreamReaderProtocol):
+    """The stream protocol of asyncio.start_server, noting on the reader when data last arrived."""
+
+    def __init__(self, reader: asyncio.StreamReader, *args: Any, **kwargs: Any):
+        super().__init__(reader, *args, **kwargs)
+        self._timed_reader = reader
+
+    def data_received(self, data: bytes) -> None:
+        self._timed_reader.received_at = time.monotonic()
+        super().data_received(data)
 
 
 def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:

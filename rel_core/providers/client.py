@@ -161,21 +161,22 @@ class LLMClient:
     def _record(self, request: CompletionRequest, provider: Provider, on_delta: DeltaCallback | None, completion: Completion) -> int | None:
         if self.store is None:
             return None
-        return self.store.log_call(
-            LLMCall(
-                problem_id=request.problem_id,
-                provider=provider.name,
-                model=split_spec(request.model)[1],
-                purpose=request.purpose,
-                request=request_json(request, provider, on_delta),
-                response=completion.text,
-                input_tokens=completion.input_tokens,
-                output_tokens=completion.output_tokens,
-                tokens_estimated=completion.tokens_estimated,
-                latency_ms=completion.latency_ms,
-                cost_usd=completion.cost_usd,
-                finish_reason=completion.finish_reason,
-            )
+        # A row, not an LLMCall: validating and dumping a model per call is measurable at 64 in flight.
+        return self.store.log_call_row(
+            {
+                "problem_id": request.problem_id,
+                "provider": provider.name,
+                "model": split_spec(request.model)[1],
+                "purpose": request.purpose,
+                "request": request_json(request, provider, on_delta),
+                "response": completion.text,
+                "input_tokens": completion.input_tokens,
+                "output_tokens": completion.output_tokens,
+                "tokens_estimated": completion.tokens_estimated,
+                "latency_ms": completion.latency_ms,
+                "cost_usd": completion.cost_usd,
+                "finish_reason": completion.finish_reason,
+            }
         )
 
     def _record_failure(
