@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .answers import AnswerChecker
-from .loop import _check_critique, _latest, reference_answer_of
+from .loop import check_critique, latest_critique, reference_answer_of
 from .models import Attempt, Critique, CritiqueSource, Problem, ProblemHistory, ProblemState, Verdict
 from .store import Store
 
@@ -23,7 +23,7 @@ def is_checkable(problem: Problem) -> bool:
 
 def check_of(history: ProblemHistory, attempt: Attempt) -> Critique | None:
     """The attempt's latest CHECK critique in this history, if it has one."""
-    return _latest(history.critiques_for(attempt.id), CritiqueSource.CHECK)
+    return latest_critique(history.critiques_for(attempt.id), CritiqueSource.CHECK)
 
 
 def _stored_check(store: Store, attempt: Attempt) -> Critique | None:
@@ -50,7 +50,7 @@ async def check_attempt(store: Store, checker: AnswerChecker, problem: Problem, 
         earlier = _stored_check(store, attempt)
         if earlier is not None:
             return earlier
-        critique = _check_critique(attempt, result)
+        critique = check_critique(attempt, result)
         critique.id = store.add_critique(critique)
     return critique
 

@@ -43,6 +43,11 @@ LOOP_KINDS = (AttemptKind.GENERATED, AttemptKind.REVISED, AttemptKind.FINAL_REWR
 LOOP_STATES = (ProblemState.PENDING, ProblemState.IN_PROGRESS, ProblemState.ERRORED)
 CRITIC_MAX_TOKENS = 4096
 CHECK_MODEL = "math-verify"
+DECIDED_STATES = (ProblemState.ACCEPTED, ProblemState.REJECTED)
+# The check given to a draft that stopped at the token limit: marked wrong, so the loop revises it.
+TRUNCATED = CheckResult(
+    Verdict.INCORRECT, True, None, "the draft stopped at the token limit before it finished; its answer is not trusted"
+)
 GENERIC_HINT = (
     "The final answer is not correct. Go back over each step, re-check the assumptions, the cases "
     "considered and the arithmetic, and find where the reasoning goes wrong."
@@ -112,7 +117,7 @@ def loop_chain(history: ProblemHistory) -> list[Attempt]:
     return [a for a in history.attempts[generated[-1] :] if a.kind in LOOP_KINDS]
 
 
-def _latest(critiques: list[Critique], source: CritiqueSource) -> Critique | None:
+def latest_critique(critiques: list[Critique], source: CritiqueSource) -> Critique | None:
     return next((c for c in reversed(critiques) if c.source == source), None)
 
 
@@ -123,20 +128,20 @@ def needs_llm_critic(check_verdict: Verdict, critic_when_correct: bool) -> bool:
 
 def outcome(critiques: list[Critique]) -> Verdict | None:
     """The attempt's verdict once its check step is complete, else None. A decisive check wins."""
-    check = _latest(critiques, CritiqueSource.CHECK)
+    check = latest_critique(critiques, CritiqueSource.CHECK)
     if check is None:
         return None
-    llm = _latest(critiques, CritiqueSource.LLM)
+    llm = latest_critique(critiques, CritiqueSource.LLM)
     if check.verdict != Verdict.UNKNOWN:
         return check.verdict
     return llm.verdict if llm else None
 
 
 def _check_step_done(critiques: list[Critique], critic_when_correct: bool) -> bool:
-    check = _latest(critiques, CritiqueSource.CHECK)
+    check = latest_critique(critiques, CritiqueSource.CHECK)
     if check is None:
         return False
-    return not needs_llm_critic(check.verdict, critic_when_correct) or _latest(critiques, CritiqueSource.LLM) is not None
+    return not needs_llm_critic(check.verdict, critic_when_correct) or latest_critique(critiques, CritiqueSource.LLM) is not None
 
 
 def plan_next(history: ProblemHistory, settings: Settings) -> NextStep:
@@ -178,7 +183,7 @@ def reference_answer_of(problem: Problem) -> str | None:
 
 def hint_from(critiques: list[Critique]) -> str:
     """The critic's explanation of the error, phrased as a hint for the revision."""
-    llm = _latest(critiques, CritiqueSource.LLM)
+    llm = latest_critique(critiques, CritiqueSource.LLM)
     if llm is None or not llm.error_description:
         return GENERIC_HINT
     if llm.first_error_step:
@@ -260,7 +265,8 @@ class LoopEngine:
                 raise KeyError(f"problem {problem_id} has no attempt {attempt_id}")
             revision_hint = hint or hint_from(history.critiques_for(attempt_id))
             attempt, written = await self._revise(history.problem, parent, parent.iteration + 1, revision_hint, on_delta)
-        self._set_state(problem_id, ProblemState.AWAITING_REVIEW)
+        if history.problem.state not in DECIDED_STATES:  # an expert's decision stands until they change it
+            self._set_state(problem_id, ProblemState.AWAITING_REVIEW)
         critiques = written + await self._critique(history.problem, attempt, written)
         return RegenerationResult(attempt=attempt, critique=critiques[-1] if critiques else None)
 
@@ -398,12 +404,13 @@ class LoopEngine:
             llm_call_id=completion.llm_call_id,
         )
         # A check that needs no math-verify is committed with the attempt: one write instead of two.
-        quick = self.checker.quick_check(text, reference_answer_of(problem))
+        # A draft cut off at the token limit has no final answer to trust, whatever it said mid-way.
+        quick = TRUNCATED if completion.truncated else self.checker.quick_check(text, reference_answer_of(problem))
         checks = []
         with self._step_commit(problem.id):
             attempt.id = self.store.add_attempt(attempt)
             if quick is not None:
-                checks.append(_check_critique(attempt, quick))
+                checks.append(check_critique(attempt, quick))
                 checks[0].id = self.store.add_critique(checks[0])
         return attempt, checks
 
@@ -413,13 +420,15 @@ class LoopEngine:
         self, problem: Problem, attempt: Attempt, existing: list[Critique], force_llm: bool = False
     ) -> list[Critique]:
         """Check the answer, then ask the LLM critic when the rules say so; each committed on its own."""
-        check = await self.checker.check(attempt.text, reference_answer_of(problem))
         written: list[Critique] = []
-        check_critique = None if force_llm else _latest(existing, CritiqueSource.CHECK)
-        if check_critique is None:
-            check_critique = self._commit_critique(problem.id, _check_critique(attempt, check))
-            written.append(check_critique)
-        if force_llm or needs_llm_critic(check_critique.verdict, self.settings.loop.critic_when_correct):
+        stored_check = None if force_llm else latest_critique(existing, CritiqueSource.CHECK)
+        if stored_check is None:
+            check = await self.checker.check(attempt.text, reference_answer_of(problem))
+            stored_check = self._commit_critique(problem.id, check_critique(attempt, check))
+            written.append(stored_check)
+        else:  # checked when the attempt was committed (or before a restart): not again
+            check = _result_of(stored_check, attempt)
+        if force_llm or needs_llm_critic(stored_check.verdict, self.settings.loop.critic_when_correct):
             written.append(await self._llm_critique(problem, attempt, check))
         return written
 
@@ -483,7 +492,7 @@ class LoopEngine:
         return history
 
 
-def _check_critique(attempt: Attempt, check: CheckResult) -> Critique:
+def check_critique(attempt: Attempt, check: CheckResult) -> Critique:
     return Critique(
         attempt_id=attempt.id,
         verdict=check.verdict,
@@ -493,7 +502,18 @@ def _check_critique(attempt: Attempt, check: CheckResult) -> Critique:
     )
 
 
+def _result_of(check: Critique, attempt: Attempt) -> CheckResult:
+    """A stored check, as the CheckResult that made it (for the critic's instructions)."""
+    reason = (check.raw or "").removeprefix("answer check: ")
+    return CheckResult(check.verdict, check.verdict != Verdict.UNKNOWN, attempt.final_answer, reason)
+
+
 def _check_note(check: CheckResult) -> str:
+    if check.answer is None and check.decisive and check.verdict == Verdict.INCORRECT:
+        return (
+            "The draft stopped at the length limit before it reached a final answer. Set verdict to "
+            "\"incorrect\" and describe what it still has to do, more concisely, to finish."
+        )
     if check.decisive and check.verdict == Verdict.INCORRECT:
         return (
             f"An automatic check has already established that the student's final answer ({check.answer}) "

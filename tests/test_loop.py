@@ -454,3 +454,30 @@ async def test_the_loop_speaks_anthropic_too(store, script, llm_env):
     history = store.history(problem_id)
     assert [a.model for a in history.attempts] == ["anthropic:loop-gen", "anthropic:loop-gen"]
     assert history.critiques[1].error_description == "Recount."
+
+
+async def test_a_draft_cut_off_at_the_token_limit_is_revised_not_trusted(store, script, make_engine, llm_server):
+    problem_id = add(store, "[T1]")
+    cut_off = "First thoughts... so the answer is 42. Let me verify this by expanding the"
+    script.on("[T1]", "generate", Reply(cut_off, finish_reason="length"))
+    script.on("[T1]", "critic", critic_json("incorrect", 3, "Finish the verification, more briefly."))
+    script.on("[T1]", "revise", solution("42"))
+    assert await make_engine().run_problem(problem_id) == ProblemState.AWAITING_REVIEW
+    history = store.history(problem_id)
+    first, revised = history.attempts
+    check = history.critiques_for(first.id)[0]
+    assert (check.source, check.verdict) == (CritiqueSource.CHECK, Verdict.INCORRECT)
+    assert "token limit" in check.raw
+    assert script.steps("[T1]") == ["generate", "critic", "revise"]
+    assert "stopped at the length limit" in llm_server.requests[1].prompt
+
+
+async def test_regenerating_a_decided_item_keeps_the_experts_decision(store, script, make_engine):
+    problem_id = add(store, "[R4]")
+    script.on("[R4]", "generate", solution("42"), solution("42", "again"))
+    engine = make_engine()
+    await engine.run_problem(problem_id)
+    store.set_state(problem_id, ProblemState.ACCEPTED)
+    result = await engine.regenerate(problem_id, None, "once more")
+    assert result.attempt.kind == AttemptKind.GENERATED
+    assert store.get_problem(problem_id).state == ProblemState.ACCEPTED
