@@ -64,12 +64,39 @@ def last_boxed(text: str) -> str | None:
     return None  # unbalanced: the model was cut off mid-answer
 
 
+# The "answer is" fallback trusts only a statement that ends the text. A model that writes "so the
+# answer is 50." and goes on ("Let me verify...") has not settled on 50, and a trace cut off during
+# that check has no final answer at all. So the statement must be in the last ANSWER_TAIL_LINES
+# non-empty lines, what follows it (rest of its line after the sentence, then later lines) must be
+# short, at most max(ANSWER_TAIL_CHARS, ANSWER_TAIL_SHARE of the text), and must not read as the
+# reasoning going on: a word like "wait", "verify", "check", "but", or a trailing "..." of a cut-off
+# trace. A sign-off such as "Done." or "Hope this helps." may follow.
+ANSWER_TAIL_LINES = 3
+ANSWER_TAIL_CHARS = 200
+ANSWER_TAIL_SHARE = 0.15
+_GOING_ON = re.compile(
+    r"\b(?:wait|but|however|hmm+|actually|alternatively|hold on|let me|let's|let us|verify|verifying|"
+    r"check|checking|double[- ]check|re-?check|confirm|on second thought|mistake)\b|(?:\.\.\.|\u2026)\s*$",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"[.!?]\s+(?=[A-Z])")
+
+
 def _last_answer_line(text: str) -> str | None:
-    for line in reversed(text.splitlines()):
-        match = _ANSWER_LINE.search(line)
-        if match:
-            answer = match.group(1).strip().strip("*").strip()
-            return answer.rstrip(".").strip() or None
+    lines = [line for line in text.splitlines() if line.strip()]
+    tail = lines[-ANSWER_TAIL_LINES:]
+    for index in range(len(tail) - 1, -1, -1):
+        match = _ANSWER_LINE.search(tail[index])
+        if not match:
+            continue
+        stated = match.group(1)
+        end = _SENTENCE_END.search(stated)
+        answer, rest = (stated[: end.start()], stated[end.end() :]) if end else (stated, "")
+        after = "\n".join([rest, *tail[index + 1 :]]).strip()
+        if len(after) > max(ANSWER_TAIL_CHARS, ANSWER_TAIL_SHARE * len(text)) or _GOING_ON.search(after):
+            return None
+        answer = answer.strip().strip("*").strip()
+        return answer.rstrip(".").strip() or None
     return None
 
 

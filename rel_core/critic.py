@@ -1,7 +1,11 @@
-"""Reading a critic's verdict: the JSON we ask for first, then REL's marker format.
+r"""Reading a critic's verdict: the JSON we ask for first, then REL's marker format.
 
 Whatever the critic replies, the result is a verdict: correct, incorrect, or unknown with the
 raw text kept. Words are matched whole, never as substrings ("ACCURATE" is in "INACCURATE").
+
+Critics write LaTeX inside JSON strings with single backslashes. `\sqrt` is an invalid JSON
+escape (json.loads fails) and `\frac`, `\beta`, `\nabla` are valid ones that decode to a form
+feed, a backspace, a newline; so backslashes are repaired before the JSON is read.
 """
 
 from __future__ import annotations
@@ -36,12 +40,84 @@ def parse_verdict(raw: str | None) -> ParsedVerdict:
 # -- JSON ----------------------------------------------------------------------------------
 
 
+# After `\n` a letter run is ambiguous: `\nabla`, `\neq` are LaTeX, but `\nThe` or `\nwhich` is a
+# newline before a word, which critics write often. So a run after `\n` is LaTeX only when it is
+# one of these commands or LaTeX follows at once (`\nu_1`, `\nolimits^`). After \b \f \r \t (rare
+# before a word in JSON) any run of two or more letters is LaTeX: \frac, \beta, \theta, \right.
+_N_COMMANDS = frozenset(
+    """
+    nabla natural ne nearrow neg neq newline nexists ngeq ngtr nleftarrow nLeftarrow nleq nless
+    nmid noindent nolimits not notin nparallel nprec nrightarrow nRightarrow nsim nsubseteq
+    nsucc nsupseteq nu nvdash nwarrow
+    """.split()
+)
+_JSON_ESCAPES = frozenset('"\\/bfnrtu')
+_LETTERS = re.compile(r"[A-Za-z]+")
+_HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
+
+
+def escape_latex_backslashes(text: str) -> str:
+    r"""`text` with every backslash that is LaTeX, not a JSON escape, doubled.
+
+    An escaped pair `\\` is kept. A backslash is doubled when it is not followed by a JSON escape
+    character (`\sqrt`, `\(`, `\{`), or when it starts a LaTeX command of two or more letters
+    (`\frac`, `\beta`, `\nabla`; after `\n` see _N_COMMANDS). `\n`, `\t`, `\"`, `\u00e9` followed by a
+    non-letter stay JSON escapes.
+    """
+    out: list[str] = []
+    index, end = 0, len(text)
+    while index < end:
+        char = text[index]
+        if char != "\\":
+            out.append(char)
+            index += 1
+            continue
+        following = text[index + 1 : index + 2]
+        if following == "\\":
+            out.append("\\\\")
+            index += 2
+            continue
+        out.append("\\\\" if _is_latex(text, index + 1) or following not in _JSON_ESCAPES else "\\")
+        index += 1
+    return "".join(out)
+
+
+def _is_latex(text: str, at: int) -> bool:
+    """Whether the backslash before `at` starts a LaTeX command rather than a JSON escape."""
+    letters = _LETTERS.match(text, at)
+    if letters is None:
+        return False
+    run = letters.group()
+    if run[0] == "u":
+        return not _HEX4.match(text, at + 1)  # \u00e9 is JSON; \underline, \uparrow are LaTeX
+    if run[0] not in "bfnrt":
+        return True  # not a JSON escape at all (\sqrt, \alpha): any letter run is LaTeX
+    if len(run) < 2:
+        return False  # \n followed by a non-letter: a real escape
+    if run[0] != "n":
+        return True
+    return run in _N_COMMANDS or text[letters.end() : letters.end() + 1] in ("{", "_", "^")
+
+
 def _json_candidates(text: str) -> list[str]:
-    """Fenced blocks first, then every balanced {...} in the text, outermost first."""
+    r"""Fenced blocks first, then every balanced {...} in the text, outermost first.
+
+    Inside an object, braces within JSON strings ("the set {1, 2", "\left\{ x") are not counted.
+    """
     candidates = [block.strip() for block in _FENCE.findall(text)]
-    depth, start = 0, None
+    depth, start, in_string, escaped = 0, None, False, False
     for index, char in enumerate(text):
-        if char == "{":
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+            continue
+        if char == '"' and depth:
+            in_string = True
+        elif char == "{":
             if depth == 0:
                 start = index
             depth += 1
@@ -55,7 +131,8 @@ def _json_candidates(text: str) -> list[str]:
 def _from_json(text: str) -> ParsedVerdict | None:
     for candidate in _json_candidates(text):
         try:
-            data = json.loads(candidate)
+            # strict=False: a raw newline inside a string is a common slip, not a reason to give up
+            data = json.loads(escape_latex_backslashes(candidate), strict=False)
         except ValueError:
             continue
         if isinstance(data, dict):
@@ -97,20 +174,36 @@ def _description(value: object) -> str | None:
 
 # -- REL's markers --------------------------------------------------------------------------
 
+# A marker opens a line, perhaps numbered ("1. CORRECT: No") or decorated ("- **Correct**:").
+# `Verdict:` / `Final verdict:` lines count as the CORRECT marker.
 _MARKER = re.compile(
-    r"^\W*(CORRECT|ERROR[ _]STEP|ERROR[ _]DESCRIPTION)\W*?:\W*(.*)$", re.IGNORECASE | re.MULTILINE
+    r"^[^\w\n]*(?:\d+[.):]?[^\w\n]+)?"  # "- **", "1. ", "### 2) "
+    r"(CORRECT|(?:FINAL[ _])?VERDICT|ERROR[ _]STEP|ERROR[ _]DESCRIPTION)[^\w\n]*?:[^\w\n]*(.*)$",
+    re.IGNORECASE | re.MULTILINE,
 )
 
 
+def _marker_key(name: str) -> str:
+    key = name.upper().replace(" ", "_")
+    return "CORRECT" if key.endswith("VERDICT") else key
+
+
 def _from_markers(text: str) -> ParsedVerdict | None:
-    """`CORRECT: Yes/No`, `ERROR_STEP: n|N/A`, `ERROR_DESCRIPTION: ...`, with **bold**, [Yes], any case."""
+    """`CORRECT: Yes/No` (or `Verdict: incorrect`), `ERROR_STEP: n|N/A`, `ERROR_DESCRIPTION: ...`.
+
+    With **bold**, [Yes], numbering, any case. The first CORRECT/Verdict line that names a
+    verdict decides; one that doesn't ("Correct: let me check") is passed over.
+    """
     found: dict[str, tuple[str, int, int]] = {}
+    verdict = None
     for match in _MARKER.finditer(text):
-        key = match.group(1).upper().replace(" ", "_")
+        key = _marker_key(match.group(1))
+        if key == "CORRECT" and verdict is None:
+            verdict = _marker_verdict(match.group(2))
+            if verdict is not None:
+                found[key] = (match.group(2), match.start(), match.end())
+            continue
         found.setdefault(key, (match.group(2), match.start(), match.end()))
-    if "CORRECT" not in found:
-        return None
-    verdict = _verdict_value(_first_word(found["CORRECT"][0]))
     if verdict is None:
         return None
     step = _step(found["ERROR_STEP"][0]) if "ERROR_STEP" in found else None
@@ -118,9 +211,13 @@ def _from_markers(text: str) -> ParsedVerdict | None:
     return ParsedVerdict(verdict, step, description, text)
 
 
-def _first_word(value: str) -> str:
-    cleaned = _DECORATION.sub(" ", value).strip()
-    return cleaned.split()[0].strip(".,;!") if cleaned else ""
+def _marker_verdict(value: str) -> Verdict | None:
+    """The verdict a marker's value starts with: "No.", "[Yes]", "**incorrect**", "not correct"."""
+    words = _DECORATION.sub(" ", value).lower().split()
+    words = [word.strip(".,;!") for word in words[:2]]
+    if words[:1] == ["not"] and len(words) > 1 and _verdict_value(words[1]) == Verdict.CORRECT:
+        return Verdict.INCORRECT
+    return _verdict_value(words[0]) if words else None
 
 
 def _marker_description(text: str, found: dict[str, tuple[str, int, int]]) -> str | None:

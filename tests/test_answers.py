@@ -36,6 +36,41 @@ def test_extract_answer(text, expected):
     assert extract_answer(text) == expected
 
 
+LONG_WORK = "\n".join(f"Step {n}: 5 x {n} = {5 * n}." for n in range(1, 30))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # stated mid-trace, then the trace goes on and is cut off
+        pytest.param(LONG_WORK + "\nSo the answer is 50.\nLet me verify: 5 x 10 = 50, and the width is", id="verify-next-line"),
+        pytest.param(LONG_WORK + "\nSo the answer is 50. Let me verify\u2026", id="verify-same-line"),
+        pytest.param("So the answer is 50.\nWait, I dropped the border.\nThe border adds", id="wait"),
+        pytest.param("The answer is 50.\nHmm, but the units...", id="hmm-ellipsis"),
+        # stated early in a trace that then carries on
+        pytest.param("First guess: the answer is 50.\n" + LONG_WORK, id="early-many-lines"),
+        pytest.param("So the answer is 50.\n\n" + "Now the second part asks for the area, " * 10, id="early-long-line"),
+    ],
+)
+def test_answer_is_mid_trace_is_not_the_final_answer(text):
+    assert extract_answer(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(LONG_WORK + "\nSo the answer is 50.", "50", id="last-line"),
+        pytest.param(LONG_WORK + "\nSo the answer is 50.\n\nHope this helps!", "50", id="sign-off"),
+        pytest.param(LONG_WORK + "\nThe answer is 50. Done.", "50", id="sign-off-same-line"),
+        pytest.param("So the answer is 50.\nNo wait, the answer is 52.\nDone.", "52", id="corrected"),
+        pytest.param("The answer is 50. Let me verify.\n<ANSWER>50</ANSWER>", "50", id="tag"),
+        pytest.param("So \\boxed{50}. Let me verify the area again, but", "50", id="boxed"),
+    ],
+)
+def test_answer_is_at_the_end_is_the_final_answer(text, expected):
+    assert extract_answer(text) == expected
+
+
 def test_last_boxed_handles_nested_braces():
     assert last_boxed("\\boxed{\\{1, \\{2\\}\\}}") == "\\{1, \\{2\\}\\}"
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -16,15 +18,81 @@ from rel_core.store import Store
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+def clean_env(home: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`environ` (default os.environ) minus a developer's REL_* settings, API keys and base URLs.
+
+    HOME is `home`, so nothing from the developer's home directory is read either.
+    """
+    environ = os.environ if environ is None else environ
+    env = {
+        name: value
+        for name, value in environ.items()
+        if not name.upper().startswith("REL_") and not name.upper().endswith(("_API_KEY", "_BASE_URL"))
+    }
+    env["HOME"] = str(home)
+    return env
+
+
+_home: Path | None = None  # the running test's HOME for rel_tui(), set by fresh_home
+
+
+@pytest.fixture(autouse=True)
+def fresh_home(tmp_path_factory) -> Iterator[None]:
+    global _home
+    _home = tmp_path_factory.mktemp("home")
+    yield
+    _home = None
+
+
 def rel_tui(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    assert _home is not None, "rel_tui() runs inside a test"
     return subprocess.run(
-        [sys.executable, "-m", "rel_tui", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+        [sys.executable, "-m", "rel_tui", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        env=clean_env(_home),
     )
 
 
 @pytest.fixture
 def db(tmp_path) -> Path:
     return tmp_path / "rel.db"
+
+
+def test_clean_env_drops_settings_keys_and_base_urls(tmp_path):
+    environ = {
+        "PATH": "/usr/bin",
+        "LANG": "C.UTF-8",
+        "HOME": "/home/dev",
+        "REL_DB": "/home/dev/rel.db",
+        "REL_CONFIG": "/home/dev/rel.toml",
+        "rel_loop__concurrency": "9",
+        "OPENAI_API_KEY": "sk-dev",
+        "ANTHROPIC_API_KEY": "sk-ant-dev",
+        "MY_PROXY_API_KEY": "k",
+        "OPENAI_BASE_URL": "http://dev.invalid/v1",
+        "ANTHROPIC_BASE_URL": "http://dev.invalid",
+    }
+    assert clean_env(tmp_path, environ) == {"PATH": "/usr/bin", "LANG": "C.UTF-8", "HOME": str(tmp_path)}
+
+
+def test_the_cli_under_test_sees_none_of_the_developers_environment(tmp_path, db, monkeypatch):
+    broken = tmp_path / "developer.toml"
+    broken.write_text("this is = [not toml")
+    monkeypatch.setenv("REL_CONFIG", str(broken))
+    monkeypatch.setenv("REL_DB", str(tmp_path / "developer.db"))
+    monkeypatch.setenv("REL_BUSY_TIMEOUT", "not a number")
+    monkeypatch.setenv("REL_GENERATOR", "openai:developer-model")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-developer")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://developer.invalid/v1")
+    result = rel_tui("--db", str(db), "import", str(FIXTURES / "tabular"))
+    assert result.returncode == 0, result.stderr
+    shown = rel_tui("--db", str(db), "config")
+    assert shown.returncode == 0, shown.stderr
+    assert "developer" not in shown.stdout and '"set"' not in shown.stdout
+    assert not (tmp_path / "developer.db").exists()
 
 
 def test_import_folder_then_again_adds_nothing(db):

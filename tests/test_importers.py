@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from rel_core import bundled
 from rel_core.importers import FieldMap, detect_format, import_paths, read_paths
 from rel_core.importers.boxed import choice_answer, choice_letter, draft_final_answer, last_boxed
-from rel_core.importers.common import flag, unrepr, whole_number
+from rel_core.importers.common import SQLITE_MAX_INTEGER, flag, unrepr, whole_number
 from rel_core.models import AttemptKind, CritiqueSource, ProblemState, Verdict
 from rel_core.store import Store, verified
 
@@ -299,6 +300,24 @@ def test_chat_lines_import_as_problem_and_draft(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "block, message",
+    [
+        ({"type": "text", "text": 7}, '"text" of a content block must be text, not a number'),
+        ({"type": "text", "text": ["Q"]}, '"text" of a content block must be text, not an array'),
+        ({"type": "text", "text": {"t": "Q"}}, '"text" of a content block must be text, not an object'),
+    ],
+)
+def test_chat_block_with_non_text_is_one_bad_row(tmp_path, block, message):
+    path = tmp_path / "chat.jsonl"
+    bad = {"messages": [{"role": "user", "content": [block]}, {"role": "assistant", "content": "A"}]}
+    good = {"messages": [{"role": "user", "content": [{"type": "text", "text": "Q2"}, {"type": "text"}]}]}
+    path.write_text(json.dumps(bad) + "\n" + json.dumps(good) + "\n")
+    result = read_paths([path])
+    assert [r.problem.text for r in result.records] == ["Q2"]
+    assert [str(e) for e in result.errors] == [f"{path}:1: {message}"]
+
+
+@pytest.mark.parametrize(
     "name, content, fmt",
     [
         ("a.md", "### Question:\nx\n", "markdown"),
@@ -411,6 +430,100 @@ def test_strict_imports_nothing_unless_everything_is_valid(tmp_path, store):
     assert store.count_problems() == 0
     outcome = import_paths(store, [REASONSET], strict=True)
     assert outcome.committed and store.count_problems() == 4
+
+
+def test_strict_parses_everything_before_taking_the_write_lock(tmp_path, store):
+    """Other processes (the TUI) can write while a strict import is still reading its files."""
+    files = []
+    for n in range(3):
+        files.append(tmp_path / f"rows{n}.jsonl")
+        files[-1].write_text(json.dumps({"problem": f"problem {n}"}) + "\n")
+    other = sqlite3.connect(store.path, timeout=0, isolation_level=None)  # fails at once if locked
+    could_write = []
+
+    def paths_while_another_process_writes():
+        for path in files:
+            yield path  # the reader has read the previous file when it asks for the next
+            try:
+                other.execute("begin immediate")
+                other.execute("rollback")
+                could_write.append(True)
+            except sqlite3.OperationalError as exc:
+                could_write.append(str(exc))
+
+    outcome = import_paths(store, paths_while_another_process_writes(), strict=True)
+    other.close()
+    assert could_write == [True, True, True]
+    assert outcome.committed and outcome.errors == []
+    assert outcome.summary.problems_added == store.count_problems() == 3
+
+
+def test_strict_stores_in_batches_inside_one_transaction(tmp_path, store):
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps({"problem": f"p{n}"}) + "\n" for n in range(25)))
+    outcome = import_paths(store, [path], strict=True, batch_size=10)
+    assert outcome.committed and outcome.summary.problems_added == store.count_problems() == 25
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (2, 2),
+        ("3", 3),
+        ("'1'", 1),
+        ("2.0", 2),
+        (2.7, 2),
+        (SQLITE_MAX_INTEGER, SQLITE_MAX_INTEGER),
+        (str(SQLITE_MAX_INTEGER), SQLITE_MAX_INTEGER),  # exact, not rounded through float
+        # unusable as a count, so unknown: the default, never an exception
+        ("1e400", 0),
+        ("inf", 0),
+        ("-inf", 0),
+        ("nan", 0),
+        (float("inf"), 0),
+        (float("nan"), 0),
+        (10**23, 0),
+        (SQLITE_MAX_INTEGER + 1, 0),
+        pytest.param("1" + "0" * 5000, 0, id="5001 digits"),
+        (-3, 0),
+        ("x", 0),
+        (None, 0),
+        (True, 0),
+        ([1], 0),
+    ],
+)
+def test_whole_number_is_always_storable(value, expected):
+    assert whole_number(value) == expected
+
+
+def test_out_of_range_iterations_cost_neither_the_row_nor_the_batch(tmp_path, store):
+    def row(n, iterations):
+        solution = {"working_out": f"draft {n}", "is_correct": "True", "iterations": iterations}
+        return json.dumps({"problem": f"problem {n}", "solution": solution, "ground_truth": "g"})
+
+    odd = [10**23, "1e400", "inf", "-inf", "nan", -1, 2**64]
+    lines = [row(n, 1) for n in range(1000)] + [row(1000 + n, value) for n, value in enumerate(odd)]
+    lines.append(row(2000, 1).replace('"iterations": 1', '"iterations": 1e400'))  # JSON infinity
+    path = tmp_path / "rel.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    outcome = import_paths(store, [path], batch_size=1000)
+    assert outcome.errors == []
+    assert outcome.summary.problems_added == store.count_problems() == 1000 + len(odd) + 1
+    iterations = dict(store.conn.execute("select p.text, a.iteration from attempts a join problems p on p.id = a.problem_id"))
+    assert iterations["problem 0"] == 1
+    assert {iterations[f"problem {1000 + n}"] for n in range(len(odd))} == {0}
+    assert iterations["problem 2000"] == 0
+
+
+def test_a_number_too_long_for_python_is_one_bad_row(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"problem": "p", "level": 1' + "0" * 5000 + '}\n{"problem": "fine"}\n')
+    result = read_paths([path])
+    assert [r.problem.text for r in result.records] == ["fine"]
+    assert [str(e) for e in result.errors] == [f"{path}:1: invalid JSON: a number too long to read (over 4300 digits)"]
+    whole = tmp_path / "array.json"
+    whole.write_text('[{"problem": "p", "level": 1' + "0" * 5000 + "}]")
+    assert [e.message for e in read_paths([whole]).errors] == ["invalid JSON: a number too long to read (over 4300 digits)"]
 
 
 def test_explicit_format_is_obeyed(tmp_path):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from textual.content import Content
 from textual.widgets import Static, TextArea
 
@@ -51,6 +49,10 @@ async def test_markup_and_ansi_are_shown_literally(tmp_path):
 
 
 async def test_huge_draft_stays_responsive(tmp_path):
+    """A 10,000-line draft renders literally and the app keeps answering keys.
+
+    No wall-clock assertion: speed is measured in bench/, and pytest-timeout catches a hang.
+    """
     lines = [f"Line {n}: [bold]{n}[/] $x_{n} = \\frac{{{n}}}{{2}}$ \x1b[1m" for n in range(10_000)]
     huge = "\n".join(lines)
     db = make_db(tmp_path / "rel.db", count=2, draft=huge)
@@ -60,12 +62,22 @@ async def test_huge_draft_stays_responsive(tmp_path):
         pane = app.screen.query_one(DraftPane)
         assert pane.showing_rendered
         assert "[bold]9999[/]" in rendered_lines(pane)
-        started = time.perf_counter()
         await pilot.press("n")
-        assert time.perf_counter() - started < 2
+        await settle(pilot)
         assert app.session.problem_id == 2
+        assert str(app.screen.query_one("#problem-text", Static).render()).startswith("Problem 2:")
+        pane = app.screen.query_one(DraftPane)
+        draft = rendered_lines(pane)
+        assert "[bold]0[/]" in draft and "[bold]9999[/]" in draft  # all of it, markup shown as text
+        assert "\x1b" not in draft and "␛[1m" in draft
         await pilot.press("t", "end")
-        assert "Line 9999: [bold]9999[/]" in app.screen.query_one("#draft-raw", TextArea).text
+        assert not pane.showing_rendered
+        raw = app.screen.query_one("#draft-raw", TextArea)
+        assert "Line 9999: [bold]9999[/]" in raw.text
+        await pilot.press("p")  # and it still answers keys after all that
+        await settle(pilot)
+        assert app.session.problem_id == 1
+        assert str(app.screen.query_one("#problem-text", Static).render()).startswith("Problem 1:")
 
 
 def test_latex_is_made_readable():

@@ -186,10 +186,6 @@ class ImportOutcome:
         return len(self.errors)
 
 
-class _StrictRollback(Exception):
-    pass
-
-
 def import_paths(
     store: Store,
     paths: Iterable[str | Path],
@@ -200,20 +196,20 @@ def import_paths(
 ) -> ImportOutcome:
     """Read and store everything in `paths`, a batch per transaction so the TUI can write in between.
 
-    With `strict`, everything goes in one transaction that is rolled back if anything was bad.
+    With `strict`, every file is read and parsed first, outside any transaction (holding the
+    write lock while parsing would leave other processes with "database is locked"); only if
+    nothing was bad are the records stored, all in one short transaction.
     """
     reader = PathReader(paths, fmt, fields or FieldMap())
     summary = ImportSummary()
     if not strict:
         _store_batches(store, reader.records(), batch_size, summary)
         return ImportOutcome(summary, reader.errors, reader.files, committed=True)
-    try:
-        with store.transaction():
-            _store_batches(store, reader.records(), batch_size, summary)
-            if reader.errors:
-                raise _StrictRollback
-    except _StrictRollback:
+    records = list(reader.records())
+    if reader.errors:
         return ImportOutcome(ImportSummary(), reader.errors, reader.files, committed=False)
+    with store.transaction():  # the batches join this one transaction: all or nothing
+        _store_batches(store, iter(records), batch_size, summary)
     return ImportOutcome(summary, reader.errors, reader.files, committed=True)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,17 +114,36 @@ def flag(value: object) -> bool | None:
     return None
 
 
+# The largest value an SQLite INTEGER column holds; a bigger Python int fails at insert time
+# (OverflowError), which would roll back the whole batch the row is in.
+SQLITE_MAX_INTEGER = 2**63 - 1
+
+
 def whole_number(value: object, default: int = 0) -> int:
-    """An int from an int or a numeric string ("2"); the default otherwise."""
+    """A count from an int, a float or a numeric string ("2", "'3'", "2.0"); the default otherwise.
+
+    Only 0..SQLITE_MAX_INTEGER is a usable count: a negative number, infinity or NaN ("inf",
+    1e400), or anything too big for SQLite (10**23) is treated like non-numeric text, as
+    unknown, and gives the default. That keeps the row (the value is REL bookkeeping, not the
+    problem) and guarantees the number can always be stored.
+    """
     if isinstance(value, bool):
         return default
-    if isinstance(value, int):
-        return value
-    if isinstance(value, (str, float)):
+    if isinstance(value, str):
+        value = value.strip().strip("'\"").strip()
         try:
-            return int(float(str(value).strip().strip("'\"")))
+            value = int(value)  # exact for long digit strings, which float() would round
         except ValueError:
+            try:
+                value = float(value)
+            except ValueError:
+                return default
+    if isinstance(value, float):
+        if not math.isfinite(value):
             return default
+        value = int(value)
+    if isinstance(value, int) and 0 <= value <= SQLITE_MAX_INTEGER:
+        return value
     return default
 
 

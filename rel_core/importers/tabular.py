@@ -24,6 +24,7 @@ from .reasonset import looks_like_reasonset
 from .reasonset import record_from_object as reasonset_record
 
 csv.field_size_limit(2**31 - 1)  # worked solutions are long; the default limit is 128 KiB
+TOO_LONG_NUMBER = "a number too long to read (over 4300 digits)"
 
 
 def json_items(text: str, lines: bool = False) -> Iterator[tuple[int, Any]]:
@@ -43,6 +44,8 @@ def json_items(text: str, lines: bool = False) -> Iterator[tuple[int, Any]]:
         raise BadInput(f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
     except RecursionError:
         raise BadInput("invalid JSON: nested too deeply", 1) from None
+    except ValueError:  # Python refuses integer literals over 4300 digits
+        raise BadInput(f"invalid JSON: {TOO_LONG_NUMBER}", 1) from None
     if isinstance(data, list):
         yield from zip(_array_item_lines(text, len(data)), data, strict=True)
     elif isinstance(data, dict):
@@ -62,6 +65,8 @@ def _json_lines(text: str) -> Iterator[tuple[int, Any]]:
             yield number, BadInput(f"invalid JSON: {exc.msg} (column {exc.colno})", number)
         except RecursionError:
             yield number, BadInput("invalid JSON: nested too deeply", number)
+        except ValueError:  # after JSONDecodeError, its subclass: an integer literal over 4300 digits
+            yield number, BadInput(f"invalid JSON: {TOO_LONG_NUMBER}", number)
 
 
 def _array_item_lines(text: str, count: int) -> list[int]:
@@ -161,5 +166,15 @@ def _turn(message: Any) -> tuple[str | None, str | None]:
         raise BadInput(f"chat message must be an object, not {type_name(message)}")
     content = message.get("content")
     if isinstance(content, list):
-        content = "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+        content = "".join(_block_text(b) for b in content if isinstance(b, dict) and b.get("type") == "text")
     return message.get("role"), text_value(content, "content")
+
+
+def _block_text(block: dict) -> str:
+    """The text of a {"type": "text", "text": ...} content block; a block without text adds nothing."""
+    text = block.get("text")
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        raise BadInput(f'"text" of a content block must be text, not {type_name(text)}')
+    return text
