@@ -2,9 +2,9 @@
 
 Each problem is claimed with a lease (`Store.claim_next`) that is renewed while it is worked,
 so two runners never share a problem and a dead runner's claims expire. The runner stops
-claiming at the limit, the budget, a fatal provider error or a signal; on a signal or a fatal
-error the calls in flight are abandoned (every committed step stays committed) and the claims
-released, so the next run resumes at once.
+claiming at the limit, the budget, a fatal provider error, the same internal error on several
+problems in a row, or a signal; on a signal or a fatal error the calls in flight are abandoned
+(every committed step stays committed) and the claims released, so the next run resumes at once.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from .config import Settings
 from .loop import LeaseLost, LoopEngine
 from .models import ProblemState
-from .providers.base import ProviderError
+from .providers.base import ProviderError, one_line
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,11 @@ class StopReason:
     BUDGET = "budget reached"
     INTERRUPTED = "interrupted"
     FATAL = "fatal provider error"
+    INTERNAL = "repeated internal error"
+
+# The same internal error (exception type) on this many problems in a row is taken to be systemic:
+# every later problem would fail the same way, so the run stops rather than mark the queue errored.
+MAX_SAME_INTERNAL_ERRORS = 5
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,7 @@ class Runner:
         budget_usd: float | None = None,
         retry_errored: bool = False,
         observer: RunObserver | None = None,
+        max_same_internal_errors: int = MAX_SAME_INTERNAL_ERRORS,
     ):
         self.store = store
         self.engine = engine
@@ -128,6 +134,9 @@ class Runner:
         self._claimed = 0
         self._tasks: dict[int, asyncio.Task] = {}
         self._stopping = False
+        self.max_same_internal_errors = max_same_internal_errors
+        self._internal_kind: str | None = None  # the internal error the last problems ended with...
+        self._internal_streak = 0  # ...and on how many problems in a row
 
     @property
     def lease_seconds(self) -> float:
@@ -159,7 +168,7 @@ class Runner:
 
     def stop(self, reason: str, detail: str | None = None, abandon: bool = True) -> None:
         """Stop claiming; with `abandon`, also cancel the problems in flight (committed steps stay)."""
-        if self.stats.stop_reason is None or reason in (StopReason.INTERRUPTED, StopReason.FATAL):
+        if self.stats.stop_reason is None or reason in (StopReason.INTERRUPTED, StopReason.FATAL, StopReason.INTERNAL):
             self.stats.stop_reason, self.stats.stop_detail = reason, detail
         self._stopping = True
         if abandon:
@@ -232,6 +241,7 @@ class Runner:
             return None
         exc = task.exception()
         if exc is None:
+            self._internal_kind, self._internal_streak = None, 0
             return task.result()
         if isinstance(exc, ProviderError) and exc.fatal:
             self.stop(StopReason.FATAL, str(exc))
@@ -239,8 +249,28 @@ class Runner:
         if isinstance(exc, LeaseLost):
             log.warning("%s", exc)
             return None
-        log.error("problem %s: internal error", problem_id, exc_info=exc)
-        self.store.set_state(problem_id, ProblemState.ERRORED, f"internal error: {type(exc).__name__}: {exc}", release=True)
+        return self._internal_error(problem_id, exc)
+
+    def _internal_error(self, problem_id: int, exc: BaseException) -> ProblemState | None:
+        """A bug or an environment failure rather than a provider's answer: the problem is marked
+        errored with a one-line reason (the observer shows it; the traceback goes to debug logging
+        only). The same error on `max_same_internal_errors` problems in a row stops the run."""
+        kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        reason = f"{type(exc).__name__}: {one_line(exc, 200)}"
+        log.debug("problem %s: internal error", problem_id, exc_info=exc)
+        if self.stats.stop_reason == StopReason.INTERNAL and kind == self._internal_kind:
+            # In flight when the run was stopped for this very error: leave it for the next run.
+            self.store.release(problem_id, self.owner)
+            return None
+        self.store.set_state(problem_id, ProblemState.ERRORED, f"internal error: {reason}", release=True)
+        self._internal_streak = self._internal_streak + 1 if kind == self._internal_kind else 1
+        self._internal_kind = kind
+        if self._internal_streak >= self.max_same_internal_errors:
+            self.stop(
+                StopReason.INTERNAL,
+                f"the same internal error on {self._internal_streak} problems in a row ({reason}); "
+                "they are marked errored: fix the cause, then rerun with --retry-errored",
+            )
         return ProblemState.ERRORED
 
     def _sync_usage(self) -> None:
@@ -251,16 +281,27 @@ class Runner:
     # -- leases -------------------------------------------------------------------------------------
 
     async def _renew_leases(self) -> None:
-        """Renew every claim in flight well before it expires; a lost claim abandons its problem."""
+        """Renew every claim in flight well before it expires; a lost claim abandons its problem.
+
+        A tick that fails (e.g. `database is locked` past the busy timeout) is logged in one line and
+        the renewal tried again on the next tick: the claims are still ours until they expire."""
         interval = max(0.2, self.lease_seconds / 3)
         while True:
             await asyncio.sleep(interval)
-            self._sync_usage()
-            self.observer.on_progress(self.stats)
-            for problem_id, task in list(self._tasks.items()):
-                if not self.store.claim(problem_id, self.owner, self.lease_seconds):
-                    log.warning("problem %s: claim taken over by another worker; abandoning it", problem_id)
-                    task.cancel()
+            try:
+                self._renew_tick()
+            except Exception as exc:
+                log.warning(
+                    "lease renewal failed (%s: %s); trying again in %gs", type(exc).__name__, one_line(exc, 200), interval
+                )
+
+    def _renew_tick(self) -> None:
+        self._sync_usage()
+        self.observer.on_progress(self.stats)
+        for problem_id, task in list(self._tasks.items()):
+            if not self.store.claim(problem_id, self.owner, self.lease_seconds):
+                log.warning("problem %s: claim taken over by another worker; abandoning it", problem_id)
+                task.cancel()
 
     # -- signals -------------------------------------------------------------------------------------
 

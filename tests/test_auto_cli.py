@@ -266,3 +266,98 @@ def test_sigkill_mid_run_then_restart_repeats_no_completed_step(tmp_path, llm_se
     answered = Counter(script.seen)
     in_flight_repeats = sum(count - 1 for count in answered.values())
     assert in_flight_repeats <= 3
+
+
+# -- internal errors, unusable base URLs, budgets without prices ---------------------------------------
+
+
+def corrupt_tags(db, problem_ids):
+    """Tags another tool wrote as plain text, not the JSON list the store reads: the loop raises
+    (JSONDecodeError) on these problems, an internal error rather than a provider's."""
+    with Store(db) as store:
+        for problem_id in problem_ids:
+            store.conn.execute("update problems set tags = 'algebra, geometry' where id = ?", [problem_id])
+
+
+def raw_states(db) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return [state for (state,) in conn.execute("select state from problems order by id")]
+
+
+def test_an_internal_error_is_one_line_for_its_problem_and_the_run_goes_on(tmp_path, llm_server):
+    db = tmp_path / "rel.db"
+    add_problems(db, ["[N1]", "[N2]", "[N3]"])
+    corrupt_tags(db, [2])
+    write_config(tmp_path, concurrency=1)
+    llm_server.default = solution("42")
+    process = start(db, environment(tmp_path, llm_server))
+    out, err = process.communicate(timeout=60)
+
+    assert process.returncode == 0, err
+    assert "Traceback" not in err and "JSONDecodeError" in err
+    about_it = [line for line in err.splitlines() if "problem 2" in line]
+    assert len(about_it) == 1 and "errored" in about_it[0] and "internal error: JSONDecodeError" in about_it[0], err
+    assert raw_states(db) == ["awaiting_review", "errored", "awaiting_review"]
+
+
+def test_the_same_internal_error_on_problem_after_problem_stops_the_run_with_exit_1(tmp_path, llm_server):
+    db = tmp_path / "rel.db"
+    add_problems(db, [f"[Q{i}]" for i in range(8)])
+    corrupt_tags(db, range(1, 9))
+    write_config(tmp_path, concurrency=1)
+    process = start(db, environment(tmp_path, llm_server))
+    out, err = process.communicate(timeout=60)
+
+    assert process.returncode == 1, err
+    stopped = [line for line in err.splitlines() if line.startswith("Error: run stopped:")]
+    assert len(stopped) == 1 and "5 problems in a row" in stopped[0] and "JSONDecodeError" in stopped[0], err
+    assert "Traceback" not in err
+    assert raw_states(db) == ["errored"] * 5 + ["pending"] * 3
+
+
+@pytest.mark.parametrize(
+    "base_url", ["http://127.0.0.1:99999/v1", "http://[::1/v1", "127.0.0.1:8000/v1"], ids=["port", "ipv6", "scheme"]
+)
+def test_an_unusable_base_url_is_one_line_and_exit_2_before_any_problem(tmp_path, base_url):
+    db = tmp_path / "rel.db"
+    add_problems(db, ["[U1]", "[U2]"])
+    write_config(tmp_path)
+    env = {**environment(tmp_path), "OPENAI_BASE_URL": base_url}
+    result = subprocess.run(
+        [sys.executable, "-m", "rel_tui", "--db", str(db), "--auto"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "base_url" in result.stderr and "OPENAI_BASE_URL" in result.stderr
+    assert raw_states(db) == ["pending", "pending"]
+
+
+PRICE_GEN = '[models."openai:cli-gen"]\ninput_per_million = 1.0\noutput_per_million = 2.0\n'
+
+
+@pytest.mark.parametrize(
+    ("args", "extra", "unpriced"),
+    [
+        (["--budget", "5"], "", ["openai:cli-gen", "openai:cli-critic"]),
+        ([], "budget_usd = 5.0\n" + PRICE_GEN, ["openai:cli-critic"]),
+        (["--budget", "5", "--critic", "openai:gpt-4o-mini"], PRICE_GEN, []),
+        ([], "", []),
+    ],
+    ids=["flag-both-unpriced", "config-one-priced", "all-priced", "no-budget"],
+)
+def test_a_budget_warns_once_per_model_without_a_price_and_runs(tmp_path, llm_server, args, extra, unpriced):
+    db = tmp_path / "rel.db"
+    add_problems(db, ["[P1]"])
+    write_config(tmp_path, extra=extra)
+    llm_server.default = solution("42")
+    process = start(db, environment(tmp_path, llm_server), "--max-iterations", "0", *args)
+    out, err = process.communicate(timeout=60)
+
+    assert process.returncode == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("Warning:")]
+    assert len(warnings) == len(unpriced), err
+    for spec, line in zip(unpriced, warnings, strict=True):
+        assert f"budget cannot be enforced for {spec}" in line and f'[models."{spec}"]' in line and "rel.toml" in line
+        assert "input_per_million" in line and "output_per_million" in line
+    assert raw_states(db) == ["awaiting_review"]

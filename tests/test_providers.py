@@ -465,3 +465,75 @@ async def test_requests_per_minute_spaces_the_starts(store, env):
         await asyncio.gather(*(client.complete(ask(SPECS["openai"])) for _ in range(4)))
     arrivals = sorted(r.received_at for r in env.requests)
     assert arrivals[-1] - arrivals[0] >= 0.25  # 600/min is one every 0.1 s
+
+
+# -- a key echoed back in an error body ------------------------------------------------------------
+
+KEYS = {"openai": OPENAI_KEY, "anthropic": ANTHROPIC_KEY}
+
+
+def echo_the_key(status: int, padding: int = 0):
+    """A proxy that quotes the credentials it was sent in its error text (after `padding` characters)."""
+
+    def reply(request):
+        sent = request.headers.get("x-api-key") or request.headers["authorization"]
+        return Reply.error(status, "p" * padding + f"Rejected; you sent: {sent} (see the docs)")
+
+    return reply
+
+
+def database_bytes(path) -> bytes:
+    files = [p for p in path.parent.glob(path.name + "*")]
+    assert {p.name for p in files} >= {path.name, path.name + "-wal"}  # read while open: the WAL holds the latest writes
+    return b"".join(p.read_bytes() for p in files)
+
+
+@both
+@pytest.mark.parametrize("status", [400, 401])
+@pytest.mark.parametrize("padding", [0, 262], ids=["whole", "cut"])  # cut: one_line() ends the text 10 characters into the key
+async def test_an_api_key_echoed_by_the_server_is_masked_in_errors_and_the_database(tmp_path, env, provider, status, padding):
+    from rel_core.loop import LoopEngine
+    from rel_core.models import Problem
+
+    key, spec = KEYS[provider], SPECS[provider]
+    env.respond_with(echo_the_key(status, padding))
+    db = tmp_path / "rel.db"
+    settings = Settings(generator=spec, critic=spec, openai=fast(), anthropic=fast())
+    with Store(db) as store:
+        problem_id, _ = store.add_problem(Problem(text="What is 6 x 7?", reference_answer="42"))
+        async with LLMClient(settings, store) as client:
+            error = await failure(client, ask(spec))
+            engine = LoopEngine(store, client, settings)
+            try:
+                if error.fatal:
+                    with pytest.raises(ProviderError) as caught:
+                        await engine.run_problem(problem_id)
+                    problem_error = str(caught.value)
+                else:
+                    assert await engine.run_problem(problem_id) == "errored"
+                    problem_error = store.get_problem(problem_id).state_detail
+            finally:
+                engine.close()
+        stored = database_bytes(db)
+
+    assert key in env.requests[0].headers.get("x-api-key", env.requests[0].headers.get("authorization", ""))
+    for message in (str(error), problem_error):
+        assert key not in message and key[:8] not in message, message
+        assert ("***…" if padding else "*** (see the docs)") in message  # the echo reached us, masked
+    assert problem_error in stored.decode("utf-8", "replace")  # the masked text is what was written
+    assert key.encode() not in stored and key[:8].encode() not in stored
+    # Nor in what a traceback of the error would print: the SDK error quoting the body is cut off.
+    import traceback
+
+    printed = "".join(traceback.format_exception(error))
+    assert key not in printed and key[:8] not in printed
+    after_close = b"".join(p.read_bytes() for p in tmp_path.glob("rel.db*"))
+    assert key.encode() not in after_close and key[:8].encode() not in after_close
+
+
+def test_keys_shorter_than_eight_characters_are_not_masked():
+    from rel_core.providers.base import redact
+
+    assert redact("the model said no", "no") == "the model said no"
+    assert redact("key sk-1234567 refused", "sk-1234567") == "key *** refused"
+    assert redact("key sk-12345…", "sk-1234567") == "key ***…"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
+import sqlite3
 from collections import Counter
 
 import pytest
@@ -13,7 +15,7 @@ from loop_helpers import Script, critic_json, solution
 from test_loop import make_settings
 
 from rel_core.loop import LoopEngine
-from rel_core.models import AttemptKind, Problem, ProblemState
+from rel_core.models import AttemptKind, Problem, ProblemState, utcnow
 from rel_core.providers.client import LLMClient
 from rel_core.runner import Runner, RunObserver, StopReason
 from rel_core.store import Store
@@ -225,3 +227,99 @@ async def test_a_claim_taken_over_mid_call_is_abandoned_without_writing(db, llm_
     with Store(db) as store:
         assert store.history(problem_id).attempts == []
         assert store.conn.execute("select claimed_by from problems where id = ?", [problem_id]).fetchone()[0] == "thief"
+
+
+# -- internal errors and failed lease renewals -------------------------------------------------------
+
+
+def corrupt_tags(db, problem_ids):
+    """Tags written by another tool as plain text, not the JSON list the store reads back: reading the
+    problem raises (JSONDecodeError) as the loop starts on it, an error that is no provider's."""
+    with Store(db) as store:
+        for problem_id in problem_ids:
+            store.conn.execute("update problems set tags = 'algebra, geometry' where id = ?", [problem_id])
+
+
+def raw_states(db):
+    """States read straight from the table (Store.get_problem cannot read the corrupted rows either)."""
+    with sqlite3.connect(db) as conn:
+        return {i: ProblemState(s) for i, s in conn.execute("select id, state from problems order by id")}
+
+
+async def test_an_internal_error_errors_its_problem_in_one_line_and_the_run_goes_on(db, llm_server, script, caplog):
+    ids = add_problems(db, ["[I1]", "[I2]", "[I3]", "[I4]"])
+    right_first_time(script, "[I1]", "[I3]")
+    corrupt_tags(db, [ids[1], ids[3]])
+    caplog.set_level(logging.WARNING)
+    recorder = Recorder()
+    stats, _ = await run(db, llm_server, observer=recorder, concurrency=1)
+
+    assert stats.stop_reason == StopReason.QUEUE_EMPTY
+    assert (stats.done, stats.verified, stats.errored) == (4, 2, 2)
+    assert list(raw_states(db).values()) == [ProblemState.AWAITING_REVIEW, ProblemState.ERRORED] * 2
+    for outcome in (o for o in recorder.finished if o.problem_id in (ids[1], ids[3])):
+        assert outcome.detail.startswith("internal error: JSONDecodeError: ") and "\n" not in outcome.detail
+    with Store(db) as store:
+        assert store.get_problem(ids[0]).state_detail is None
+        assert all(store.claimed_by(p) is None for p in ids)
+        details = [row[0] for row in store.conn.execute("select state_detail from problems where id in (?, ?)", [ids[1], ids[3]])]
+    assert all(d.startswith("internal error: JSONDecodeError: ") for d in details)
+    # Nothing at warning level or above carries a traceback (--auto prints those through logging's last resort).
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and r.exc_info] == []
+
+
+async def test_the_same_internal_error_on_five_problems_in_a_row_stops_the_run(db, llm_server, script):
+    ids = add_problems(db, [f"[J{i}]" for i in range(12)])
+    corrupt_tags(db, ids)
+    stats, runner = await run(db, llm_server, concurrency=3)
+
+    assert stats.stop_reason == StopReason.INTERNAL
+    assert "5 problems in a row" in stats.stop_detail and "JSONDecodeError" in stats.stop_detail
+    assert "\n" not in stats.stop_detail
+    # Exactly five are marked errored; those in flight when it stopped are left for the next run.
+    assert stats.errored == 5
+    assert Counter(raw_states(db).values()) == {ProblemState.ERRORED: 5, ProblemState.PENDING: 7}
+    with Store(db) as store:
+        assert all(store.claimed_by(p) is None for p in ids)
+    assert len(llm_server.requests) == 0
+
+
+async def test_only_an_unbroken_run_of_the_same_internal_error_stops_the_run(db, llm_server, script):
+    markers = [f"[R{i}]" for i in range(9)]
+    ids = add_problems(db, markers)
+    right_first_time(script, markers[4])
+    corrupt_tags(db, ids[:4] + ids[5:])  # four, one that works, four
+    stats, _ = await run(db, llm_server, concurrency=1)
+    assert stats.stop_reason == StopReason.QUEUE_EMPTY
+    assert (stats.done, stats.verified, stats.errored) == (9, 1, 8)
+
+
+async def test_a_failed_lease_renewal_is_logged_in_one_line_and_retried_on_the_next_tick(db, llm_server, script, caplog):
+    [problem_id] = add_problems(db, ["[W1]"])
+    script.on("[W1]", "generate", Reply(solution("42"), delay=2.5))
+    caplog.set_level(logging.WARNING, logger="rel_core.runner")
+    claim_live_after_the_lock: list[bool] = []
+
+    async def lock_the_database_for_longer_than_a_lease():
+        while not script.seen:  # the problem is claimed and its call is in flight
+            await asyncio.sleep(0.01)
+        locker = sqlite3.connect(db, isolation_level=None)
+        locker.execute("begin immediate")  # another process writing: our renewals get "database is locked"
+        await asyncio.sleep(0.8)
+        locker.execute("rollback")
+        locker.close()
+        await asyncio.sleep(0.8)
+        with sqlite3.connect(db) as reader:
+            [expires] = reader.execute("select claim_expires from problems where id = ?", [problem_id]).fetchone()
+        claim_live_after_the_lock.append(expires > utcnow())
+
+    with Store(db, busy_timeout=0.05) as store:
+        locker = asyncio.create_task(lock_the_database_for_longer_than_a_lease())
+        stats, _ = await run(db, llm_server, store=store, lease_seconds=0.6)
+        await locker
+
+    assert claim_live_after_the_lock == [True], "renewals did not resume once the database was free"
+    assert stats.verified == 1 and states(db)[problem_id] == ProblemState.AWAITING_REVIEW
+    failures = [r for r in caplog.records if "lease renewal failed" in r.getMessage()]
+    assert failures, "a failed renewal must be logged"
+    assert all("database is locked" in r.getMessage() and "\n" not in r.getMessage() and not r.exc_info for r in failures)

@@ -37,6 +37,7 @@ class AnthropicProvider:
     def __init__(self, settings: ProviderSettings, base_url: str | None, api_key: str, key_env: str | None):
         self.settings = settings
         self.key_env = key_env
+        self.api_key = api_key
         self.client = anthropic.AsyncAnthropic(
             api_key=api_key,  # explicit, so the SDK never falls back to profiles on disk
             base_url=base_url,  # None: the SDK reads ANTHROPIC_BASE_URL, then its default

@@ -92,6 +92,18 @@ class ProviderError(Exception):
     def fatal(self) -> bool:
         return self.kind in FATAL_KINDS
 
+    def redact(self, secret: str | None) -> None:
+        """Mask `secret` (the API key in use) in the message and the partial text: a proxy may echo the
+        key in its error text, which would otherwise reach llm_calls, problems.state_detail and the
+        screen. The SDK error it was raised from holds the raw text too, so it is cut off the chain."""
+        if not secret or len(secret) < MIN_SECRET_LENGTH:
+            return
+        self.args = tuple(redact(a, secret) if isinstance(a, str) else a for a in self.args)
+        self.partial_text = redact(self.partial_text, secret)
+        if any(_leaks(str(e), secret) for e in _chain(self)[1:]):
+            self.__cause__ = None
+            self.__suppress_context__ = True
+
 
 def split_spec(spec: str) -> tuple[str, str]:
     """`openai:gpt-4o-mini` -> ("openai", "gpt-4o-mini"); anything else is a config error."""
@@ -120,6 +132,32 @@ _CONTEXT_LENGTH_MARKERS = (
     "too many tokens",
 )
 _QUOTA_MARKERS = ("insufficient_quota", "credit balance is too low", "billing")
+
+
+MIN_SECRET_LENGTH = 8  # shorter "keys" (e.g. "x") are not masked: they would mangle ordinary words
+_ELLIPSIS = "…"  # what one_line() ends a cut text with
+_MIN_CUT_PREFIX = 4  # a key cut by one_line() is masked if at least this much of it is left
+
+
+def redact(text: str, secret: str | None) -> str:
+    """`text` with every occurrence of `secret` replaced by ***, and also the start of it left where
+    one_line() cut the text inside it (a key prefix is a leak too)."""
+    if not text or not secret or len(secret) < MIN_SECRET_LENGTH:
+        return text
+    text = text.replace(secret, "***")
+    if _ELLIPSIS not in text:
+        return text
+    pieces = text.split(_ELLIPSIS)
+    for i, piece in enumerate(pieces[:-1]):
+        for n in range(min(len(secret) - 1, len(piece)), _MIN_CUT_PREFIX - 1, -1):
+            if piece.endswith(secret[:n]):
+                pieces[i] = piece[:-n] + "***"
+                break
+    return _ELLIPSIS.join(pieces)
+
+
+def _leaks(text: str, secret: str) -> bool:
+    return redact(text, secret) != text
 
 
 def one_line(text: object, limit: int = 300) -> str:

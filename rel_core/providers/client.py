@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import time
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
@@ -30,6 +31,7 @@ from .base import (
     ProviderError,
     estimate_tokens,
     one_line,
+    redact,
     split_spec,
 )
 from .pricing import cost_usd
@@ -45,6 +47,8 @@ HOSTED = {"openai": "openai.com", "anthropic": "anthropic.com"}
 class Provider(Protocol):
     name: str
     base_url: str
+    api_key: str
+    """The key sent (never stored): masked wherever a server's error text is kept."""
 
     def streams(self, request: CompletionRequest, on_delta: DeltaCallback | None) -> bool: ...
 
@@ -101,6 +105,7 @@ class LLMClient:
                 started, sent = time.perf_counter(), True
                 completion = await provider.complete(model, request, on_delta)
         except ProviderError as exc:
+            exc.redact(_key_of(provider))  # before it is recorded or shown anywhere
             exc.llm_call_id = self._record_failure(request, provider, on_delta, started, str(exc), exc.partial_text)
             raise
         except asyncio.CancelledError:
@@ -108,7 +113,8 @@ class LLMClient:
                 self._record_failure(request, provider, on_delta, started, "cancelled", "")
             raise
         except Exception as exc:  # e.g. the on_delta callback failed
-            self._record_failure(request, provider, on_delta, started, f"{type(exc).__name__}: {one_line(exc)}", "")
+            error = redact(f"{type(exc).__name__}: {one_line(exc)}", _key_of(provider))
+            self._record_failure(request, provider, on_delta, started, error, "")
             raise
         completion.latency_ms = (time.perf_counter() - started) * 1000
         self._meter(request, completion)
@@ -125,7 +131,19 @@ class LLMClient:
         cache_key = (provider_name, base_url, key_env)
         if cache_key not in self._providers:
             api_key = resolve_api_key(spec, base_url, key_env, own_server)
-            self._providers[cache_key] = _make_provider(provider_name, getattr(self.settings, provider_name), base_url, api_key, key_env)
+            where = (
+                f'base_url for [models."{spec}"] in rel.toml'
+                if own_server
+                else f"[{provider_name}] base_url in rel.toml or {BASE_URL_ENV[provider_name]}"
+            )
+            check_base_url(provider_name, base_url or os.environ.get(BASE_URL_ENV[provider_name]), where)
+            try:
+                provider = _make_provider(provider_name, getattr(self.settings, provider_name), base_url, api_key, key_env)
+            except ValueError as exc:  # what the SDK's URL parser still refuses
+                raise ProviderError(
+                    ErrorKind.CONFIG, f"{provider_name}: base_url is not usable ({one_line(exc, 120)}); fix {where}", provider_name
+                ) from None
+            self._providers[cache_key] = provider
         return self._providers[cache_key]
 
     async def aclose(self) -> None:
@@ -226,6 +244,38 @@ def resolve_api_key(spec: str, base_url: str | None, key_env: str | None, own_se
         f"(for a local server that needs no key, set its base_url in rel.toml)",
         provider,
     )
+
+
+def check_base_url(provider: str, url: str | None, where: str) -> None:
+    """A base URL the HTTP client cannot use fails every call the same way: a config error, found
+    before the first call rather than on every problem of a run."""
+    if not url:
+        return  # the SDK's default
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError when out of range or not a number
+        problem = None
+        if parts.scheme not in ("http", "https"):
+            problem = "it must start with http:// or https://"
+        elif not parts.hostname:
+            problem = "it names no host"
+    except ValueError as exc:
+        problem = one_line(exc, 120)
+    if problem:
+        raise ProviderError(ErrorKind.CONFIG, f"{provider}: base_url {_shown_url(url)!r} is not usable ({problem}); fix {where}", provider)
+
+
+def _key_of(provider: Provider | None) -> str | None:
+    """The key a provider sends, to mask it in error text (a server may echo it)."""
+    return getattr(provider, "api_key", None)
+
+
+def _shown_url(url: str) -> str:
+    """The URL without credentials, even when it does not parse."""
+    try:
+        return redact_url(url)
+    except ValueError:
+        return re.sub(r"//[^/?#]*@", "//", url).partition("?")[0]
 
 
 def _is_hosted(provider: str, url: str) -> bool:

@@ -39,6 +39,7 @@ class OpenAIProvider:
     def __init__(self, settings: ProviderSettings, base_url: str | None, api_key: str, key_env: str | None):
         self.settings = settings
         self.key_env = key_env
+        self.api_key = api_key
         self.client = openai.AsyncOpenAI(
             api_key=api_key,
             base_url=base_url,  # None: the SDK reads OPENAI_BASE_URL, then its default

@@ -18,14 +18,16 @@ from rich.table import Table
 
 from rel_core.config import ConfigError, Settings, apply_cli_overrides
 from rel_core.loop import LoopEngine
+from rel_core.models import ProblemState
 from rel_core.prompts import TemplateError, Templates
 from rel_core.providers.base import ProviderError, split_spec
+from rel_core.providers.pricing import price_for
 from rel_core.runner import ProblemOutcome, Runner, RunObserver, RunStats, StopReason
 from rel_core.store import Store
 from rel_tui.cli import CliContext, load_bundled_if_empty
 
 EXIT_OK = 0
-EXIT_STOPPED = 1  # a fatal provider error (auth, quota, unknown model) stopped the run
+EXIT_STOPPED = 1  # a fatal provider error (auth, quota, unknown model) or a systemic internal error stopped the run
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
 
@@ -86,6 +88,7 @@ async def _main(store: Store, settings: Settings, limit: int | None, retry_error
         except ProviderError as exc:
             return config_error(str(exc))
         load_bundled_if_empty(store)
+        warn_unenforceable_budget(settings)
         stats = await _run(store, client, settings, limit, retry_errored)
     finally:
         await client.aclose()
@@ -104,8 +107,22 @@ async def _run(store: Store, client, settings: Settings, limit: int | None, retr
         engine.close()
 
 
+def warn_unenforceable_budget(settings: Settings) -> None:
+    """A budget counts only priced calls: say so, once per model, when a model has no known price."""
+    budget = settings.loop.budget_usd
+    if budget is None:
+        return
+    for spec in dict.fromkeys([settings.generator, settings.critic]):
+        if price_for(spec, settings) is None:
+            click.echo(
+                f"Warning: the ${budget:g} budget cannot be enforced for {spec}: it has no known price, so its calls "
+                f'count as $0; set one in rel.toml: [models."{spec}"] input_per_million = ..., output_per_million = ... (USD)',
+                err=True,
+            )
+
+
 def exit_code(stats: RunStats) -> int:
-    if stats.stop_reason == StopReason.FATAL:
+    if stats.stop_reason in (StopReason.FATAL, StopReason.INTERNAL):
         click.echo(f"Error: run stopped: {stats.stop_detail}", err=True)
         return EXIT_STOPPED
     if stats.stop_reason == StopReason.INTERRUPTED:
@@ -151,6 +168,9 @@ class BarObserver(RunObserver):
         self.task = self.progress.add_task("loop", total=stats.total, **self._fields(stats))
 
     def on_problem_done(self, outcome: ProblemOutcome, stats: RunStats) -> None:
+        if outcome.state == ProblemState.ERRORED:  # one line above the bar: why it errored
+            line = f"problem {outcome.problem_id}: errored: {outcome.detail}"
+            self.progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
         self.on_progress(stats)
 
     def on_progress(self, stats: RunStats) -> None:
