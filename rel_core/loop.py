@@ -213,6 +213,8 @@ class LoopEngine:
         self.checker = checker or AnswerChecker()
         self.lease_owner = lease_owner  # when set, every commit first checks the claim is still ours
         self.usage = Usage()
+        # The provider error that ended each errored problem, for the runner to spot an outage.
+        self.errors: dict[int, ProviderError] = {}
         self._starting: set[int] = set()  # problems whose first commit also marks them in progress
 
     def close(self) -> None:
@@ -239,6 +241,7 @@ class LoopEngine:
                 self._set_state(problem_id, ProblemState.PENDING, str(exc), release=True)
                 raise
             self._set_state(problem_id, ProblemState.ERRORED, str(exc), release=True)
+            self.errors[problem_id] = exc
             return ProblemState.ERRORED
         finally:
             self._starting.discard(problem_id)

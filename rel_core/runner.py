@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from .config import Settings
 from .loop import LeaseLost, LoopEngine
 from .models import ProblemState
-from .providers.base import ProviderError, one_line
+from .providers.base import ErrorKind, ProviderError, one_line
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -36,10 +36,15 @@ class StopReason:
     INTERRUPTED = "interrupted"
     FATAL = "fatal provider error"
     INTERNAL = "repeated internal error"
+    UNREACHABLE = "server unreachable"
 
 # The same internal error (exception type) on this many problems in a row is taken to be systemic:
 # every later problem would fail the same way, so the run stops rather than mark the queue errored.
 MAX_SAME_INTERNAL_ERRORS = 5
+# The SDK has already retried each call with backoff (about 20 s by default) before a problem ends
+# with a connection error or timeout; this many such problems in a row mean the server is down.
+MAX_UNREACHABLE_IN_A_ROW = 3
+UNREACHABLE_KINDS = frozenset({ErrorKind.CONNECTION, ErrorKind.TIMEOUT})
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,7 @@ class Runner:
         self.max_same_internal_errors = max_same_internal_errors
         self._internal_kind: str | None = None  # the internal error the last problems ended with...
         self._internal_streak = 0  # ...and on how many problems in a row
+        self._unreachable_streak = 0  # problems in a row that ended unable to reach the server
 
     @property
     def lease_seconds(self) -> float:
@@ -168,7 +174,7 @@ class Runner:
 
     def stop(self, reason: str, detail: str | None = None, abandon: bool = True) -> None:
         """Stop claiming; with `abandon`, also cancel the problems in flight (committed steps stay)."""
-        if self.stats.stop_reason is None or reason in (StopReason.INTERRUPTED, StopReason.FATAL, StopReason.INTERNAL):
+        if self.stats.stop_reason is None or reason in (StopReason.INTERRUPTED, StopReason.FATAL, StopReason.INTERNAL, StopReason.UNREACHABLE):
             self.stats.stop_reason, self.stats.stop_detail = reason, detail
         self._stopping = True
         if abandon:
@@ -242,6 +248,7 @@ class Runner:
         exc = task.exception()
         if exc is None:
             self._internal_kind, self._internal_streak = None, 0
+            self._note_unreachable(self.engine.errors.pop(problem_id, None))
             return task.result()
         if isinstance(exc, ProviderError) and exc.fatal:
             self.stop(StopReason.FATAL, str(exc))
@@ -250,6 +257,20 @@ class Runner:
             log.warning("%s", exc)
             return None
         return self._internal_error(problem_id, exc)
+
+    def _note_unreachable(self, error: ProviderError | None) -> None:
+        """Count problems in a row that ended because the server could not be reached; stop at the limit
+        rather than mark the rest of the queue errored one by one while the server is down."""
+        if error is None or error.kind not in UNREACHABLE_KINDS:
+            self._unreachable_streak = 0
+            return
+        self._unreachable_streak += 1
+        if self._unreachable_streak >= MAX_UNREACHABLE_IN_A_ROW and self.stats.stop_reason is None:
+            self.stop(
+                StopReason.UNREACHABLE,
+                f"{self._unreachable_streak} problems in a row could not reach the server ({error}); "
+                "they are marked errored: when it is back, rerun with --retry-errored",
+            )
 
     def _internal_error(self, problem_id: int, exc: BaseException) -> ProblemState | None:
         """A bug or an environment failure rather than a provider's answer: the problem is marked

@@ -361,3 +361,25 @@ def test_a_budget_warns_once_per_model_without_a_price_and_runs(tmp_path, llm_se
         assert f"budget cannot be enforced for {spec}" in line and f'[models."{spec}"]' in line and "rel.toml" in line
         assert "input_per_million" in line and "output_per_million" in line
     assert raw_states(db) == ["awaiting_review"]
+
+
+def test_a_server_that_cannot_be_reached_stops_the_run_instead_of_erroring_the_queue(tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    db = tmp_path / "rel.db"
+    add_problems(db, [f"[U{i}]" for i in range(6)])
+    write_config(tmp_path, concurrency=1)
+    env = environment(tmp_path)
+    env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
+    process = start(db, env)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 1, err
+    [stopped] = [line for line in err.splitlines() if line.startswith("Error: run stopped:")]
+    assert "3 problems in a row could not reach the server" in stopped and "--retry-errored" in stopped
+    assert "Traceback" not in err
+    with Store(db) as store:
+        counts = store.counts()
+    assert counts[ProblemState.ERRORED] == 3 and counts[ProblemState.PENDING] == 3

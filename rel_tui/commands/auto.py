@@ -122,7 +122,7 @@ def warn_unenforceable_budget(settings: Settings) -> None:
 
 
 def exit_code(stats: RunStats) -> int:
-    if stats.stop_reason in (StopReason.FATAL, StopReason.INTERNAL):
+    if stats.stop_reason in (StopReason.FATAL, StopReason.INTERNAL, StopReason.UNREACHABLE):
         click.echo(f"Error: run stopped: {stats.stop_detail}", err=True)
         return EXIT_STOPPED
     if stats.stop_reason == StopReason.INTERRUPTED:
