@@ -21,6 +21,7 @@ from .base import (
     ProviderError,
     error_kind_for_status,
     one_line,
+    require_json_object,
     refuse_retry_on_exhausted_quota,
     status_error_message,
     stream_broke,
@@ -104,13 +105,7 @@ class AnthropicProvider:
             await events.close()
 
     def _completion(self, message: object, model: str, spec: str) -> Completion:
-        if not isinstance(message, dict):  # not JSON at all (the SDK hands back the text), or not an object
-            raise ProviderError(
-                ErrorKind.SERVER,
-                f"{spec}: unexpected answer from {self.base_url}: not a message ({one_line(message, 120)})",
-                self.name,
-            )
-        return _completion(message, model)
+        return _completion(require_json_object(message, "a message", spec, self.base_url, self.name), model)
 
     def translate(self, exc: anthropic.APIError, spec: str) -> ProviderError:
         retries = self.settings.max_retries

@@ -299,3 +299,14 @@ async def refuse_retry_on_exhausted_quota(response) -> None:
     await response.aread()
     if b"insufficient_quota" in response.content:
         response.headers["x-should-retry"] = "false"
+
+
+def require_json_object(answer: object, expected: str, spec: str, base_url: str, provider: str) -> dict:
+    """A plain call's body, read as JSON by the SDK: anything but an object is a broken server."""
+    if isinstance(answer, dict):
+        return answer
+    raise ProviderError(
+        ErrorKind.SERVER,
+        f"{spec}: unexpected answer from {base_url}: not {expected} ({one_line(answer, 120)})",
+        provider,
+    )

@@ -23,6 +23,7 @@ from .base import (
     ProviderError,
     error_kind_for_status,
     one_line,
+    require_json_object,
     refuse_retry_on_exhausted_quota,
     status_error_message,
     stream_broke,
@@ -118,13 +119,7 @@ class OpenAIProvider:
             await chunks.close()
 
     def _completion(self, response: object, model: str, spec: str) -> Completion:
-        if not isinstance(response, dict):  # not JSON at all (the SDK hands back the text), or not an object
-            raise ProviderError(
-                ErrorKind.SERVER,
-                f"{spec}: unexpected answer from {self.base_url}: not a chat completion ({one_line(response, 120)})",
-                self.name,
-            )
-        return _completion(response, model)
+        return _completion(require_json_object(response, "a chat completion", spec, self.base_url, self.name), model)
 
     def translate(self, exc: openai.APIError, spec: str) -> ProviderError:
         retries = self.settings.max_retries
