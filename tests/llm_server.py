@@ -54,7 +54,7 @@ class Reply:
     error_type: str | None = None
     """`error.type`; defaults to what each API sends for the status."""
     raw_body: str | None = None
-    """Send this body verbatim instead (e.g. an HTML page from a proxy)."""
+    """Send this body verbatim instead, with any status (e.g. an HTML page from a proxy)."""
     delay: float = 0.0
     """Seconds to wait before answering, on top of the server's latency."""
     chunks: list[str] | None = None
@@ -305,7 +305,7 @@ class LLMServer:
         await asyncio.sleep(max(0.0, arrived + self.latency + reply.delay - time.monotonic()))
         if request.protocol == "unknown":
             _write_json(writer, 404, {"error": {"message": f"no route for {method} {path}", "type": "not_found"}})
-        elif reply.status >= 400:
+        elif reply.status >= 400 or reply.raw_body is not None:
             self._write_error(writer, request, reply)
         elif request.stream:
             return await self._write_stream(writer, request, reply)
@@ -340,6 +340,7 @@ class LLMServer:
         return Reply(text=scripted) if isinstance(scripted, str) else scripted
 
     def _write_error(self, writer: asyncio.StreamWriter, request: RecordedRequest, reply: Reply) -> None:
+        """An error body in the protocol's shape, or `raw_body` as it is."""
         if reply.raw_body is not None:
             _write(writer, reply.status, reply.raw_body.encode(), {"content-type": "text/plain", **reply.headers})
             return

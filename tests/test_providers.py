@@ -537,3 +537,13 @@ def test_keys_shorter_than_eight_characters_are_not_masked():
     assert redact("the model said no", "no") == "the model said no"
     assert redact("key sk-1234567 refused", "sk-1234567") == "key *** refused"
     assert redact("key sk-12345…", "sk-1234567") == "key ***…"
+
+
+@both
+async def test_a_proxy_page_instead_of_json_is_one_line_server_error(client, store, env, provider):
+    env.enqueue(Reply(raw_body="<html><body>Bad Gateway</body></html>", headers={"content-type": "text/html"}))
+    error = await failure(client, ask(SPECS[provider]))
+    assert error.kind == ErrorKind.SERVER
+    assert "unexpected answer" in str(error) and "Bad Gateway" in str(error)
+    [row] = calls(store)
+    assert row["error"] == str(error)
