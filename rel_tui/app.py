@@ -6,6 +6,7 @@ The CLI hands it a database path, settings and the annotator name; it never pars
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import threading
@@ -60,8 +61,13 @@ class ReviewApp(App[int]):
         if self.handle_signals:
             self._install_signal_handlers()
         self.push_screen(ReviewScreen(self.session, self.db_path.name, self.settings.review.autosave_seconds))
+        self.call_after_refresh(gc.freeze)
+        # Once the first item is drawn, what exists (modules, widgets, styles: ~100k objects) is out of
+        # the cycle collector's reach; a full collection then scans only what later items create and
+        # no longer stalls a key press by ~30 ms. Reference counting still frees those objects.
 
     async def on_unmount(self) -> None:
+        gc.unfreeze()
         self.save_pending_work()
         if self._engine is not None:
             self._engine.close()

@@ -14,6 +14,7 @@ from textual.widgets import Footer, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
 from rel_core.checking import check_attempt, check_of, is_checkable
+from rel_core.loop import check_critique, reference_answer_of
 from rel_core.models import Attempt, Decision, Problem
 from rel_tui.database_write import database_write
 from rel_tui.latex import displayable
@@ -80,6 +81,7 @@ class ReviewScreen(Screen[None]):
         self.autosave_seconds = autosave_seconds
         self.attempt_index = -1
         self.generation_problem: int | None = None  # the item a regenerate/critic worker works on
+        self._check_shown: int | None = None  # the answer check stored and shown with its item
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -138,8 +140,8 @@ class ReviewScreen(Screen[None]):
         if self.has_class("-empty"):
             self.remove_class("-empty")
             self.refresh_bindings()  # only here: it rebuilds the footer, which costs tens of ms
-        self.query_one(ProblemPane).show(history.problem)
-        self.show_attempt()
+        self.show_attempt()  # the slow part first, so every pane asks for its repaint at about the same time
+        self.query_one(ProblemPane).show(self.session.current.problem)  # (show_attempt may have reloaded it)
         self.update_status()
 
     def show_opened_item(self, attempt_id: int | None = None) -> None:
@@ -149,6 +151,7 @@ class ReviewScreen(Screen[None]):
         self.offer_autosaved_edit()
 
     def show_attempt(self) -> None:
+        self.check_shown_attempt()  # first: a check that needs no math-verify is in the first frame
         history = self.session.current
         attempt = self.attempt
         draft = self.query_one(DraftPane)
@@ -157,7 +160,6 @@ class ReviewScreen(Screen[None]):
         else:
             draft.show_text(attempt.text, self.attempt_title(attempt))
         self.query_one(CriticPane).show(history, attempt)
-        self.check_shown_attempt()
 
     def attempt_title(self, attempt: Attempt) -> Content:
         history = self.session.current
@@ -464,7 +466,35 @@ class ReviewScreen(Screen[None]):
             return
         if self.generating and self.generation_problem == history.problem.id:
             return  # the loop engine checks what it writes; checking too could store two checks
-        self.check_answer(history.problem, attempt)
+        if not self._store_quick_check(history.problem, attempt):
+            self.check_answer(history.problem, attempt)
+
+    def _store_quick_check(self, problem: Problem, attempt: Attempt) -> bool:
+        """Store at once a check that needs no math-verify (no final answer, an exact match, option
+        letters, free text), as `check_attempt` would, so the item is drawn once, check included.
+
+        False when math-verify has to look: the worker does that off the UI path."""
+        result = self.app.answer_checker().quick_check(attempt.text, reference_answer_of(problem))
+        if result is None:
+            return False
+        store = self.session.store
+        try:
+            with store.transaction():
+                # Inside the write lock, as check_attempt does: another process may have checked it.
+                stored = store.history(problem.id)
+                critique = check_of(stored, attempt) if stored is not None else None
+                if critique is None:
+                    critique = check_critique(attempt, result)
+                    critique.id = store.add_critique(critique)
+        except Exception as error:  # as a failed check worker: the pane says "not run", the expert goes on
+            self.notify(str(error), title="Answer check failed", severity="warning", timeout=6, markup=False)
+            return True
+        self.session.reload()
+        self._check_shown = critique.id
+        # As the worker would, once the item is drawn: posted now, it would wake this screen before
+        # the panes have asked for their repaint, and the item would be drawn in two frames.
+        self.call_after_refresh(self.post_message, AnswerChecked(problem.id, attempt.id, critique))
+        return True
 
     @work(exclusive=True, group=ANSWER_CHECK, exit_on_error=False)
     async def check_answer(self, problem: Problem, attempt: Attempt) -> None:
@@ -477,6 +507,8 @@ class ReviewScreen(Screen[None]):
     def _answer_checked(self, message: AnswerChecked) -> None:
         if message.problem_id != self.session.problem_id:
             return  # the expert moved on; the result is stored for when the item is shown again
+        if message.critique.id is not None and message.critique.id == self._check_shown:
+            return  # stored before the item was drawn, so already on screen
         self.session.reload()
         attempt = self.attempt
         self.query_one(CriticPane).show(self.session.current, attempt)
