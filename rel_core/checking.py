@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from .answers import AnswerChecker
+from .answers import AnswerChecker, CheckResult
 from .loop import check_critique, latest_critique, reference_answer_of
 from .models import Attempt, Critique, CritiqueSource, Problem, ProblemHistory, ProblemState, Verdict
 from .store import Store
@@ -44,7 +44,17 @@ async def check_attempt(store: Store, checker: AnswerChecker, problem: Problem, 
     earlier = _stored_check(store, attempt)
     if earlier is not None:
         return earlier
-    result = await checker.check(attempt.text, reference)
+    return _store_check(store, attempt, await checker.check(attempt.text, reference))
+
+
+def quick_check_attempt(store: Store, checker: AnswerChecker, attempt: Attempt, problem: Problem) -> Critique | None:
+    """`check_attempt` for the cases that need no math-verify (no final answer, an exact match,
+    option letters, free text), at once and without waiting; None when math-verify has to look."""
+    result = checker.quick_check(attempt.text, reference_answer_of(problem))
+    return None if result is None else _store_check(store, attempt, result)
+
+
+def _store_check(store: Store, attempt: Attempt, result: CheckResult) -> Critique:
     with store.transaction():
         # Look again inside the write lock: another process may have checked it meanwhile.
         earlier = _stored_check(store, attempt)

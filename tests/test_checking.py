@@ -189,3 +189,19 @@ def test_check_command_on_a_missing_database_is_one_line_error(tmp_path):
     assert result.returncode != 0
     assert result.stderr.strip() == f"Error: {tmp_path / 'missing.db'}: no such database"
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_quick_check_stores_only_what_needs_no_math_verify(store):
+    from rel_core.checking import quick_check_attempt
+
+    checker = AnswerChecker(workers=1)
+    try:
+        ids = problem_ids(store)
+        solve, half = store.history(ids[SOLVE]), store.history(ids[HALF])
+        first = quick_check_attempt(store, checker, solve.latest_attempt, solve.problem)  # "6" against "6"
+        assert (first.source, first.verdict) == (CritiqueSource.CHECK, Verdict.CORRECT)
+        assert quick_check_attempt(store, checker, solve.latest_attempt, solve.problem).id == first.id  # never two
+        assert quick_check_attempt(store, checker, half.latest_attempt, half.problem) is None  # 0.5 vs 1/2: math-verify
+        assert checks_of(store, ids[HALF]) == []
+    finally:
+        checker.close()

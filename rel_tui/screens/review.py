@@ -13,8 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
-from rel_core.checking import check_attempt, check_of, is_checkable
-from rel_core.loop import check_critique, reference_answer_of
+from rel_core.checking import check_attempt, check_of, is_checkable, quick_check_attempt
 from rel_core.models import Attempt, Decision, Problem
 from rel_tui.database_write import database_write
 from rel_tui.latex import displayable
@@ -470,25 +469,15 @@ class ReviewScreen(Screen[None]):
             self.check_answer(history.problem, attempt)
 
     def _store_quick_check(self, problem: Problem, attempt: Attempt) -> bool:
-        """Store at once a check that needs no math-verify (no final answer, an exact match, option
-        letters, free text), as `check_attempt` would, so the item is drawn once, check included.
-
+        """Store at once a check that needs no math-verify, so the item is drawn once, check included.
         False when math-verify has to look: the worker does that off the UI path."""
-        result = self.app.answer_checker().quick_check(attempt.text, reference_answer_of(problem))
-        if result is None:
-            return False
-        store = self.session.store
         try:
-            with store.transaction():
-                # Inside the write lock, as check_attempt does: another process may have checked it.
-                stored = store.history(problem.id)
-                critique = check_of(stored, attempt) if stored is not None else None
-                if critique is None:
-                    critique = check_critique(attempt, result)
-                    critique.id = store.add_critique(critique)
+            critique = quick_check_attempt(self.session.store, self.app.answer_checker(), attempt, problem)
         except Exception as error:  # as a failed check worker: the pane says "not run", the expert goes on
             self.notify(str(error), title="Answer check failed", severity="warning", timeout=6, markup=False)
             return True
+        if critique is None:
+            return False
         self.session.reload()
         self._check_shown = critique.id
         # As the worker would, once the item is drawn: posted now, it would wake this screen before
