@@ -165,7 +165,8 @@ class ReviewScreen(Screen[None]):
         critiques = history.critiques_for(attempt.id)
         verdict = VERDICT_STYLE[critiques[-1].verdict][0] if critiques else "no verdict"
         position = f"{self.attempt_index + 1}/{len(history.attempts)}"
-        return Content(displayable(f"Draft {position} · {attempt.kind} · {attempt.model or 'unknown model'} · {verdict}"))
+        made_by = [attempt.model] if attempt.model else []  # imported drafts name no model
+        return Content(displayable(" · ".join([f"Draft {position}", attempt.kind, *made_by, verdict])))
 
     def stop_generation_elsewhere(self) -> None:
         """The claim on the item a worker writes to went when the expert left it: stop the worker."""

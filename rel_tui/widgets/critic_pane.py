@@ -82,9 +82,9 @@ class CriticPane(VerticalScroll):
             critiques = history.critiques_for(attempt.id)
             verdict = critiques[-1].verdict if critiques else None
             marker = "▶ " if shown and attempt.id == shown.id else "  "
-            model = displayable(attempt.model or "unknown model")
             rows += [marker, verdict_content(verdict, symbol_only=True), f" {number}. {attempt.kind}\n"]
-            rows.append(Content.styled(f"     {model}\n", "$text-muted"))
+            if attempt.model:  # imported drafts name no model
+                rows.append(Content.styled(f"     {displayable(attempt.model)}\n", "$text-muted"))
             if attempt.hint:
                 rows += [Content.styled(f"     hint: {_literal(attempt.hint)[:200]}\n", "$text-muted")]
         for review in history.reviews:
