@@ -297,9 +297,9 @@ class Store:
         """A page of the queue in id order (stable across sessions), after `after_id`."""
         where, params = ["p.id > ?"], [after_id]
         if states:
-            states = list(states)
-            where.append(f"p.state in ({', '.join('?' for _ in states)})")
-            params += [str(s) for s in states]
+            marks, values = _one_of(states)
+            where.append(f"p.state in {marks}")
+            params += values
         if source:
             where.append("p.source = ?")
             params.append(source)
@@ -316,11 +316,10 @@ class Store:
     def previous_in_queue(
         self, before_id: int, states: Iterable[ProblemState] = (ProblemState.AWAITING_REVIEW,)
     ) -> int | None:
-        states = list(states)
-        marks = ", ".join("?" for _ in states)
+        marks, values = _one_of(states)
         row = self.conn.execute(
-            f"select id from problems where id < ? and state in ({marks}) order by id desc limit 1",
-            [before_id, *[str(s) for s in states]],
+            f"select id from problems where id < ? and state in {marks} order by id desc limit 1",
+            [before_id, *values],
         ).fetchone()
         return int(row[0]) if row else None
 
@@ -371,10 +370,10 @@ class Store:
 
     def _later_live_decision(self, review: Review) -> bool:
         """Whether someone decided on the problem after `review`: their decision keeps the state."""
-        decisions = [str(d) for d in DECISION_STATE]
+        marks, decisions = _one_of(DECISION_STATE)
         row = self.conn.execute(
             "select 1 from reviews where problem_id = ? and id > ? and undone_at is null "
-            f"and decision in ({', '.join('?' for _ in decisions)}) limit 1",
+            f"and decision in {marks} limit 1",
             [review.problem_id, review.id, *decisions],
         ).fetchone()
         return row is not None
@@ -426,12 +425,11 @@ class Store:
 
     def claim_next_id(self, owner: str, ttl_seconds: float, states: Iterable[ProblemState]) -> int | None:
         """`claim_next`, returning only the id: one statement (find and lease, atomically), no row read."""
-        states = [str(s) for s in states]
-        marks = ", ".join("?" for _ in states)
+        marks, states = _one_of(states)
         now = utcnow()
         sql = (
             "update problems set claimed_by = ?, claim_expires = ? where id = ("
-            f"select id from problems where state in ({marks}) "
+            f"select id from problems where state in {marks} "
             "and (claimed_by is null or claim_expires < ?) order by id limit 1) returning id"
         )
         params = [owner, _future(ttl_seconds), *states, now]
@@ -457,11 +455,10 @@ class Store:
 
     def count_claimable(self, states: Iterable[ProblemState]) -> int:
         """Problems in `states` that claim_next could hand out now."""
-        states = [str(s) for s in states]
-        marks = ", ".join("?" for _ in states)
+        marks, states = _one_of(states)
         return int(
             self.conn.execute(
-                f"select count(*) from problems where state in ({marks}) "
+                f"select count(*) from problems where state in {marks} "
                 "and (claimed_by is null or claim_expires < ?)",
                 [*states, utcnow()],
             ).fetchone()[0]
@@ -469,11 +466,10 @@ class Store:
 
     def count_leased_by_others(self, states: Iterable[ProblemState], owner: str) -> int:
         """Problems in `states` under someone else's live claim: work that may yet come back."""
-        states = [str(s) for s in states]
-        marks = ", ".join("?" for _ in states)
+        marks, states = _one_of(states)
         return int(
             self.conn.execute(
-                f"select count(*) from problems where state in ({marks}) "
+                f"select count(*) from problems where state in {marks} "
                 "and claimed_by is not null and claimed_by != ? and claim_expires >= ?",
                 [*states, owner, utcnow()],
             ).fetchone()[0]
@@ -547,9 +543,8 @@ class Store:
         after = 0
         where, params = "id > ?", []
         if states:
-            states = [str(s) for s in states]
-            where += f" and state in ({', '.join('?' for _ in states)})"
-            params = states
+            marks, params = _one_of(states)
+            where += f" and state in {marks}"
         while True:
             ids = [
                 r[0]
@@ -561,6 +556,12 @@ class Store:
                 return
             yield from ids
             after = ids[-1]
+
+
+def _one_of(values: Iterable[object]) -> tuple[str, list[str]]:
+    """`(?, ?, ?)` and its parameters, for `column in (...)`."""
+    values = [str(v) for v in values]
+    return f"({', '.join('?' for _ in values)})", values
 
 
 def _fts_query(text: str) -> str:
