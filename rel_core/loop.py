@@ -33,7 +33,15 @@ from .models import (
     Verdict,
 )
 from .prompts import Templates
-from .providers.base import ChatMessage, Completion, CompletionRequest, DeltaCallback, ProviderError, split_spec
+from .providers.base import (
+    TRUNCATED_FINISH_REASONS,
+    ChatMessage,
+    Completion,
+    CompletionRequest,
+    DeltaCallback,
+    ProviderError,
+    split_spec,
+)
 from .store import Store
 
 if TYPE_CHECKING:
@@ -426,7 +434,8 @@ class LoopEngine:
         written: list[Critique] = []
         stored_check = None if force_llm else latest_critique(existing, CritiqueSource.CHECK)
         if stored_check is None:
-            check = await self.checker.check(attempt.text, reference_answer_of(problem))
+            cut_off = self.store.call_finish_reason(attempt.llm_call_id) in TRUNCATED_FINISH_REASONS
+            check = TRUNCATED if cut_off else await self.checker.check(attempt.text, reference_answer_of(problem))
             stored_check = self._commit_critique(problem.id, check_critique(attempt, check))
             written.append(stored_check)
         else:  # checked when the attempt was committed (or before a restart): not again

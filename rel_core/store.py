@@ -402,6 +402,13 @@ class Store:
         cursor = self.conn.execute(self._CALL_INSERT, [row.get(name) for name in self._CALL_COLUMNS])
         return int(cursor.lastrowid)
 
+    def call_finish_reason(self, call_id: int | None) -> str | None:
+        """Why the model stopped on a recorded call (stop, length, max_tokens, ...)."""
+        if call_id is None:
+            return None
+        row = self.conn.execute("select finish_reason from llm_calls where id = ?", [call_id]).fetchone()
+        return row[0] if row else None
+
     def total_cost(self) -> float:
         return float(self.conn.execute("select coalesce(sum(cost_usd), 0) from llm_calls").fetchone()[0])
 

@@ -481,3 +481,17 @@ async def test_regenerating_a_decided_item_keeps_the_experts_decision(store, scr
     result = await engine.regenerate(problem_id, None, "once more")
     assert result.attempt.kind == AttemptKind.GENERATED
     assert store.get_problem(problem_id).state == ProblemState.ACCEPTED
+
+
+async def test_recritique_of_a_cut_off_draft_does_not_trust_its_answer(store, script, make_engine):
+    problem_id = add(store, "[T2]")
+    script.on("[T2]", "generate", Reply("So the answer is 42. Let me verify by", finish_reason="length"), solution("42"))
+    script.on("[T2]", "critic", critic_json("incorrect", 1, "It stops before the check."))
+    script.on("[T2]", "revise", solution("42"))
+    engine = make_engine()
+    await engine.run_problem(problem_id)
+    cut_off = store.history(problem_id).attempts[0]
+    again = await engine.recritique(problem_id, cut_off.id)
+    checks = [c for c in store.history(problem_id).critiques_for(cut_off.id) if c.source == CritiqueSource.CHECK]
+    assert [c.verdict for c in checks] == [Verdict.INCORRECT, Verdict.INCORRECT]
+    assert again.source == CritiqueSource.LLM and again.verdict == Verdict.INCORRECT

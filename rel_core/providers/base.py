@@ -12,6 +12,8 @@ PROVIDERS = ("openai", "anthropic")
 
 DeltaCallback = Callable[[str], None]
 
+TRUNCATED_FINISH_REASONS = ("length", "max_tokens")  # OpenAI's and Anthropic's words for "hit the limit"
+
 
 class ChatMessage(BaseModel):
     role: Literal["user", "assistant"]
@@ -45,7 +47,7 @@ class Completion(BaseModel):
     @property
     def truncated(self) -> bool:
         """The model stopped at the token limit (OpenAI says `length`, Anthropic `max_tokens`)."""
-        return self.finish_reason in ("length", "max_tokens")
+        return self.finish_reason in TRUNCATED_FINISH_REASONS
 
 
 class ErrorKind(StrEnum):
