@@ -593,3 +593,20 @@ def test_markdown_headings_with_inline_text(tmp_path):
     [record] = read_paths([path]).records
     assert record.problem.text == "What is 1+1?"
     assert record.attempts[0].text == "Two, since 1+1 = 2.\n### Answer: still the answer"
+
+
+@pytest.mark.parametrize("letters, warned", [("AAAAA", True), ("AAAAB", False), ("AAAA", False)])
+def test_multiple_choice_answers_all_in_one_place_are_warned_about(tmp_path, letters, warned):
+    source = tmp_path / "mc.jsonl"
+    source.write_text(
+        "".join(
+            json.dumps({"problem": f"Question {i}?\nOptions:\n(A) x\n(B) y\n(C) z\n(D) w", "answer": f"({letter})"}) + "\n"
+            for i, letter in enumerate(letters)
+        )
+    )
+    with Store(tmp_path / "rel.db") as store:
+        outcome = import_paths(store, [source])
+    assert outcome.summary.problems_added == len(letters)
+    assert bool(outcome.warnings) == warned
+    if warned:
+        assert outcome.warnings[0].startswith("all 5 multiple-choice problems have answer (A)")

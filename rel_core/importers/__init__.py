@@ -8,12 +8,14 @@ batches. Bad data never raises: it is reported as `path:line: what's wrong`.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from rel_core.answers import choice_letter
 from rel_core.models import ImportRecord
 from rel_core.store import ImportSummary, Store
 
@@ -180,6 +182,7 @@ class ImportOutcome:
     errors: list[ImportIssue]
     files: int
     committed: bool  # False when --strict found a problem and nothing was imported
+    warnings: list[str] = field(default_factory=list)  # about the data itself, not its format
 
     @property
     def skipped(self) -> int:
@@ -201,16 +204,47 @@ def import_paths(
     nothing was bad are the records stored, all in one short transaction.
     """
     reader = PathReader(paths, fmt, fields or FieldMap())
+    letters = OptionLetters()
     summary = ImportSummary()
     if not strict:
-        _store_batches(store, reader.records(), batch_size, summary)
-        return ImportOutcome(summary, reader.errors, reader.files, committed=True)
-    records = list(reader.records())
+        _store_batches(store, letters.tally(reader.records()), batch_size, summary)
+        return ImportOutcome(summary, reader.errors, reader.files, committed=True, warnings=letters.warnings())
+    records = list(letters.tally(reader.records()))
     if reader.errors:
         return ImportOutcome(ImportSummary(), reader.errors, reader.files, committed=False)
     with store.transaction():  # the batches join this one transaction: all or nothing
         _store_batches(store, iter(records), batch_size, summary)
-    return ImportOutcome(summary, reader.errors, reader.files, committed=True)
+    return ImportOutcome(summary, reader.errors, reader.files, committed=True, warnings=letters.warnings())
+
+
+class OptionLetters:
+    """Which option is the answer across the multiple-choice problems read.
+
+    REL's GPQA builder always put the correct option first (NOTES.md); a dataset where every
+    answer is (A) teaches a model the position, not the reasoning. Worth saying at import."""
+
+    MIN_ITEMS = 5
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def tally(self, records: Iterable[ImportRecord]) -> Iterator[ImportRecord]:
+        for record in records:
+            letter = choice_letter(record.problem.reference_answer or "")
+            if letter and len(record.problem.reference_answer.strip()) <= 3:
+                self.counts[letter] += 1
+            yield record
+
+    def warnings(self) -> list[str]:
+        total = sum(self.counts.values())
+        if total < self.MIN_ITEMS or len(self.counts) > 1:
+            return []
+        [letter] = self.counts
+        return [
+            f"all {total} multiple-choice problems have answer ({letter}): the correct option is always in "
+            "the same place (REL's GPQA builder put it first), so a model trained on them learns the position; "
+            "shuffle the options before training"
+        ]
 
 
 def _store_batches(store: Store, records: Iterator[ImportRecord], size: int, total: ImportSummary) -> None:

@@ -85,6 +85,8 @@ def import_command(
         outcome = import_paths(store, paths, fmt, fields, strict=strict)
     for issue in outcome.errors:
         click.echo(str(issue), err=True)
+    for warning in outcome.warnings:
+        click.echo(f"Warning: {warning}", err=True)
     click.echo(_summary(outcome))
     if outcome.skipped or not outcome.files:
         sys.exit(1)
