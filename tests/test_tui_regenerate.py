@@ -29,6 +29,17 @@ def raw_text(app) -> str:
     return app.screen.query_one("#draft-raw", TextArea).text
 
 
+SLOW_DRAFT = Reply(text=" ".join(["slow"] * 200), chunk_delay=0.05)  # streams for about 10 s
+
+
+async def start_slow_regeneration(app, pilot) -> DraftPane:
+    """Press r, accept the empty hint, and wait until the new draft is streaming into the pane."""
+    await pilot.press("r", "enter")
+    pane = app.screen.query_one(DraftPane)
+    await wait_until(lambda: pane.streaming and "slow" in raw_text(app))
+    return pane
+
+
 async def test_regenerate_streams_into_the_pane_and_stores_the_attempt(tmp_path, llm_env):
     db = make_db(tmp_path / "rel.db", count=2)
     words = REVISED.split(" ")
@@ -68,13 +79,11 @@ async def test_regenerate_streams_into_the_pane_and_stores_the_attempt(tmp_path,
 
 async def test_escape_cancels_regeneration(tmp_path, llm_env):
     db = make_db(tmp_path / "rel.db", count=2)
-    llm_env.enqueue(Reply(text=" ".join(["slow"] * 200), chunk_delay=0.05))
+    llm_env.enqueue(SLOW_DRAFT)
     app = ReviewApp(db, Settings(), "alice")
     async with app.run_test(size=(160, 48)) as pilot:
         original = app.screen.attempt
-        await pilot.press("r", "enter")
-        pane = app.screen.query_one(DraftPane)
-        await wait_until(lambda: pane.streaming and "slow" in raw_text(app))
+        pane = await start_slow_regeneration(app, pilot)
         await pilot.press("escape")
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -89,12 +98,10 @@ async def test_escape_cancels_regeneration(tmp_path, llm_env):
 
 async def test_leaving_the_item_stops_its_regeneration(tmp_path, llm_env):
     db = make_db(tmp_path / "rel.db", count=2)
-    llm_env.enqueue(Reply(text=" ".join(["slow"] * 200), chunk_delay=0.05))
+    llm_env.enqueue(SLOW_DRAFT)
     app = ReviewApp(db, Settings(), "alice")
     async with app.run_test(size=(160, 48)) as pilot:
-        await pilot.press("r", "enter")
-        pane = app.screen.query_one(DraftPane)
-        await wait_until(lambda: pane.streaming and "slow" in raw_text(app))
+        pane = await start_slow_regeneration(app, pilot)
         await pilot.press("n")
         await app.workers.wait_for_complete()
         assert app.session.problem_id == 2
@@ -123,12 +130,10 @@ async def test_recritique_runs_the_llm_critic(tmp_path, llm_env):
 
 async def test_no_decision_on_a_draft_that_is_being_replaced(tmp_path, llm_env):
     db = make_db(tmp_path / "rel.db", count=2)
-    llm_env.enqueue(Reply(text=" ".join(["slow"] * 200), chunk_delay=0.05))
+    llm_env.enqueue(SLOW_DRAFT)
     app = ReviewApp(db, Settings(), "alice")
     async with app.run_test(size=(160, 48)) as pilot:
-        await pilot.press("r", "enter")
-        pane = app.screen.query_one(DraftPane)
-        await wait_until(lambda: pane.streaming and "slow" in raw_text(app))
+        pane = await start_slow_regeneration(app, pilot)
         await pilot.press("a", "s", "x")  # ignored while the new draft streams in
         assert app.session.problem_id == 1 and pane.streaming
         await pilot.press("escape")
