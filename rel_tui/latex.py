@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+from rel_core.terminal_text import for_terminal
 
 _MATH = re.compile(
     r"\$\$(?P<display>.+?)\$\$"
@@ -36,14 +36,8 @@ _OPERATOR = re.compile(r"\s*\\(" + "|".join(sorted(_OPERATORS, key=len, reverse=
 
 
 def displayable(text: str) -> str:
-    """Control characters as their visible Unicode pictures (ESC shows as ␛), newlines and tabs kept."""
-    text = text.replace("\r\n", "\n")
-    return _CONTROL.sub(_control_picture, text)
-
-
-def _control_picture(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return "␡" if code == 0x7F else chr(0x2400 + code)
+    """Control, C1 and bidi-override characters as visible stand-ins (ESC shows as ␛), newlines and tabs kept."""
+    return for_terminal(text)
 
 
 def readable_math(text: str) -> str:
