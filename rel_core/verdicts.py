@@ -294,6 +294,12 @@ def standing_label(standing: Standing | None, check: Judgement | None, critic: J
     return f"disputed: {' · '.join(sides)}"
 
 
+def said(judgement: Judgement) -> str:
+    """What one judge said, e.g. "✗ incorrect (step 3)"."""
+    step = f" ({step_name(judgement.first_error_step)})" if judgement.first_error_step else ""
+    return f"{SYMBOL[judgement.verdict]} {judgement.verdict}{step}"
+
+
 def step_name(step: str) -> str:
     """"3" -> "step 3"; a critic that already wrote "Step 3" is left alone."""
     return step if step.lower().startswith("step") else f"step {step}"
