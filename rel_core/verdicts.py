@@ -7,9 +7,9 @@ An attempt has up to four judges, each read on its own (the latest critique per 
   finds in the attempt's text with the problem's reference answer. `unknown` when it cannot
   decide (no reference, free text, no final answer, a timeout). A draft cut off at the token
   limit is `incorrect` and compared nothing: its answer is not trusted.
-- the LLM critic (LLM critiques) says what its reply says. The loop used to store the check's
-  verdict in the critic's row when the check was decisive, so the critic's own verdict and first
-  wrong step are read from its raw reply.
+- the LLM critic (LLM critiques) says what its reply says. The loop stores the check's verdict
+  in the critic's row when the check is decisive (that row's verdict is what the loop acted on),
+  so the critic's own verdict and first wrong step are read from its raw reply where it is kept.
 - an imported verdict (IMPORTED critiques, such as REL's `is_correct`) is shown, never trusted.
 - the expert: the standing accept or reject of the problem, with the reject reason.
 
@@ -31,11 +31,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
+from functools import lru_cache
 
 from pydantic import BaseModel
 
 from .answers import CheckResult, extract_answer
-from .critic import parse_verdict
+from .critic import ParsedVerdict, parse_verdict
 from .models import (
     Attempt,
     Critique,
@@ -181,7 +182,7 @@ def critic_judgement(critique: Critique) -> Judgement:
     """What one critic row says, in the critic's own words where its reply is kept."""
     verdict, step, explanation = critique.verdict, critique.first_error_step, critique.error_description
     if critique.source == CritiqueSource.LLM and critique.raw:
-        parsed = parse_verdict(critique.raw)
+        parsed = _own_word(critique.raw)
         verdict, step = parsed.verdict, parsed.first_error_step or step
         explanation = explanation or parsed.error_description
     return Judgement(
@@ -192,6 +193,12 @@ def critic_judgement(critique: Critique) -> Judgement:
         explanation=explanation,
         trusted=critique.source != CritiqueSource.IMPORTED,
     )
+
+
+@lru_cache(maxsize=512)
+def _own_word(raw: str) -> ParsedVerdict:
+    """The critic's reply, parsed. Memoised: a queue page re-reads the same replies (up to ~16 kB each)."""
+    return parse_verdict(raw)
 
 
 def critic_verdict(critiques: Sequence[Critique], source: CritiqueSource = CritiqueSource.LLM) -> Judgement | None:

@@ -5,16 +5,25 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import DataTable, Input, TextArea
+from tui_data import DRAFT, make_db, settle
 
 from rel_core.config import Settings
-from rel_core.models import Attempt, AttemptKind, Critique, CritiqueSource, Decision, ImportRecord, Problem, Verdict
+from rel_core.models import (
+    Attempt,
+    AttemptKind,
+    Critique,
+    CritiqueSource,
+    Decision,
+    ImportRecord,
+    Problem,
+    Verdict,
+)
 from rel_core.store import Store
 from rel_tui.app import ReviewApp
 from rel_tui.screens.confirm import AcceptAnywayDialog
 from rel_tui.screens.queue import QueueScreen
 from rel_tui.session import QueueFilter
 from rel_tui.widgets.draft_pane import DraftPane
-from tui_data import DRAFT, make_db, settle
 
 SAYS_NO = "CORRECT: No\nERROR_STEP: 3\nERROR_DESCRIPTION: Step 3 counts the corners twice."
 CRITIC = "openai:gpt-4o-mini"
