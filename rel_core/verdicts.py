@@ -257,7 +257,9 @@ def summarise(
 
 
 def summary_of(history: ProblemHistory, attempt: Attempt, reference: str | None = None) -> VerdictSummary:
-    return summarise(history.critiques_for(attempt.id), attempt, history.reviews, reference)
+    """`summarise` for an attempt of this history (critiques_for matches on attempt_id)."""
+    critiques = [c for c in history.critiques if c.attempt_id == attempt.id]
+    return summarise(critiques, attempt, history.reviews, reference)
 
 
 def attempt_of_record(history: ProblemHistory) -> Attempt | None:
