@@ -76,6 +76,8 @@ async def test_the_pane_shows_every_judge_and_the_dispute(tmp_path):
         assert f"LLM critic\n✗ incorrect · {CRITIC}\nFirst wrong step: 3\nStep 3 counts the corners twice." in text
         assert "Expert\nno decision yet" in text
         assert "disputed: ✓ check · ✗ critic" in draft_title(app)
+        await pilot.press("g")
+        assert str(app.screen.query_one(DataTable).get_cell("1", "verdict")) == "disputed: ✓ check · ✗ critic"
 
 
 async def test_accepting_a_disputed_draft_asks_for_one_key(tmp_path):
@@ -144,6 +146,26 @@ async def test_the_queue_shows_the_verdict_of_the_accepted_attempt(tmp_path):
     with Store(db) as store:
         history = store.history(1)
         assert history.accepted_attempt.id == history.attempts[0].id
+
+
+async def test_the_experts_decision_is_shown_with_its_reason(tmp_path):
+    db = make_db(tmp_path / "rel.db", count=2)
+    app = ReviewApp(db, Settings(), "alice")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("x", *"circular in step 2", "enter")
+        await settle(pilot)
+        assert app.session.problem_id == 2
+        await pilot.press("p")  # back to the rejected item
+        await settle(pilot)
+        assert app.session.problem_id == 1
+        text = critic_text(app)
+        assert "Expert\n✗ rejected by alice\nReason: circular in step 2" in text, text
+        await pilot.press("left_square_bracket")
+        assert "✗ rejected by alice (on attempt 2, not this one)" in critic_text(app)
+    with Store(db) as store:
+        [review] = store.history(1).reviews
+        assert (review.decision, review.note) == (Decision.REJECTED, "circular in step 2")
 
 
 async def test_recritique_reports_what_the_critic_said(tmp_path, llm_env):
