@@ -14,6 +14,8 @@ only the attempt they accepted; with "all" every problem, with its accepted or l
   it back.
 - jsonl: everything known, one object per line: id, problem, reference_answer, reference_solution,
   status, worked_solution, attempts, verified, annotator, edited, source, subject, level.
+  `verified` is rel_core.verdicts.verified: true when the answer check and the LLM critic that
+  decided say correct, false when they say incorrect, null when they disagree or none decided.
 
 Chat formats skip problems with no attempt (there is nothing to train on). Files are written
 to a temporary file beside the target and renamed into place, so a crash leaves no half file.
@@ -29,8 +31,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from rel_core import verdicts
 from rel_core.models import Attempt, AttemptKind, Decision, ProblemHistory, ProblemState
-from rel_core.store import Store, verified
+from rel_core.store import Store
 
 FORMATS = ("openai", "anthropic", "reasonset", "jsonl")
 STATUSES = ("accepted", "all")
@@ -160,7 +163,7 @@ def full_item(history: ProblemHistory, attempt: Attempt | None) -> dict[str, Any
         "status": str(problem.state),
         "worked_solution": attempt.text if attempt else None,
         "attempts": len(history.attempts),
-        "verified": verified(history.critiques_for(attempt.id)) if attempt else None,
+        "verified": verdicts.verified(history.critiques_for(attempt.id)) if attempt else None,
         "annotator": _annotator(history),
         "edited": bool(attempt and attempt.kind == AttemptKind.HUMAN_EDIT),
         "source": problem.source,

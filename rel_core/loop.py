@@ -43,6 +43,8 @@ from .providers.base import (
     split_spec,
 )
 from .store import Store
+from .verdicts import TRUNCATED_CHECK, check_result_of, loop_verdict
+from .verdicts import latest as _latest
 
 if TYPE_CHECKING:
     from .providers.client import LLMClient
@@ -52,10 +54,7 @@ LOOP_STATES = (ProblemState.PENDING, ProblemState.IN_PROGRESS, ProblemState.ERRO
 CRITIC_MAX_TOKENS = 4096
 CHECK_MODEL = "math-verify"
 DECIDED_STATES = (ProblemState.ACCEPTED, ProblemState.REJECTED)
-# The check given to a draft that stopped at the token limit: marked wrong, so the loop revises it.
-TRUNCATED = CheckResult(
-    Verdict.INCORRECT, True, None, "the draft stopped at the token limit before it finished; its answer is not trusted"
-)
+TRUNCATED = TRUNCATED_CHECK  # the check of a draft that stopped at the token limit
 GENERIC_HINT = (
     "The final answer is not correct. Go back over each step, re-check the assumptions, the cases "
     "considered and the arithmetic, and find where the reasoning goes wrong."
@@ -126,7 +125,7 @@ def loop_chain(history: ProblemHistory) -> list[Attempt]:
 
 
 def latest_critique(critiques: list[Critique], source: CritiqueSource) -> Critique | None:
-    return next((c for c in reversed(critiques) if c.source == source), None)
+    return _latest(critiques, source)
 
 
 def needs_llm_critic(check_verdict: Verdict, critic_when_correct: bool) -> bool:
@@ -135,14 +134,8 @@ def needs_llm_critic(check_verdict: Verdict, critic_when_correct: bool) -> bool:
 
 
 def outcome(critiques: list[Critique]) -> Verdict | None:
-    """The attempt's verdict once its check step is complete, else None. A decisive check wins."""
-    check = latest_critique(critiques, CritiqueSource.CHECK)
-    if check is None:
-        return None
-    llm = latest_critique(critiques, CritiqueSource.LLM)
-    if check.verdict != Verdict.UNKNOWN:
-        return check.verdict
-    return llm.verdict if llm else None
+    """The attempt's verdict once its check step is complete, else None (rel_core.verdicts.loop_verdict)."""
+    return loop_verdict(critiques)
 
 
 def _check_step_done(critiques: list[Critique], critic_when_correct: bool) -> bool:
@@ -439,7 +432,7 @@ class LoopEngine:
             stored_check = self._commit_critique(problem.id, check_critique(attempt, check))
             written.append(stored_check)
         else:  # checked when the attempt was committed (or before a restart): not again
-            check = _result_of(stored_check, attempt)
+            check = check_result_of(stored_check, attempt)
         if force_llm or needs_llm_critic(stored_check.verdict, self.settings.loop.critic_when_correct):
             written.append(await self._llm_critique(problem, attempt, check))
         return written
@@ -512,12 +505,6 @@ def check_critique(attempt: Attempt, check: CheckResult) -> Critique:
         model=CHECK_MODEL,
         raw=check.note,
     )
-
-
-def _result_of(check: Critique, attempt: Attempt) -> CheckResult:
-    """A stored check, as the CheckResult that made it (for the critic's instructions)."""
-    reason = (check.raw or "").removeprefix("answer check: ")
-    return CheckResult(check.verdict, check.verdict != Verdict.UNKNOWN, attempt.final_answer, reason)
 
 
 def _check_note(check: CheckResult) -> str:

@@ -43,6 +43,15 @@ class Verdict(StrEnum):
     UNKNOWN = "unknown"
 
 
+class Standing(StrEnum):
+    """Where the judges of one attempt stand together (rel_core.verdicts decides it)."""
+
+    CORRECT = "correct"
+    INCORRECT = "incorrect"
+    UNKNOWN = "unknown"
+    DISPUTED = "disputed"  # the answer check and the LLM critic reached opposite verdicts
+
+
 class CritiqueSource(StrEnum):
     CHECK = "check"  # deterministic answer check (math-verify)
     LLM = "llm"  # an LLM critic
@@ -174,7 +183,8 @@ class QueueItem(BaseModel):
     source: str | None
     subject: str | None
     attempts: int
-    verdict: Verdict | None
+    verdict: Standing | None  # of the accepted attempt, else the latest (rel_core.verdicts)
+    verdict_label: str | None = None  # e.g. "✓ correct", "disputed: ✓ check · ✗ critic"
 
 
 class ImportRecord(BaseModel):

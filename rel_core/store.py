@@ -18,12 +18,11 @@ from typing import Any
 
 import sqlite_utils
 
-from . import migrations
+from . import migrations, verdicts
 from .models import (
     Attempt,
     AttemptKind,
     Critique,
-    CritiqueSource,
     Decision,
     ImportRecord,
     LLMCall,
@@ -281,9 +280,11 @@ class Store:
     _QUEUE_COLUMNS = """
         p.id, p.text, p.state, p.source, p.subject,
         (select count(*) from attempts a where a.problem_id = p.id) as attempts,
-        (select c.verdict from critiques c
-            where c.attempt_id = (select max(a.id) from attempts a where a.problem_id = p.id)
-            order by c.id desc limit 1) as verdict
+        coalesce(
+            (select r.attempt_id from reviews r where r.problem_id = p.id and r.undone_at is null
+                and r.decision = 'accepted' and r.attempt_id is not null order by r.id desc limit 1),
+            (select max(a.id) from attempts a where a.problem_id = p.id)
+        ) as record_attempt
     """
 
     def queue(
@@ -307,7 +308,20 @@ class Store:
             where.append("p.id in (select rowid from problems_fts where problems_fts match ?)")
             params.append(_fts_query(search))
         sql = f"select {self._QUEUE_COLUMNS} from problems p where {' and '.join(where)} order by p.id limit ?"
-        return [QueueItem.model_validate(r) for r in self._rows(sql, [*params, limit])]
+        rows = self._rows(sql, [*params, limit])
+        summaries = self._summaries(r["record_attempt"] for r in rows)
+        return [QueueItem.model_validate({**r, **_queue_verdict(summaries.get(r["record_attempt"]))}) for r in rows]
+
+    def _summaries(self, attempt_ids: Iterable[int | None]) -> dict[int, verdicts.VerdictSummary]:
+        """The verdict summary of each attempt, from its critiques, in one query."""
+        ids = [i for i in attempt_ids if i is not None]
+        if not ids:
+            return {}
+        marks, values = _one_of(ids)
+        by_attempt: dict[int, list[Critique]] = {}
+        for row in self._rows(f"select * from critiques where attempt_id in {marks} order by id", values):
+            by_attempt.setdefault(row["attempt_id"], []).append(Critique.model_validate(row))
+        return {attempt_id: verdicts.summarise(by_attempt.get(attempt_id, [])) for attempt_id in ids}
 
     def next_in_queue(self, after_id: int, states: Iterable[ProblemState] = (ProblemState.AWAITING_REVIEW,)) -> int | None:
         items = self.queue(states=states, after_id=after_id, limit=1)
@@ -577,10 +591,12 @@ def _fts_query(text: str) -> str:
     return " ".join(f'"{w}"' for w in words) or '""'
 
 
+def _queue_verdict(summary: verdicts.VerdictSummary | None) -> dict[str, Any]:
+    if summary is None:
+        return {"verdict": None, "verdict_label": None}
+    return {"verdict": summary.standing, "verdict_label": summary.label}
+
+
 def verified(critiques: list[Critique]) -> bool | None:
-    """The latest trusted verdict on an attempt: True, False, or None when nothing trusted says."""
-    for critique in reversed(critiques):
-        if critique.source == CritiqueSource.IMPORTED or critique.verdict == "unknown":
-            continue
-        return critique.verdict == "correct"
-    return None
+    """Whether the attempt with these critiques is verified, as rel_core.verdicts defines it."""
+    return verdicts.verified(critiques)

@@ -24,6 +24,7 @@ from rel_core.models import (
     Problem,
     ProblemState,
     Review,
+    Standing,
     Verdict,
 )
 from rel_core.store import Store, StoreError, verified
@@ -154,7 +155,8 @@ def test_queue_is_paged_in_id_order_with_attempts_and_verdict(store):
 
     page = store.queue(limit=3)
     assert [item.id for item in page] == ids[:3]
-    assert page[1].attempts == 1 and page[1].verdict == Verdict.CORRECT
+    assert page[1].attempts == 1 and page[1].verdict == Standing.DISPUTED
+    assert page[1].verdict_label == "disputed: ✗ check · ✓ critic"
     assert page[0].attempts == 0 and page[0].verdict is None
     assert [item.id for item in store.queue(after_id=page[-1].id)] == ids[3:]
     assert [item.id for item in store.queue(source="s1")] == [ids[1], ids[3]]
@@ -271,12 +273,12 @@ def test_llm_calls_and_spend(store):
     assert store.total_cost() == 0.25
 
 
-def test_verified_uses_latest_trusted_verdict():
+def test_verified_needs_the_deciding_judges_to_agree():
     check = Critique(verdict=Verdict.INCORRECT, source=CritiqueSource.CHECK)
     llm = Critique(verdict=Verdict.CORRECT, source=CritiqueSource.LLM)
     unknown = Critique(verdict=Verdict.UNKNOWN, source=CritiqueSource.LLM)
-    assert verified([check, llm, unknown]) is True
-    assert verified([llm, check]) is False
+    assert verified([check, llm, unknown]) is False  # the critic's latest word is unknown
+    assert verified([llm, check]) is None  # disputed
     assert verified([]) is None
 
 

@@ -19,7 +19,7 @@ The garden alone is $14 \\cdot 9 = 126$, so the path is $176 - 126 = 50$ m$^2$.
 """
 
 
-def record(number: int, text: str | None = None, draft: str = DRAFT, verdict: Verdict = Verdict.INCORRECT) -> ImportRecord:
+def record(number: int, text: str | None = None, draft: str = DRAFT, verdict: Verdict = Verdict.CORRECT) -> ImportRecord:
     problem = Problem(
         text=text or f"Problem {number}: a garden is 14 m by 9 m with a 1 m path around it. Area of the path?",
         reference_answer="50",

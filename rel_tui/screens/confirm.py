@@ -1,4 +1,5 @@
-"""A question with a few answers; returns the id of the chosen one, or None on escape."""
+"""Confirmations: a question with a few answers (the id of the chosen one, or None on escape),
+and the one-key "accept anyway?" asked before accepting an attempt a judge marks wrong."""
 
 from __future__ import annotations
 
@@ -39,3 +40,27 @@ class ConfirmDialog(ModalScreen[str | None]):
 
     def action_dismiss_none(self) -> None:
         self.dismiss(None)
+
+
+class AcceptAnywayDialog(ModalScreen[bool]):
+    """One key to accept an attempt a judge marks wrong (or the judges dispute); escape cancels."""
+
+    CSS_PATH = "dialogs.tcss"
+    BINDINGS = [
+        Binding("a", "answer(True)", "Accept anyway", id="dialog.accept_anyway", tooltip="Accept the attempt all the same"),
+        Binding("escape", "answer(False)", "Cancel", id="dialog.cancel", tooltip="Go back without accepting"),
+    ]
+
+    def __init__(self, objections: list[str], *, disputed: bool = False) -> None:
+        super().__init__()
+        self.objections = objections
+        self.disputed = disputed
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="accept-anyway") as box:
+            box.border_title = "Disputed attempt" if self.disputed else "Marked wrong"
+            yield Static(Content("\n".join([*self.objections, "", "Accept anyway?"])), classes="prompt")
+            yield Static(Content("a: accept · esc: cancel"), classes="hint")
+
+    def action_answer(self, accept: bool) -> None:
+        self.dismiss(accept)

@@ -9,13 +9,14 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from rel_core.models import QueueItem
+from rel_core.models import QueueItem, Standing
 from rel_tui.latex import displayable
 from rel_tui.screens.filter import FilterDialog
 from rel_tui.session import QueueFilter, ReviewSession
 
 PAGE = 200
-VERDICT_MARK = {"correct": "✓ correct", "incorrect": "✗ incorrect", "unknown": "? unknown", None: "–"}
+# The verdict column: the standing of the accepted attempt, else the latest (rel_core.verdicts).
+VERDICT_COLOUR = {Standing.CORRECT: "green", Standing.INCORRECT: "red", Standing.DISPUTED: "yellow"}
 
 
 def first_line(text: str, width: int = 60) -> Text:
@@ -81,12 +82,11 @@ class QueueScreen(Screen[int | None]):
 
     @staticmethod
     def _cells(item: QueueItem) -> list[Text | str | int]:
-        verdict = str(item.verdict) if item.verdict else None
         return [
             item.id,
             Text(str(item.state)),
             item.attempts,
-            Text(VERDICT_MARK.get(verdict, verdict or "–")),
+            Text(item.verdict_label or "–", style=VERDICT_COLOUR.get(item.verdict, "")),
             Text(displayable(item.source or "")),
             first_line(item.text),
         ]

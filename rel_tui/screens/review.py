@@ -13,12 +13,14 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
+from rel_core import verdicts
 from rel_core.checking import check_attempt, check_of, is_checkable, quick_check_attempt
-from rel_core.models import Attempt, Decision, Problem
+from rel_core.loop import reference_answer_of
+from rel_core.models import Attempt, Decision, Problem, Standing
 from rel_tui.database_write import database_write
 from rel_tui.latex import displayable
 from rel_tui.messages import AnswerChecked, CritiqueFinished, DraftChunk, DraftFinished, DraftStarted
-from rel_tui.screens.confirm import ConfirmDialog
+from rel_tui.screens.confirm import AcceptAnywayDialog, ConfirmDialog
 from rel_tui.screens.diff import DiffScreen
 from rel_tui.screens.edit import EditScreen
 from rel_tui.screens.filter import FilterDialog
@@ -26,7 +28,7 @@ from rel_tui.screens.help import HelpScreen
 from rel_tui.screens.queue import QueueScreen
 from rel_tui.screens.text_prompt import hint_dialog, reason_dialog
 from rel_tui.session import QueueFilter, ReviewSession
-from rel_tui.widgets.critic_pane import CriticPane, VERDICT_STYLE
+from rel_tui.widgets.critic_pane import CriticPane
 from rel_tui.widgets.draft_pane import DraftPane
 from rel_tui.widgets.problem_pane import ProblemPane
 from rel_tui.widgets.status_bar import StatusBar
@@ -162,11 +164,11 @@ class ReviewScreen(Screen[None]):
 
     def attempt_title(self, attempt: Attempt) -> Content:
         history = self.session.current
-        critiques = history.critiques_for(attempt.id)
-        verdict = VERDICT_STYLE[critiques[-1].verdict][0] if critiques else "no verdict"
+        verdict = verdicts.summary_of(history, attempt).label
         position = f"{self.attempt_index + 1}/{len(history.attempts)}"
         made_by = [attempt.model] if attempt.model else []  # imported drafts name no model
-        return Content(displayable(" · ".join([f"Draft {position}", attempt.kind, *made_by, verdict])))
+        # The verdict before the long parts, so a narrow terminal cuts the model name, not the verdict.
+        return Content(displayable(" · ".join([f"Draft {position}", verdict, attempt.kind, *made_by])))
 
     def stop_generation_elsewhere(self) -> None:
         """The claim on the item a worker writes to went when the expert left it: stop the worker."""
@@ -237,6 +239,23 @@ class ReviewScreen(Screen[None]):
     def action_accept(self) -> None:
         if self.attempt is None:
             self.notify("There is no attempt to accept yet.", severity="warning", markup=False)
+            return
+        history, attempt = self.session.current, self.attempt
+        summary = verdicts.summary_of(history, attempt, reference_answer_of(history.problem))
+        if not summary.objections:
+            self.decide(Decision.ACCEPTED)
+            return
+        disputed = summary.standing == Standing.DISPUTED
+        lines = [f"The judges disagree ({summary.label})."] if disputed else []
+        lines += [verdicts.objection_text(j) for j in summary.objections]
+        dialog = AcceptAnywayDialog([displayable(line) for line in lines], disputed=disputed)
+        self.app.push_screen(dialog, lambda accept: self._accept_confirmed(accept, attempt.id))
+
+    def _accept_confirmed(self, accept: bool | None, attempt_id: int | None) -> None:
+        if not accept:
+            return
+        if self.attempt is None or self.attempt.id != attempt_id:  # the screen moved on meanwhile
+            self.notify("Not accepted: another attempt is shown now.", severity="warning", markup=False)
             return
         self.decide(Decision.ACCEPTED)
 
@@ -434,7 +453,8 @@ class ReviewScreen(Screen[None]):
             shown = self.attempt.id if self.attempt else None
             self.session.reload()
             self.show_item(shown)
-        self.notify(f"Critic: {message.critique.verdict}", timeout=3, markup=False)
+        critic = verdicts.critic_judgement(message.critique)  # what the critic said, not the combined verdict
+        self.notify(displayable(f"Critic: {verdicts.said(critic)}"), timeout=3, markup=False)
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:

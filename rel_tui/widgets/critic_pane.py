@@ -1,4 +1,7 @@
-"""The Critic pane: the verdict on the shown attempt, the answer check, and the attempt history."""
+"""The Critic pane: every judge of the shown attempt, each labelled with its source, and the attempt history.
+
+What each judge says and how they combine is rel_core.verdicts; this pane only draws it.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +10,26 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-from rel_core.models import Attempt, Critique, CritiqueSource, ProblemHistory, Verdict
+from rel_core import verdicts
+from rel_core.loop import reference_answer_of
+from rel_core.models import Attempt, Decision, ProblemHistory, Standing, Verdict
+from rel_core.verdicts import AnswerCheck, ExpertDecision, Judgement, VerdictSummary
 from rel_tui.latex import displayable, readable_math
 
 VERDICT_STYLE = {
     Verdict.CORRECT: ("✓ correct", "bold $text-success"),
     Verdict.INCORRECT: ("✗ incorrect", "bold $text-error"),
     Verdict.UNKNOWN: ("? unknown", "bold $text-warning"),
+}
+STANDING_STYLE = {
+    Standing.CORRECT: ("✓", "bold $text-success"),
+    Standing.INCORRECT: ("✗", "bold $text-error"),
+    Standing.UNKNOWN: ("?", "bold $text-warning"),
+    Standing.DISPUTED: ("!", "bold $text-warning"),
+}
+DECISION_STYLE = {
+    Decision.ACCEPTED: ("✓ accepted", "bold $text-success"),
+    Decision.REJECTED: ("✗ rejected", "bold $text-error"),
 }
 
 
@@ -28,16 +44,26 @@ def verdict_content(verdict: Verdict | None, symbol_only: bool = False) -> Conte
     return Content.styled(label[0] if symbol_only else label, style)
 
 
+def standing_content(summary: VerdictSummary, symbol_only: bool = False) -> Content:
+    """The combined verdict: "✓ correct", or "disputed: ✓ check · ✗ critic"."""
+    if summary.standing is None:
+        return Content.styled("–" if symbol_only else verdicts.NO_VERDICT, "$text-muted")
+    symbol, style = STANDING_STYLE[summary.standing]
+    return Content.styled(symbol if symbol_only else summary.label, style)
+
+
 def field(label: str, value: Content | str | None) -> Content:
     body = value if isinstance(value, Content) else Content(_literal(value) if value else "–")
     return Content.assemble((f"{label}\n", "bold $text-secondary"), body, "\n\n")
 
 
-def _verdict_label(judge: Critique | None) -> str:
-    if judge is None:
-        return "Verdict"
-    by = "answer check" if judge.source == CritiqueSource.CHECK else str(judge.source)
-    return f"Verdict ({by}{' · ' + judge.model if judge.model else ''})"
+def _muted(text: str) -> Content:
+    return Content.styled(text, "$text-muted")
+
+
+def _by(model: str | None) -> Content:
+    """Which model or tool the judge is, after its verdict."""
+    return _muted(f" · {displayable(model)}") if model else Content("")
 
 
 class CriticPane(VerticalScroll):
@@ -46,43 +72,75 @@ class CriticPane(VerticalScroll):
 
     def show(self, history: ProblemHistory, attempt: Attempt | None) -> None:
         self.border_title = "Critic"
-        parts = [self._critique(history, attempt), self._history(history, attempt)]
+        parts = [self._judges(history, attempt), self._history(history, attempt)]
         self.query_one("#critic-body", Static).update(Content.assemble(*parts))
         self.scroll_home(animate=False)
 
-    def _critique(self, history: ProblemHistory, attempt: Attempt | None) -> Content:
+    def _judges(self, history: ProblemHistory, attempt: Attempt | None) -> Content:
         if attempt is None:
             return field("Verdict", Content.styled("no attempt yet", "$text-muted"))
-        critiques = history.critiques_for(attempt.id)
-        critic = next((c for c in reversed(critiques) if c.source != CritiqueSource.CHECK), None)
-        check = next((c for c in reversed(critiques) if c.source == CritiqueSource.CHECK), None)
-        # A decisive answer check outranks the critic, as it does in the loop; the critic's word
-        # counts where the check could not decide (free-text references) or did not run.
-        decisive = check is not None and check.verdict != Verdict.UNKNOWN
-        judge = check if decisive else (critic or check)
-        return Content.assemble(
-            field(_verdict_label(judge), verdict_content(judge.verdict if judge else None)),
-            field("First wrong step", critic.first_error_step if critic else None),
-            field("Error", critic.error_description if critic else None),
-            field("Answer check", self._check(check, attempt)),
-        )
+        summary = verdicts.summary_of(history, attempt, reference_answer_of(history.problem))
+        parts = [
+            field("Verdict (all judges)", standing_content(summary)),
+            self._check(summary.check),
+            self._critic(summary.critic, "LLM critic"),
+        ]
+        if summary.imported is not None:
+            parts.append(self._critic(summary.imported, "Imported verdict (not trusted)"))
+        parts.append(self._expert(summary.expert, history))
+        return Content.assemble(*parts)
 
     @staticmethod
-    def _check(check: Critique | None, attempt: Attempt) -> Content:
+    def _check(check: AnswerCheck | None) -> Content:
+        label = "Answer check"
         if check is None:
-            return Content.styled("not run", "$text-muted")
-        answer = f"  (answer: {_literal(attempt.final_answer)})" if attempt.final_answer else ""
-        note = f"\n{_literal(check.raw)}" if check.raw else ""
-        return Content.assemble(verdict_content(check.verdict), answer, Content.styled(note, "$text-muted"))
+            return field(label, _muted("not run"))
+        if check.truncated:
+            compared = "compared nothing: the draft stopped at the token limit"
+        elif check.answer is None:
+            compared = "no final answer found in the draft"
+        else:
+            reference = _literal(check.reference) if check.reference else "–"
+            compared = f"compared {_literal(check.answer)} with the reference {reference}"
+        rows: list[Content | str] = [verdict_content(check.verdict), _by(check.model), "\n", compared]
+        if check.recorded_answer:
+            rows.append(_muted(f"\n(the draft's recorded answer is {_literal(check.recorded_answer)})"))
+        if check.note:
+            rows.append(_muted(f"\n{_literal(check.note)}"))
+        return field(label, Content.assemble(*rows))
+
+    @staticmethod
+    def _critic(critic: Judgement | None, name: str) -> Content:
+        if critic is None:
+            return field(name, _muted("not run"))
+        rows: list[Content | str] = [verdict_content(critic.verdict), _by(critic.model)]
+        if critic.first_error_step:
+            rows.append(f"\nFirst wrong step: {_literal(critic.first_error_step)}")
+        if critic.explanation:
+            rows.append(f"\n{_literal(critic.explanation)}")
+        return field(name, Content.assemble(*rows))
+
+    @staticmethod
+    def _expert(expert: ExpertDecision | None, history: ProblemHistory) -> Content:
+        if expert is None:
+            return field("Expert", _muted("no decision yet"))
+        label, style = DECISION_STYLE[expert.decision]
+        rows: list[Content | str] = [Content.styled(label, style), f" by {displayable(expert.annotator)}"]
+        if not expert.on_this_attempt:
+            ids = [a.id for a in history.attempts]
+            which = f"attempt {ids.index(expert.attempt_id) + 1}" if expert.attempt_id in ids else "no attempt"
+            rows.append(_muted(f" (on {which}, not this one)"))
+        if expert.reason:
+            rows.append(f"\nReason: {_literal(expert.reason)}")
+        return field("Expert", Content.assemble(*rows))
 
     @staticmethod
     def _history(history: ProblemHistory, shown: Attempt | None) -> Content:
         rows: list[Content | str] = [Content.styled("Attempts\n", "bold $text-secondary")]
         for number, attempt in enumerate(history.attempts, start=1):
-            critiques = history.critiques_for(attempt.id)
-            verdict = critiques[-1].verdict if critiques else None
+            summary = verdicts.summary_of(history, attempt)
             marker = "▶ " if shown and attempt.id == shown.id else "  "
-            rows += [marker, verdict_content(verdict, symbol_only=True), f" {number}. {attempt.kind}\n"]
+            rows += [marker, standing_content(summary, symbol_only=True), f" {number}. {attempt.kind}\n"]
             if attempt.model:  # imported drafts name no model
                 rows.append(Content.styled(f"     {displayable(attempt.model)}\n", "$text-muted"))
             if attempt.hint:
