@@ -35,6 +35,7 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 class StopReason:
     QUEUE_EMPTY = "queue worked"
+    HELD_BY_OTHERS = "the rest is claimed by others"
     LIMIT = "limit reached"
     BUDGET = "budget reached"
     INTERRUPTED = "interrupted"
@@ -96,7 +97,7 @@ class RunStats:
     started: float = field(default_factory=time.monotonic)
     stop_reason: str | None = None
     stop_detail: str | None = None
-    held_by_others: int = 0  # queued problems still claimed by others when the run ended
+    held_by_others: int = 0  # queued problems claimed by others (at the start, then at the end)
 
     @property
     def elapsed(self) -> float:
@@ -204,7 +205,8 @@ class Runner:
             if handle_signals:
                 self._remove_signal_handlers()
             self._release_all()
-        self.stats.stop_reason = self.stats.stop_reason or StopReason.QUEUE_EMPTY
+        if self.stats.stop_reason is None:
+            self.stats.stop_reason = StopReason.HELD_BY_OTHERS if self.stats.held_by_others else StopReason.QUEUE_EMPTY
         self.observer.on_finish(self.stats)
         return self.stats
 
@@ -215,6 +217,7 @@ class Runner:
         self._reclaim_dead()  # a killed run's claims on this host come back before counting
         total = self.store.count_claimable(self.states)
         self.stats.total = min(total, self.limit) if self.limit else total
+        self.stats.held_by_others = self.store.count_leased_by_others(self.states, self.owner)
 
     def _release_all(self) -> None:
         """Best effort at the end of every run: no claim of ours outlives it (a full disk may refuse)."""
@@ -222,7 +225,12 @@ class Runner:
             self.store.release_all(self.owner)
             self.stats.held_by_others = self.store.count_leased_by_others(self.states, self.owner)
         except sqlite3.Error as exc:
-            log.warning("could not release this run's claims (%s); they expire within %gs", one_line(exc), self.lease_seconds)
+            log.warning(
+                "this run's claims were not released (%s): a run restarted on this host takes them over at once; "
+                "for runners elsewhere they expire within %gs",
+                one_line(exc),
+                self.lease_seconds,
+            )
 
     def _disk_full(self, exc: BaseException) -> None:
         self.stop(StopReason.DISK_FULL, f"{self.store.path}: {one_line(exc)}; free some space, then rerun")
@@ -325,8 +333,8 @@ class Runner:
     def _release(self, problem_id: int) -> None:
         try:
             self.store.release(problem_id, self.owner)
-        except sqlite3.Error as exc:  # e.g. a full disk: the claim then expires within a lease
-            log.warning("problem %s: could not release its claim (%s)", problem_id, one_line(exc))
+        except sqlite3.Error as exc:  # e.g. a full disk: said once, for all claims, at the end of the run
+            log.debug("problem %s: could not release its claim (%s)", problem_id, one_line(exc))
 
     def _result(self, problem_id: int, task: asyncio.Task) -> ProblemState | None:
         if task.cancelled():

@@ -185,7 +185,7 @@ def _eta(stats: RunStats) -> str:
 class BarObserver(RunObserver):
     """A Rich progress bar on stderr, for a terminal."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Console | None = None) -> None:
         self.progress = Progress(
             TextColumn("[bold]REL"),
             BarColumn(),
@@ -194,7 +194,7 @@ class BarObserver(RunObserver):
             TextColumn("{task.fields[tokens]} tok ${task.fields[spend]}"),
             TextColumn("{task.fields[rate]}/min ETA {task.fields[eta]}"),
             TimeElapsedColumn(),
-            console=Console(stderr=True),
+            console=console or Console(stderr=True),
             transient=False,
         )
         self.task = None
@@ -242,11 +242,12 @@ class BarObserver(RunObserver):
 class LineObserver(RunObserver):
     """One plain line per finished problem, for logs and pipes."""
 
-    def __init__(self) -> None:
-        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
 
     def on_start(self, stats: RunStats) -> None:
-        self.console.print(f"rel-tui --auto: {stats.total} problems to work", markup=False)
+        others = f" ({stats.held_by_others} more claimed by others)" if stats.held_by_others else ""
+        self._print(f"rel-tui --auto: {stats.total} problems to work{others}")
 
     def on_problem_done(self, outcome: ProblemOutcome, stats: RunStats) -> None:
         state = outcome.state.value if outcome.state else "abandoned"
@@ -257,13 +258,16 @@ class LineObserver(RunObserver):
         )
         if outcome.detail:
             line += f": {one_line(outcome.detail)}"
-        self.console.print(line, markup=False)
+        self._print(line)
 
     def on_waiting(self, held: list[HeldClaims], give_up_at: datetime, stats: RunStats) -> None:
-        self.console.print(waiting_line(held, give_up_at), markup=False)
+        self._print(waiting_line(held, give_up_at))
 
     def on_reclaimed(self, freed: dict[str, int], stats: RunStats) -> None:
-        self.console.print(reclaimed_line(freed), markup=False)
+        self._print(reclaimed_line(freed))
+
+    def _print(self, line: str) -> None:
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def print_summary(stats: RunStats) -> None:
