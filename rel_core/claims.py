@@ -28,6 +28,7 @@ class ClaimHolder(BaseModel):
     label: str
     """Who it is, for people: "auto alice@box pid 123", "review alice@box pid 456"."""
     host: str
+    """The host name and pid namespace (`this_host`): where `pid` can be looked up."""
     pid: int
     started: int | None = None
     """The process start time (clock ticks since boot, /proc/<pid>/stat field 22); None where unknown."""
@@ -35,12 +36,12 @@ class ClaimHolder(BaseModel):
     @classmethod
     def this_process(cls, kind: str, name: str | None = None) -> ClaimHolder:
         """The holder for this process: `kind` is "auto" or "review", `name` the user (login name by default)."""
-        host, pid = socket.gethostname(), os.getpid()
+        hostname, pid = socket.gethostname(), os.getpid()
         name = name or _login_name()
         return cls(
-            owner=f"{kind}:{name}:{host}:{pid}:{uuid.uuid4().hex[:8]}",
-            label=f"{kind} {name}@{host} pid {pid}",
-            host=host,
+            owner=f"{kind}:{name}:{hostname}:{pid}:{uuid.uuid4().hex[:8]}",
+            label=f"{kind} {name}@{hostname} pid {pid}",
+            host=this_host(),
             pid=pid,
             started=process_start_time(pid),
         )
@@ -64,7 +65,15 @@ def _login_name() -> str:
 
 
 def this_host() -> str:
-    return socket.gethostname()
+    """Where a pid means something: the host name, plus the pid namespace where procfs names it.
+
+    Containers sharing the host's name (`--network host`) have pid namespaces of their own: a pid
+    from one of them is not looked up in another (their claims wait for the lease, like a remote one's)."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")  # e.g. "pid:[4026531836]"
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()} {namespace}"
 
 
 def _stat_fields(pid: int) -> list[str] | None:

@@ -537,12 +537,12 @@ class Store:
 
     def claims_held_by_others(self, states: Iterable[ProblemState], owner: Owner) -> list[HeldClaims]:
         """Who else holds live claims on problems in `states`: per holder, how many and until when."""
-        marks, states = _one_of(states)
+        marks, values = _one_of(states)
         rows = self.conn.execute(
             "select coalesce(claim_label, claimed_by), count(*), max(claim_expires) from problems "
             f"where claimed_by is not null and claimed_by != ? and claim_expires >= ? and state in {marks} "
             "group by 1 order by 2 desc, 1",
-            [_owner_id(owner), utcnow(), *states],
+            [_owner_id(owner), utcnow(), *values],
         ).fetchall()
         return [HeldClaims(holder=label, count=int(count), until=until) for label, count, until in rows]
 

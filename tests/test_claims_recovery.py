@@ -4,6 +4,7 @@ a live one or one on another host keeps them until the lease runs out. Real SQLi
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -100,6 +101,15 @@ def test_a_holder_on_another_host_keeps_its_claim_until_it_expires(store):
     time.sleep(0.6)
     assert store.claims_held_by_others(QUEUED, me) == []
     assert store.claim_next_id(me, 600, QUEUED) == problem_id
+
+
+def test_a_holder_in_another_pid_namespace_of_this_host_is_treated_as_remote(store):
+    [problem_id] = add(store, "[R2]")
+    pid, started = exited_pid()  # a container sharing our host name: its pids are not ours to look up
+    assert this_host().startswith(f"{socket.gethostname()} pid:[")
+    assert store.claim(problem_id, holder(pid, started, host=f"{socket.gethostname()} pid:[1]", name="container"), 600)
+    assert store.reclaim_dead_local() == {}
+    assert store.claimed_by(problem_id) is not None
 
 
 def test_a_reused_pid_counts_as_dead(store, live_process):
