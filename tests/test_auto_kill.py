@@ -228,3 +228,26 @@ def test_the_summary_and_the_stop_line_show_a_servers_text_as_typed(capsys):
     [line] = [line for line in err.splitlines() if line.startswith("Error:")]
     assert line == "Error: run stopped: provider said: ␛[2J\\x9b31m [bold red]loud[/]\\nsecond line"
     assert "[bold red]loud[/]" in err  # in the table too: not taken as markup
+
+
+async def test_a_database_that_cannot_grow_stops_the_runner_and_releases_its_claims(tmp_path, llm_env):
+    """The same stop inside one process, with SQLite's own limit (`max_page_count`) making the file full."""
+    from test_runner import run
+
+    db = tmp_path / "rel.db"
+    markers = [f"[M{i}]" for i in range(4)]
+    add_problems(db, markers)
+    script = Script()
+    for marker in markers:
+        script.on(marker, "generate", Reply(solution("42", "y" * 200_000), delay=0.3))
+    llm_env.respond_with(script)
+    with Store(db) as store:
+        [pages] = store.conn.execute("pragma page_count").fetchone()
+        store.conn.execute(f"pragma max_page_count = {pages + 2}")  # room for claims, not for a draft
+        stats, _ = await run(db, llm_env, store=store, concurrency=2)
+
+        assert stats.stop_reason == StopReason.DISK_FULL
+        assert str(db) in stats.stop_detail and "database or disk is full" in stats.stop_detail
+        assert stats.done == 0 and stats.abandoned == 2
+        assert store.conn.execute("select count(*) from problems where claimed_by is not null").fetchone()[0] == 0
+        assert store.counts()[ProblemState.PENDING] == len(markers)

@@ -267,3 +267,36 @@ def test_a_review_claim_from_another_host_is_kept_until_it_expires(db):
         assert not session.open(first)
         time.sleep(0.6)
         assert session.open(first)
+
+
+# -- the runner on a busy database ---------------------------------------------------------------------
+
+
+async def test_a_claim_refused_by_a_busy_database_is_logged_and_tried_again(db, llm_env, caplog):
+    import asyncio
+    import logging
+    import sqlite3
+
+    from loop_helpers import Script, solution
+    from test_runner import run
+
+    with Store(db) as store:
+        add(store, "[B1]")
+    script = Script().on("[B1]", "generate", solution("42"))
+    llm_env.respond_with(script)
+    caplog.set_level(logging.WARNING, logger="rel_core.runner")
+    locker = sqlite3.connect(db, isolation_level=None)
+    locker.execute("begin immediate")  # another process writing while the run starts
+
+    async def unlock_later():
+        await asyncio.sleep(0.8)
+        locker.execute("rollback")
+        locker.close()
+
+    unlocking = asyncio.create_task(unlock_later())
+    with Store(db, busy_timeout=0.05) as store:
+        stats, _ = await run(db, llm_env, store=store)
+    await unlocking
+    assert stats.verified == 1
+    refused = [r.getMessage() for r in caplog.records if "claiming the next problem failed" in r.getMessage()]
+    assert refused and all("database is locked" in m and "\n" not in m for m in refused)
