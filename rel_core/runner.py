@@ -284,7 +284,13 @@ class Runner:
         return bool(held)
 
     def _reclaim_dead(self) -> None:
-        freed = self.store.reclaim_dead_local()
+        try:
+            freed = self.store.reclaim_dead_local()
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            log.warning("taking over dead runners' claims failed (%s); trying again later", one_line(exc))
+            return
         if freed:
             log.info("took over claims of dead holders: %s", freed)
             self.observer.on_reclaimed(freed, self.stats)

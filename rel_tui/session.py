@@ -5,6 +5,8 @@ Plain Python on the Store, so the screens stay thin and the rules are testable w
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import time
 from dataclasses import dataclass, field
 
@@ -52,7 +54,8 @@ class ReviewSession:
     def __post_init__(self) -> None:
         if self.holder is None:
             self.holder = ClaimHolder.this_process("review", self.annotator)
-        self.store.reclaim_dead_local()  # e.g. this expert's TUI, killed a moment ago
+        with contextlib.suppress(sqlite3.OperationalError):  # busy: `open` tries again, item by item
+            self.store.reclaim_dead_local()  # e.g. this expert's TUI, killed a moment ago
 
     @property
     def owner(self) -> str:
