@@ -245,6 +245,14 @@ class Runner:
                 task.cancel()
 
     async def _worker(self) -> None:
+        try:
+            await self._work_the_queue()
+        except Exception as exc:  # any write of the worker's own (claims, outcomes) on a full disk
+            if not is_disk_full(exc):
+                raise
+            self._disk_full(exc)
+
+    async def _work_the_queue(self) -> None:
         idle_since: float | None = None
         while not self._stopping:
             try:
@@ -253,10 +261,7 @@ class Runner:
                     idle_since = idle_since or time.monotonic()
                     if self._stopping or not self._worth_waiting(idle_since):
                         return
-            except sqlite3.Error as exc:
-                if is_disk_full(exc):
-                    self._disk_full(exc)
-                    return
+            except sqlite3.OperationalError as exc:
                 if not is_busy(exc):
                     raise
                 log.warning("claiming the next problem failed (%s); trying again", one_line(exc))
