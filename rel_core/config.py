@@ -69,8 +69,8 @@ class LoopSettings(StrictModel):
     """Run a clean-up pass over a correct final rewrite before review."""
     template_dir: Path | None = None
     """Directory of prompt templates that replace the bundled ones, file by file."""
-    lease_seconds: float = Field(900.0, gt=0)
-    """How long a claim on a problem lasts before another runner may take it over."""
+    lease_seconds: float = Field(60.0, gt=0)
+    """How long a claim lasts unless renewed (runners renew every third of it); a dead remote runner's claims come back after it."""
     concurrency: int = Field(8, ge=1)
     """Problems worked on at once by `--auto`."""
     budget_usd: float | None = Field(None, ge=0)

@@ -225,3 +225,14 @@ def m003_fts_reindex_on_text_change_only(db: sqlite_utils.Database) -> None:
         "insert into problems_fts (rowid, text) values (new.rowid, new.text); "
         "end"
     )
+
+
+@migration
+def m004_claim_holders(db: sqlite_utils.Database) -> None:
+    # Who holds a claim (rel_core/claims.py): a readable label, and the host, pid and process
+    # start time that let a restarted runner or TUI on the same host take a dead holder's claims
+    # over at once instead of waiting for the lease to run out.
+    for column, kind in (("claim_label", str), ("claim_host", str), ("claim_pid", int), ("claim_started", int)):
+        db["problems"].add_column(column, kind)
+    # Only claimed rows: finding the claims of dead holders, or held by others, scans just those.
+    db.execute("create index problems_claimed on problems (claim_host, claim_pid) where claimed_by is not null")

@@ -1,7 +1,10 @@
 """The headless runner: works the queue with N problems in flight, on one asyncio loop.
 
-Each problem is claimed with a lease (`Store.claim_next`) that is renewed while it is worked,
-so two runners never share a problem and a dead runner's claims expire. The runner stops
+Each problem is claimed with a short lease (`Store.claim_next`) that a heartbeat renews while
+it is worked, so two runners never share a problem. A claim records its holder's host, pid and
+start time: claims left by a dead runner on this host are taken over at once, a dead remote
+runner's within a lease. While others hold the only work left, the observer is told who holds
+what, until when, every `WAIT_REPORT_SECONDS`. A full disk stops the run. The runner stops
 claiming at the limit, the budget, a fatal provider error, the same internal error on several
 problems in a row, or a signal; on a signal or a fatal error the calls in flight are abandoned
 (every committed step stays committed) and the claims released, so the next run resumes at once.
@@ -10,19 +13,20 @@ problems in a row, or a signal; on a signal or a fatal error the calls in flight
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
-import os
 import signal
-import socket
+import sqlite3
 import time
-import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
+from .claims import ClaimHolder, HeldClaims
 from .config import Settings
 from .loop import LeaseLost, LoopEngine
 from .models import ProblemState
 from .providers.base import ErrorKind, ProviderError, one_line
-from .store import Store
+from .store import Owner, Store
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +35,17 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 class StopReason:
     QUEUE_EMPTY = "queue worked"
+    HELD_BY_OTHERS = "the rest is claimed by others"
     LIMIT = "limit reached"
     BUDGET = "budget reached"
     INTERRUPTED = "interrupted"
     FATAL = "fatal provider error"
     INTERNAL = "repeated internal error"
     UNREACHABLE = "server unreachable"
+    DISK_FULL = "disk full"
+
+# Reasons that stop the run at once, abandoning the problems in flight, and exit non-zero.
+STOP_NOW = (StopReason.INTERRUPTED, StopReason.FATAL, StopReason.INTERNAL, StopReason.UNREACHABLE, StopReason.DISK_FULL)
 
 # The same internal error (exception type) on this many problems in a row is taken to be systemic:
 # every later problem would fail the same way, so the run stops rather than mark the queue errored.
@@ -45,6 +54,22 @@ MAX_SAME_INTERNAL_ERRORS = 5
 # with a connection error or timeout; this many such problems in a row mean the server is down.
 MAX_UNREACHABLE_IN_A_ROW = 3
 UNREACHABLE_KINDS = frozenset({ErrorKind.CONNECTION, ErrorKind.TIMEOUT})
+# While the only work left is claimed by others, say so this often (and at once when it starts).
+WAIT_REPORT_SECONDS = 10.0
+# A failed lease renewal (database busy past its timeout) is tried again this soon, not a whole
+# renewal interval later: the lease may not outlive two intervals plus a busy wait.
+RENEW_RETRY_SECONDS = 2.0
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """SQLite's SQLITE_FULL ("database or disk is full") or the OS's ENOSPC / EDQUOT."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_busy(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
 
 
 @dataclass(frozen=True)
@@ -72,6 +97,7 @@ class RunStats:
     started: float = field(default_factory=time.monotonic)
     stop_reason: str | None = None
     stop_detail: str | None = None
+    held_by_others: int = 0  # queued problems claimed by others (at the start, then at the end)
 
     @property
     def elapsed(self) -> float:
@@ -104,11 +130,18 @@ class RunObserver:
     def on_progress(self, stats: RunStats) -> None:
         """Called after every LLM call's usage is counted and at every problem start/end."""
 
+    def on_waiting(self, held: list[HeldClaims], give_up_at: datetime, stats: RunStats) -> None:
+        """Nothing is claimable but others hold these claims; called at once, then every
+        WAIT_REPORT_SECONDS while it lasts. The run stops waiting at `give_up_at` (UTC)."""
+
+    def on_reclaimed(self, freed: dict[str, int], stats: RunStats) -> None:
+        """Claims of dead holders on this host were freed (per holder label: how many)."""
+
     def on_finish(self, stats: RunStats) -> None: ...
 
 
-def default_owner() -> str:
-    return f"auto:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+def default_owner() -> ClaimHolder:
+    return ClaimHolder.this_process("auto")
 
 
 class Runner:
@@ -118,7 +151,7 @@ class Runner:
         engine: LoopEngine,
         settings: Settings,
         *,
-        owner: str | None = None,
+        owner: Owner | None = None,
         limit: int | None = None,
         budget_usd: float | None = None,
         retry_errored: bool = False,
@@ -128,7 +161,8 @@ class Runner:
         self.store = store
         self.engine = engine
         self.settings = settings
-        self.owner = owner or engine.lease_owner or default_owner()
+        self.holder: Owner = owner or engine.lease_owner or default_owner()
+        self.owner = self.holder.owner if isinstance(self.holder, ClaimHolder) else self.holder
         engine.lease_owner = self.owner
         self.limit = limit
         self.budget_usd = budget_usd if budget_usd is not None else settings.loop.budget_usd
@@ -143,6 +177,7 @@ class Runner:
         self._internal_kind: str | None = None  # the internal error the last problems ended with...
         self._internal_streak = 0  # ...and on how many problems in a row
         self._unreachable_streak = 0  # problems in a row that ended unable to reach the server
+        self._next_wait_report = 0.0  # monotonic time the next "waiting on others" line is due
 
     @property
     def lease_seconds(self) -> float:
@@ -151,11 +186,12 @@ class Runner:
     # -- running -----------------------------------------------------------------------------------
 
     async def run(self, handle_signals: bool = False) -> RunStats:
-        if self.retry_errored:
-            # Requeued once at the start: a problem that errors again stays errored this run.
-            self.store.requeue_errored()
-        total = self.store.count_claimable(self.states)
-        self.stats.total = min(total, self.limit) if self.limit else total
+        try:
+            self._prepare()
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            self._disk_full(exc)
         self.observer.on_start(self.stats)
         if handle_signals:
             self._install_signal_handlers()
@@ -168,13 +204,40 @@ class Runner:
             await asyncio.gather(renewer, return_exceptions=True)
             if handle_signals:
                 self._remove_signal_handlers()
-        self.stats.stop_reason = self.stats.stop_reason or StopReason.QUEUE_EMPTY
+            self._release_all()
+        if self.stats.stop_reason is None:
+            self.stats.stop_reason = StopReason.HELD_BY_OTHERS if self.stats.held_by_others else StopReason.QUEUE_EMPTY
         self.observer.on_finish(self.stats)
         return self.stats
 
+    def _prepare(self) -> None:
+        if self.retry_errored:
+            # Requeued once at the start: a problem that errors again stays errored this run.
+            self.store.requeue_errored()
+        self._reclaim_dead()  # a killed run's claims on this host come back before counting
+        total = self.store.count_claimable(self.states)
+        self.stats.total = min(total, self.limit) if self.limit else total
+        self.stats.held_by_others = self.store.count_leased_by_others(self.states, self.owner)
+
+    def _release_all(self) -> None:
+        """Best effort at the end of every run: no claim of ours outlives it (a full disk may refuse)."""
+        try:
+            self.store.release_all(self.owner)
+            self.stats.held_by_others = self.store.count_leased_by_others(self.states, self.owner)
+        except sqlite3.Error as exc:
+            log.warning(
+                "this run's claims were not released (%s): a run restarted on this host takes them over at once; "
+                "for runners elsewhere they expire within %gs",
+                one_line(exc),
+                self.lease_seconds,
+            )
+
+    def _disk_full(self, exc: BaseException) -> None:
+        self.stop(StopReason.DISK_FULL, f"{self.store.path}: {one_line(exc)}; free some space, then rerun")
+
     def stop(self, reason: str, detail: str | None = None, abandon: bool = True) -> None:
         """Stop claiming; with `abandon`, also cancel the problems in flight (committed steps stay)."""
-        if self.stats.stop_reason is None or reason in (StopReason.INTERRUPTED, StopReason.FATAL, StopReason.INTERNAL, StopReason.UNREACHABLE):
+        if self.stats.stop_reason is None or reason in STOP_NOW:
             self.stats.stop_reason, self.stats.stop_detail = reason, detail
         self._stopping = True
         if abandon:
@@ -182,13 +245,28 @@ class Runner:
                 task.cancel()
 
     async def _worker(self) -> None:
+        try:
+            await self._work_the_queue()
+        except Exception as exc:  # any write of the worker's own (claims, outcomes) on a full disk
+            if not is_disk_full(exc):
+                raise
+            self._disk_full(exc)
+
+    async def _work_the_queue(self) -> None:
         idle_since: float | None = None
         while not self._stopping:
-            problem_id = self._claim()
+            try:
+                problem_id = self._claim()
+                if problem_id is None:
+                    idle_since = idle_since or time.monotonic()
+                    if self._stopping or not self._worth_waiting(idle_since):
+                        return
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise
+                log.warning("claiming the next problem failed (%s); trying again", one_line(exc))
+                problem_id = None
             if problem_id is None:
-                idle_since = idle_since or time.monotonic()
-                if self._stopping or not self._worth_waiting(idle_since):
-                    return
                 await asyncio.sleep(min(0.5, self.lease_seconds / 4))
                 continue
             idle_since = None
@@ -200,9 +278,27 @@ class Runner:
     def _worth_waiting(self, idle_since: float) -> bool:
         """Others hold claims on queued problems: a dead runner's expire within a lease (then we
         take them over); claims still held after that are being renewed by someone alive."""
-        if time.monotonic() - idle_since > self.lease_seconds + 1:
+        give_up_in = idle_since + self.lease_seconds + 1 - time.monotonic()
+        if give_up_in < 0:
             return False
-        return self.store.count_leased_by_others(self.states, self.owner) > 0
+        held = self.store.claims_held_by_others(self.states, self.owner)
+        if held and time.monotonic() >= self._next_wait_report:
+            self._next_wait_report = time.monotonic() + WAIT_REPORT_SECONDS
+            give_up_at = datetime.now(UTC) + timedelta(seconds=give_up_in)
+            self.observer.on_waiting(held, give_up_at, self.stats)
+        return bool(held)
+
+    def _reclaim_dead(self) -> None:
+        try:
+            freed = self.store.reclaim_dead_local()
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            log.warning("taking over dead runners' claims failed (%s); trying again later", one_line(exc))
+            return
+        if freed:
+            log.info("took over claims of dead holders: %s", freed)
+            self.observer.on_reclaimed(freed, self.stats)
 
     def _claim(self) -> int | None:
         if self.limit is not None and self._claimed >= self.limit:
@@ -211,7 +307,10 @@ class Runner:
         if self.budget_usd is not None and self.engine.usage.cost_usd >= self.budget_usd:
             self.stop(StopReason.BUDGET, f"spent ${self.engine.usage.cost_usd:.4f}", abandon=False)
             return None
-        problem_id = self.store.claim_next_id(self.owner, self.lease_seconds, self.states)
+        problem_id = self.store.claim_next_id(self.holder, self.lease_seconds, self.states)
+        if problem_id is None:  # perhaps a runner on this host died since we last looked
+            self._reclaim_dead()
+            problem_id = self.store.claim_next_id(self.holder, self.lease_seconds, self.states)
         if problem_id is None:
             return None
         self._claimed += 1
@@ -237,15 +336,24 @@ class Runner:
             self._tasks.pop(problem_id, None)
             self.stats.in_flight -= 1
             if state is None:  # abandoned: let the next run (or runner) resume it at once
-                self.store.release(problem_id, self.owner)
+                self._release(problem_id)
         detail, attempts = self.store.outcome(problem_id) or (None, 0)
         detail = detail if state is not None else None
         return ProblemOutcome(problem_id, state, detail, attempts, time.monotonic() - started)
+
+    def _release(self, problem_id: int) -> None:
+        try:
+            self.store.release(problem_id, self.owner)
+        except sqlite3.Error as exc:  # e.g. a full disk: said once, for all claims, at the end of the run
+            log.debug("problem %s: could not release its claim (%s)", problem_id, one_line(exc))
 
     def _result(self, problem_id: int, task: asyncio.Task) -> ProblemState | None:
         if task.cancelled():
             return None
         exc = task.exception()
+        if exc is not None and is_disk_full(exc):
+            self._disk_full(exc)
+            return None
         if exc is None:
             self._internal_kind, self._internal_streak = None, 0
             self._note_unreachable(self.engine.errors.pop(problem_id, None))
@@ -281,7 +389,7 @@ class Runner:
         log.debug("problem %s: internal error", problem_id, exc_info=exc)
         if self.stats.stop_reason == StopReason.INTERNAL and kind == self._internal_kind:
             # In flight when the run was stopped for this very error: leave it for the next run.
-            self.store.release(problem_id, self.owner)
+            self._release(problem_id)
             return None
         self.store.set_state(problem_id, ProblemState.ERRORED, f"internal error: {reason}", release=True)
         self._internal_streak = self._internal_streak + 1 if kind == self._internal_kind else 1
@@ -302,26 +410,34 @@ class Runner:
     # -- leases -------------------------------------------------------------------------------------
 
     async def _renew_leases(self) -> None:
-        """Renew every claim in flight well before it expires; a lost claim abandons its problem.
+        """The heartbeat: renew every claim in flight every third of a lease; a lost claim abandons
+        its problem.
 
         A tick that fails (e.g. `database is locked` past the busy timeout) is logged in one line and
-        the renewal tried again on the next tick: the claims are still ours until they expire."""
+        tried again after RENEW_RETRY_SECONDS: the claims are still ours until they expire."""
         interval = max(0.2, self.lease_seconds / 3)
+        delay = interval
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(delay)
             try:
                 self._renew_tick()
-            except Exception as exc:
+                delay = interval
+            except Exception as exc:  # noqa: BLE001 - a renewal never ends the run; the next tick retries
+                if is_disk_full(exc):
+                    self._disk_full(exc)
+                    return
+                delay = min(interval, RENEW_RETRY_SECONDS)
                 log.warning(
-                    "lease renewal failed (%s: %s); trying again in %gs", type(exc).__name__, one_line(exc, 200), interval
+                    "lease renewal failed (%s: %s); trying again in %gs", type(exc).__name__, one_line(exc, 200), delay
                 )
 
     def _renew_tick(self) -> None:
         self._sync_usage()
         self.observer.on_progress(self.stats)
-        for problem_id, task in list(self._tasks.items()):
-            if not self.store.claim(problem_id, self.owner, self.lease_seconds):
-                log.warning("problem %s: claim taken over by another worker; abandoning it", problem_id)
+        for problem_id in self.store.renew(list(self._tasks), self.owner, self.lease_seconds):
+            log.warning("problem %s: claim taken over by another worker; abandoning it", problem_id)
+            task = self._tasks.get(problem_id)
+            if task is not None:
                 task.cancel()
 
     # -- signals -------------------------------------------------------------------------------------

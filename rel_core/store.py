@@ -19,6 +19,7 @@ from typing import Any
 import sqlite_utils
 
 from . import migrations, verdicts
+from .claims import ClaimHolder, HeldClaims, holder_is_dead, this_host
 from .models import (
     Attempt,
     AttemptKind,
@@ -34,6 +35,8 @@ from .models import (
     content_hash,
     utcnow,
 )
+
+Owner = str | ClaimHolder  # who claims: a ClaimHolder (a process) or a bare owner id (lease only)
 
 BUSY_TIMEOUT_SECONDS = 30.0  # how long a write waits for another process's lock
 
@@ -427,39 +430,89 @@ class Store:
         return float(self.conn.execute("select coalesce(sum(cost_usd), 0) from llm_calls").fetchone()[0])
 
     # -- claims (leases) ---------------------------------------------------------------------
+    # A claim is `claimed_by` (the holder's unique owner id) plus `claim_expires`; the holder's
+    # label, host, pid and start time (rel_core/claims.py) ride along when the owner is a
+    # ClaimHolder, so a dead holder on this host can be told apart from a live one.
 
-    def claim(self, problem_id: int, owner: str, ttl_seconds: float) -> bool:
+    _CLAIM_SET = (
+        "claimed_by = ?, claim_expires = ?, claim_label = ?, claim_host = ?, claim_pid = ?, claim_started = ?"
+    )
+
+    def claim(self, problem_id: int, owner: Owner, ttl_seconds: float) -> bool:
         """Lease one problem to `owner`, unless someone else holds a live lease on it."""
         now = utcnow()
         with self.transaction():
             cursor = self.conn.execute(
-                "update problems set claimed_by = ?, claim_expires = ? where id = ? and "
+                f"update problems set {self._CLAIM_SET} where id = ? and "
                 "(claimed_by is null or claimed_by = ? or claim_expires < ?)",
-                [owner, _future(ttl_seconds), problem_id, owner, now],
+                [*_claim_values(owner, ttl_seconds), problem_id, _owner_id(owner), now],
             )
             return cursor.rowcount == 1
 
-    def claim_next(self, owner: str, ttl_seconds: float, states: Iterable[ProblemState]) -> Problem | None:
+    def claim_next(self, owner: Owner, ttl_seconds: float, states: Iterable[ProblemState]) -> Problem | None:
         """Lease the first unleased problem in one of `states`, in id order."""
         problem_id = self.claim_next_id(owner, ttl_seconds, states)
         return None if problem_id is None else self.get_problem(problem_id)
 
-    def claim_next_id(self, owner: str, ttl_seconds: float, states: Iterable[ProblemState]) -> int | None:
+    def claim_next_id(self, owner: Owner, ttl_seconds: float, states: Iterable[ProblemState]) -> int | None:
         """`claim_next`, returning only the id: one statement (find and lease, atomically), no row read."""
         marks, states = _one_of(states)
         now = utcnow()
         sql = (
-            "update problems set claimed_by = ?, claim_expires = ? where id = ("
+            f"update problems set {self._CLAIM_SET} where id = ("
             f"select id from problems where state in {marks} "
             "and (claimed_by is null or claim_expires < ?) order by id limit 1) returning id"
         )
-        params = [owner, _future(ttl_seconds), *states, now]
+        params = [*_claim_values(owner, ttl_seconds), *states, now]
         if self._in_transaction:
             row = self.conn.execute(sql, params).fetchone()
         else:
             with self.transaction():  # `returning` rows are read inside the statement's transaction
                 row = self.conn.execute(sql, params).fetchone()
         return None if row is None else int(row[0])
+
+    def renew(self, problem_ids: Iterable[int], owner: Owner, ttl_seconds: float) -> list[int]:
+        """The heartbeat: extend `owner`'s claims on `problem_ids` in one transaction; returns the
+        ids whose claim someone else has taken over (an expired claim nobody took is still ours)."""
+        marks, ids = _one_of(problem_ids)
+        if not ids:
+            return []
+        owner_id = _owner_id(owner)
+        with self.transaction():
+            self.conn.execute(
+                f"update problems set claim_expires = ? where claimed_by = ? and id in {marks}",
+                [_future(ttl_seconds), owner_id, *ids],
+            )
+            held = {
+                int(r[0])
+                for r in self.conn.execute(f"select id from problems where claimed_by = ? and id in {marks}", [owner_id, *ids])
+            }
+        return [int(i) for i in ids if int(i) not in held]
+
+    def reclaim_dead_local(self) -> dict[str, int]:
+        """Free at once every claim whose holder ran on this host and is gone (or whose pid now
+        belongs to another process); returns how many were freed per holder label."""
+        host = this_host()
+        holders = self.conn.execute(
+            "select claim_pid, claim_started, coalesce(claim_label, claimed_by), count(*) from problems "
+            "where claimed_by is not null and claim_host = ? and claim_pid is not null "
+            "group by claim_pid, claim_started",
+            [host],
+        ).fetchall()
+        dead = [(pid, started, label, count) for pid, started, label, count in holders if holder_is_dead(pid, started)]
+        if not dead:
+            return {}
+        freed: dict[str, int] = {}
+        with self.transaction():
+            for pid, started, label, _ in dead:
+                cursor = self.conn.execute(
+                    "update problems set claimed_by = null, claim_expires = null "
+                    "where claimed_by is not null and claim_host = ? and claim_pid = ? and claim_started is ?",
+                    [host, pid, started],
+                )
+                if cursor.rowcount:
+                    freed[label] = freed.get(label, 0) + cursor.rowcount
+        return freed
 
     def outcome(self, problem_id: int) -> tuple[str | None, int] | None:
         """(state_detail, number of attempts) of a problem, in one query; None if there is none."""
@@ -469,10 +522,10 @@ class Store:
         ).fetchone()
         return None if row is None else (row[0], int(row[1]))
 
-    def holds_claim(self, problem_id: int, owner: str) -> bool:
+    def holds_claim(self, problem_id: int, owner: Owner) -> bool:
         """Whether `owner` still holds the claim (expired but not yet taken over counts as held)."""
         row = self.conn.execute("select claimed_by from problems where id = ?", [problem_id]).fetchone()
-        return row is not None and row[0] == owner
+        return row is not None and row[0] == _owner_id(owner)
 
     def count_claimable(self, states: Iterable[ProblemState]) -> int:
         """Problems in `states` that claim_next could hand out now."""
@@ -485,16 +538,27 @@ class Store:
             ).fetchone()[0]
         )
 
-    def count_leased_by_others(self, states: Iterable[ProblemState], owner: str) -> int:
+    def count_leased_by_others(self, states: Iterable[ProblemState], owner: Owner) -> int:
         """Problems in `states` under someone else's live claim: work that may yet come back."""
         marks, states = _one_of(states)
         return int(
             self.conn.execute(
                 f"select count(*) from problems where state in {marks} "
                 "and claimed_by is not null and claimed_by != ? and claim_expires >= ?",
-                [*states, owner, utcnow()],
+                [*states, _owner_id(owner), utcnow()],
             ).fetchone()[0]
         )
+
+    def claims_held_by_others(self, states: Iterable[ProblemState], owner: Owner) -> list[HeldClaims]:
+        """Who else holds live claims on problems in `states`: per holder, how many and until when."""
+        marks, values = _one_of(states)
+        rows = self.conn.execute(
+            "select coalesce(claim_label, claimed_by), count(*), max(claim_expires) from problems "
+            f"where claimed_by is not null and claimed_by != ? and claim_expires >= ? and state in {marks} "
+            "group by 1 order by 2 desc, 1",
+            [_owner_id(owner), utcnow(), *values],
+        ).fetchall()
+        return [HeldClaims(holder=label, count=int(count), until=until) for label, count, until in rows]
 
     def requeue_errored(self) -> int:
         """Put unclaimed errored problems back in the queue (`--retry-errored`); returns how many."""
@@ -506,16 +570,32 @@ class Store:
             )
             return cursor.rowcount
 
-    def release(self, problem_id: int, owner: str) -> None:
+    def release(self, problem_id: int, owner: Owner) -> None:
         with self.transaction():
             self.conn.execute(
                 "update problems set claimed_by = null, claim_expires = null where id = ? and claimed_by = ?",
-                [problem_id, owner],
+                [problem_id, _owner_id(owner)],
             )
+
+    def release_all(self, owner: Owner) -> int:
+        """Give up every claim `owner` holds (a run's end); returns how many."""
+        with self.transaction():
+            cursor = self.conn.execute(
+                "update problems set claimed_by = null, claim_expires = null where claimed_by = ?", [_owner_id(owner)]
+            )
+            return cursor.rowcount
 
     def claimed_by(self, problem_id: int) -> str | None:
         row = self.conn.execute(
             "select claimed_by from problems where id = ? and claim_expires >= ?", [problem_id, utcnow()]
+        ).fetchone()
+        return row[0] if row else None
+
+    def claim_label(self, problem_id: int) -> str | None:
+        """Who holds a live claim on the problem, as people read it ("auto alice@box pid 123")."""
+        row = self.conn.execute(
+            "select coalesce(claim_label, claimed_by) from problems where id = ? and claim_expires >= ?",
+            [problem_id, utcnow()],
         ).fetchone()
         return row[0] if row else None
 
@@ -577,6 +657,17 @@ class Store:
                 return
             yield from ids
             after = ids[-1]
+
+
+def _owner_id(owner: Owner) -> str:
+    return owner.owner if isinstance(owner, ClaimHolder) else owner
+
+
+def _claim_values(owner: Owner, ttl_seconds: float) -> list[Any]:
+    """The values of `_CLAIM_SET`: a plain-string owner has no label, host or pid (leases only)."""
+    if isinstance(owner, ClaimHolder):
+        return [owner.owner, _future(ttl_seconds), owner.label, owner.host, owner.pid, owner.started]
+    return [owner, _future(ttl_seconds), None, None, None, None]
 
 
 def _one_of(values: Iterable[object]) -> tuple[str, list[str]]:

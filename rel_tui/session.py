@@ -5,18 +5,20 @@ Plain Python on the Store, so the screens stay thin and the rules are testable w
 
 from __future__ import annotations
 
-import os
+import contextlib
+import sqlite3
 import time
-import uuid
 from dataclasses import dataclass, field
 
+from rel_core.claims import ClaimHolder
 from rel_core.models import Decision, ProblemHistory, ProblemState, QueueItem, Review
 from rel_core.store import Store
 
-# A review claim is short and renewed while the item is open: if the terminal dies, the item is
-# free again within two minutes instead of the loop's long lease.
-REVIEW_LEASE_SECONDS = 120.0
-LEASE_RENEW_SECONDS = 40.0
+# A review claim is short and renewed while the item is open. If the TUI is killed, a restart on
+# the same host takes its claim back at once (the claim names the dead pid); from another host
+# the item is free again within a minute.
+REVIEW_LEASE_SECONDS = 60.0
+LEASE_RENEW_SECONDS = 20.0
 PAGE = 50
 
 
@@ -47,11 +49,18 @@ class ReviewSession:
     back_stack: list[int] = field(default_factory=list)
     # Unique per session: two windows of one annotator (or experts sharing a login) must not
     # share a claim, or both could open, and decide on, the same item.
-    session_id: str = field(default_factory=lambda: f"{os.getpid()}:{uuid.uuid4().hex[:8]}")
+    holder: ClaimHolder | None = None
+
+    def __post_init__(self) -> None:
+        if self.holder is None:
+            self.holder = ClaimHolder.this_process("review", self.annotator)
+        with contextlib.suppress(sqlite3.OperationalError):  # busy: `open` tries again, item by item
+            self.store.reclaim_dead_local()  # e.g. this expert's TUI, killed a moment ago
 
     @property
     def owner(self) -> str:
-        return f"review:{self.annotator}:{self.session_id}"
+        assert self.holder is not None
+        return self.holder.owner
 
     @property
     def problem_id(self) -> int | None:
@@ -61,7 +70,7 @@ class ReviewSession:
 
     def open(self, problem_id: int, remember: bool = True) -> bool:
         """Claim and load one problem; False if another expert or runner holds it."""
-        if not self.store.claim(problem_id, self.owner, REVIEW_LEASE_SECONDS):
+        if not self._claim(problem_id):
             return False
         history = self.store.history(problem_id)
         if history is None:
@@ -75,6 +84,13 @@ class ReviewSession:
         self.current = history
         self.opened_at = time.monotonic()
         return True
+
+    def _claim(self, problem_id: int) -> bool:
+        assert self.holder is not None
+        if self.store.claim(problem_id, self.holder, REVIEW_LEASE_SECONDS):
+            return True
+        # Held: if its holder ran here and is gone, the claim is free now, not in a minute.
+        return bool(self.store.reclaim_dead_local()) and self.store.claim(problem_id, self.holder, REVIEW_LEASE_SECONDS)
 
     def reload(self) -> None:
         if self.problem_id is not None:
@@ -138,8 +154,10 @@ class ReviewSession:
         self.current = None
 
     def renew_claim(self) -> None:
+        """The heartbeat while an item is open (every LEASE_RENEW_SECONDS)."""
         if self.problem_id is not None:
-            self.store.claim(self.problem_id, self.owner, REVIEW_LEASE_SECONDS)
+            assert self.holder is not None
+            self.store.claim(self.problem_id, self.holder, REVIEW_LEASE_SECONDS)
 
     # -- decisions ---------------------------------------------------------------------
 

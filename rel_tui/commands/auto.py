@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import datetime
 
 import click
 from rich.console import Console
@@ -15,19 +16,29 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
+from rel_core.claims import HeldClaims, local_time
 from rel_core.config import ConfigError, Settings, apply_cli_overrides
 from rel_core.loop import LoopEngine
 from rel_core.models import ProblemState
 from rel_core.prompts import TemplateError, Templates
 from rel_core.providers.base import ProviderError, split_spec
 from rel_core.providers.pricing import price_for
-from rel_core.runner import ProblemOutcome, Runner, RunObserver, RunStats, StopReason
+from rel_core.runner import (
+    ProblemOutcome,
+    Runner,
+    RunObserver,
+    RunStats,
+    StopReason,
+    is_disk_full,
+)
 from rel_core.store import Store
+from rel_core.terminal_text import one_line
 from rel_tui.cli import CliContext, load_bundled_if_empty
 
 EXIT_OK = 0
-EXIT_STOPPED = 1  # a fatal provider error (auth, quota, unknown model) or a systemic internal error stopped the run
+EXIT_STOPPED = 1  # a fatal provider error, a systemic internal error, an unreachable server or a full disk stopped the run
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
 
@@ -58,11 +69,17 @@ def run_auto(
     if problem:
         return config_error(problem)
     with obj.open_store() as store:
-        return asyncio.run(_main(store, settings, limit, retry_errored))
+        try:
+            return asyncio.run(_main(store, settings, limit, retry_errored))
+        except Exception as exc:  # the runner stops on a full disk itself; this is before or after it
+            if not is_disk_full(exc):
+                raise
+            click.echo(f"Error: {one_line(store.path)}: {one_line(exc)}; free some space, then rerun", err=True)
+            return EXIT_STOPPED
 
 
 def config_error(message: str) -> int:
-    click.echo(f"Error: {message}", err=True)  # one line: never wrapped to the terminal's width
+    click.echo(f"Error: {one_line(message)}", err=True)  # one line: never wrapped to the terminal's width
     return EXIT_CONFIG
 
 
@@ -114,6 +131,7 @@ def warn_unenforceable_budget(settings: Settings) -> None:
         return
     for spec in dict.fromkeys([settings.generator, settings.critic]):
         if price_for(spec, settings) is None:
+            spec = one_line(spec)
             click.echo(
                 f"Warning: the ${budget:g} budget cannot be enforced for {spec}: it has no known price, so its calls "
                 f'count as $0; set one in rel.toml: [models."{spec}"] input_per_million = ..., output_per_million = ... (USD)',
@@ -122,8 +140,8 @@ def warn_unenforceable_budget(settings: Settings) -> None:
 
 
 def exit_code(stats: RunStats) -> int:
-    if stats.stop_reason in (StopReason.FATAL, StopReason.INTERNAL, StopReason.UNREACHABLE):
-        click.echo(f"Error: run stopped: {stats.stop_detail}", err=True)
+    if stats.stop_reason in (StopReason.FATAL, StopReason.INTERNAL, StopReason.UNREACHABLE, StopReason.DISK_FULL):
+        click.echo(f"Error: run stopped: {one_line(stats.stop_detail)}", err=True)
         return EXIT_STOPPED
     if stats.stop_reason == StopReason.INTERRUPTED:
         return EXIT_INTERRUPTED
@@ -131,6 +149,24 @@ def exit_code(stats: RunStats) -> int:
 
 
 # -- progress ------------------------------------------------------------------------------------
+# Every line below that holds text from a server or the database (error details, holder names)
+# passes it through `one_line`: data never drives the terminal, and each line stays one line.
+
+
+def waiting_line(held: list[HeldClaims], give_up_at: datetime) -> str:
+    """`waiting for 3 problems claimed by others: 2 by auto bob@box2 pid 41 (lease to 10:42:13), ...`"""
+    total = sum(h.count for h in held)
+    holders = ", ".join(f"{h.count} by {one_line(h.holder)} (lease to {local_time(h.until)})" for h in held)
+    return (
+        f"waiting for {total} problem{'' if total == 1 else 's'} claimed by others: {holders}; "
+        f"waiting at most until {give_up_at.astimezone().strftime('%H:%M:%S')}"
+    )
+
+
+def reclaimed_line(freed: dict[str, int]) -> str:
+    parts = ", ".join(f"{count} from {one_line(label)}" for label, count in freed.items())
+    return f"took over claims left by holders no longer running: {parts}"
+
 
 
 def _rate(stats: RunStats) -> float:
@@ -149,7 +185,7 @@ def _eta(stats: RunStats) -> str:
 class BarObserver(RunObserver):
     """A Rich progress bar on stderr, for a terminal."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Console | None = None) -> None:
         self.progress = Progress(
             TextColumn("[bold]REL"),
             BarColumn(),
@@ -158,7 +194,7 @@ class BarObserver(RunObserver):
             TextColumn("{task.fields[tokens]} tok ${task.fields[spend]}"),
             TextColumn("{task.fields[rate]}/min ETA {task.fields[eta]}"),
             TimeElapsedColumn(),
-            console=Console(stderr=True),
+            console=console or Console(stderr=True),
             transient=False,
         )
         self.task = None
@@ -169,9 +205,18 @@ class BarObserver(RunObserver):
 
     def on_problem_done(self, outcome: ProblemOutcome, stats: RunStats) -> None:
         if outcome.state == ProblemState.ERRORED:  # one line above the bar: why it errored
-            line = f"problem {outcome.problem_id}: errored: {outcome.detail}"
-            self.progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
+            self._print(f"problem {outcome.problem_id}: errored: {one_line(outcome.detail)}")
         self.on_progress(stats)
+
+    def on_waiting(self, held: list[HeldClaims], give_up_at: datetime, stats: RunStats) -> None:
+        self._print(waiting_line(held, give_up_at))
+
+    def on_reclaimed(self, freed: dict[str, int], stats: RunStats) -> None:
+        self._print(reclaimed_line(freed))
+
+    def _print(self, line: str) -> None:
+        """One line above the bar."""
+        self.progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     def on_progress(self, stats: RunStats) -> None:
         if self.task is not None:
@@ -197,11 +242,12 @@ class BarObserver(RunObserver):
 class LineObserver(RunObserver):
     """One plain line per finished problem, for logs and pipes."""
 
-    def __init__(self) -> None:
-        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
 
     def on_start(self, stats: RunStats) -> None:
-        self.console.print(f"rel-tui --auto: {stats.total} problems to work", markup=False)
+        others = f" ({stats.held_by_others} more claimed by others)" if stats.held_by_others else ""
+        self._print(f"rel-tui --auto: {stats.total} problems to work{others}")
 
     def on_problem_done(self, outcome: ProblemOutcome, stats: RunStats) -> None:
         state = outcome.state.value if outcome.state else "abandoned"
@@ -211,8 +257,17 @@ class LineObserver(RunObserver):
             f"run: {stats.tokens} tokens, ${stats.cost_usd:.4f})"
         )
         if outcome.detail:
-            line += f": {outcome.detail}"
-        self.console.print(line, markup=False)
+            line += f": {one_line(outcome.detail)}"
+        self._print(line)
+
+    def on_waiting(self, held: list[HeldClaims], give_up_at: datetime, stats: RunStats) -> None:
+        self._print(waiting_line(held, give_up_at))
+
+    def on_reclaimed(self, freed: dict[str, int], stats: RunStats) -> None:
+        self._print(reclaimed_line(freed))
+
+    def _print(self, line: str) -> None:
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def print_summary(stats: RunStats) -> None:
@@ -220,17 +275,18 @@ def print_summary(stats: RunStats) -> None:
     table.add_column("what")
     table.add_column("value", justify="right")
     rows = [
-        ("stopped because", stats.stop_reason + (f" ({stats.stop_detail})" if stats.stop_detail else "")),
+        ("stopped because", stats.stop_reason + (f" ({one_line(stats.stop_detail)})" if stats.stop_detail else "")),
         ("problems finished", f"{stats.done} of {stats.total}"),
         ("verified, awaiting review", str(stats.verified)),
         ("failed", str(stats.failed)),
         ("errored", str(stats.errored)),
         ("abandoned (resume later)", str(stats.abandoned)),
+        *([("still claimed by others", str(stats.held_by_others))] if stats.held_by_others else []),
         ("LLM calls", str(stats.calls)),
         ("tokens in / out", f"{stats.input_tokens:,} / {stats.output_tokens:,}"),
         ("spend (USD)", f"{stats.cost_usd:.4f}"),
         ("time", f"{stats.elapsed:.1f}s"),
     ]
     for name, value in rows:
-        table.add_row(name, value)
+        table.add_row(name, Text(value))  # Text, not markup: a detail from a server may hold [brackets]
     Console(stderr=True).print(table)
