@@ -225,3 +225,11 @@ def m003_fts_reindex_on_text_change_only(db: sqlite_utils.Database) -> None:
         "insert into problems_fts (rowid, text) values (new.rowid, new.text); "
         "end"
     )
+
+
+@migration
+def m005_reasoning(db: sqlite_utils.Database) -> None:
+    # Reasoning text that servers send apart from the answer (vLLM/llama.cpp `reasoning_content`,
+    # Ollama `reasoning`, Anthropic thinking): kept beside the answer, never mixed into it.
+    db.execute("alter table llm_calls add column reasoning text")
+    db.execute("alter table attempts add column reasoning text")

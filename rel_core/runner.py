@@ -2,8 +2,8 @@
 
 Each problem is claimed with a lease (`Store.claim_next`) that is renewed while it is worked,
 so two runners never share a problem and a dead runner's claims expire. The runner stops
-claiming at the limit, the budget, a fatal provider error, the same internal error on several
-problems in a row, or a signal; on a signal or a fatal error the calls in flight are abandoned
+claiming at the limit, the budget, a fatal provider error, the same internal or provider error on
+several problems in a row, or a signal; on a signal or a fatal error the calls in flight are abandoned
 (every committed step stays committed) and the claims released, so the next run resumes at once.
 """
 
@@ -37,6 +37,7 @@ class StopReason:
     FATAL = "fatal provider error"
     INTERNAL = "repeated internal error"
     UNREACHABLE = "server unreachable"
+    REPEATED_PROVIDER = "repeated provider error"
 
 # The same internal error (exception type) on this many problems in a row is taken to be systemic:
 # every later problem would fail the same way, so the run stops rather than mark the queue errored.
@@ -45,6 +46,11 @@ MAX_SAME_INTERNAL_ERRORS = 5
 # with a connection error or timeout; this many such problems in a row mean the server is down.
 MAX_UNREACHABLE_IN_A_ROW = 3
 UNREACHABLE_KINDS = frozenset({ErrorKind.CONNECTION, ErrorKind.TIMEOUT})
+# The same provider error (kind and message) on this many problems in a row is the setup, not the
+# problems: a LiteLLM proxy answers an unknown model and a bad key with HTTP 400, a model that spends
+# every token on reasoning sends empty answers. A too-long prompt is the problem's own, so not counted.
+MAX_SAME_PROVIDER_ERRORS = 5
+PER_PROBLEM_KINDS = frozenset({ErrorKind.CONTEXT_LENGTH})
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,8 @@ class RunStats:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    unpriced_calls: int = 0  # calls with no known price: cost_usd is a lower bound
+    failed_calls: int = 0
     started: float = field(default_factory=time.monotonic)
     stop_reason: str | None = None
     stop_detail: str | None = None
@@ -143,6 +151,8 @@ class Runner:
         self._internal_kind: str | None = None  # the internal error the last problems ended with...
         self._internal_streak = 0  # ...and on how many problems in a row
         self._unreachable_streak = 0  # problems in a row that ended unable to reach the server
+        self._provider_error: tuple[str, str] | None = None  # (kind, message) the last problems ended with...
+        self._provider_streak = 0  # ...and on how many problems in a row
 
     @property
     def lease_seconds(self) -> float:
@@ -174,7 +184,7 @@ class Runner:
 
     def stop(self, reason: str, detail: str | None = None, abandon: bool = True) -> None:
         """Stop claiming; with `abandon`, also cancel the problems in flight (committed steps stay)."""
-        if self.stats.stop_reason is None or reason in (StopReason.INTERRUPTED, StopReason.FATAL, StopReason.INTERNAL, StopReason.UNREACHABLE):
+        if self.stats.stop_reason is None or reason in (StopReason.INTERRUPTED, StopReason.FATAL, StopReason.INTERNAL, StopReason.UNREACHABLE, StopReason.REPEATED_PROVIDER):
             self.stats.stop_reason, self.stats.stop_detail = reason, detail
         self._stopping = True
         if abandon:
@@ -248,7 +258,9 @@ class Runner:
         exc = task.exception()
         if exc is None:
             self._internal_kind, self._internal_streak = None, 0
-            self._note_unreachable(self.engine.errors.pop(problem_id, None))
+            error = self.engine.errors.pop(problem_id, None)
+            self._note_unreachable(error)
+            self._note_repeated_provider_error(error)
             return task.result()
         if isinstance(exc, ProviderError) and exc.fatal:
             self.stop(StopReason.FATAL, str(exc))
@@ -270,6 +282,21 @@ class Runner:
                 StopReason.UNREACHABLE,
                 f"{self._unreachable_streak} problems in a row could not reach the server ({error}); "
                 "they are marked errored: when it is back, rerun with --retry-errored",
+            )
+
+    def _note_repeated_provider_error(self, error: ProviderError | None) -> None:
+        """Count problems in a row that ended with the very same provider error; stop at the limit."""
+        if error is None or error.kind in PER_PROBLEM_KINDS | UNREACHABLE_KINDS:
+            self._provider_error, self._provider_streak = None, 0
+            return
+        signature = (str(error.kind), str(error))
+        self._provider_streak = self._provider_streak + 1 if signature == self._provider_error else 1
+        self._provider_error = signature
+        if self._provider_streak >= MAX_SAME_PROVIDER_ERRORS and self.stats.stop_reason is None:
+            self.stop(
+                StopReason.REPEATED_PROVIDER,
+                f"the same provider error on {self._provider_streak} problems in a row ({error}); "
+                "they are marked errored: fix the cause, then rerun with --retry-errored",
             )
 
     def _internal_error(self, problem_id: int, exc: BaseException) -> ProblemState | None:
@@ -298,6 +325,7 @@ class Runner:
         usage = self.engine.usage
         self.stats.calls, self.stats.cost_usd = usage.calls, usage.cost_usd
         self.stats.input_tokens, self.stats.output_tokens = usage.input_tokens, usage.output_tokens
+        self.stats.unpriced_calls, self.stats.failed_calls = usage.unpriced, usage.failed
 
     # -- leases -------------------------------------------------------------------------------------
 

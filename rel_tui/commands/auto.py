@@ -21,7 +21,7 @@ from rel_core.loop import LoopEngine
 from rel_core.models import ProblemState
 from rel_core.prompts import TemplateError, Templates
 from rel_core.providers.base import ProviderError, split_spec
-from rel_core.providers.pricing import price_for
+from rel_core.providers.pricing import Spend, price_for
 from rel_core.runner import ProblemOutcome, Runner, RunObserver, RunStats, StopReason
 from rel_core.store import Store
 from rel_tui.cli import CliContext, load_bundled_if_empty
@@ -122,7 +122,7 @@ def warn_unenforceable_budget(settings: Settings) -> None:
 
 
 def exit_code(stats: RunStats) -> int:
-    if stats.stop_reason in (StopReason.FATAL, StopReason.INTERNAL, StopReason.UNREACHABLE):
+    if stats.stop_reason in (StopReason.FATAL, StopReason.INTERNAL, StopReason.UNREACHABLE, StopReason.REPEATED_PROVIDER):
         click.echo(f"Error: run stopped: {stats.stop_detail}", err=True)
         return EXIT_STOPPED
     if stats.stop_reason == StopReason.INTERRUPTED:
@@ -226,9 +226,9 @@ def print_summary(stats: RunStats) -> None:
         ("failed", str(stats.failed)),
         ("errored", str(stats.errored)),
         ("abandoned (resume later)", str(stats.abandoned)),
-        ("LLM calls", str(stats.calls)),
+        ("LLM calls", f"{stats.calls + stats.failed_calls} ({stats.failed_calls} failed)"),
         ("tokens in / out", f"{stats.input_tokens:,} / {stats.output_tokens:,}"),
-        ("spend (USD)", f"{stats.cost_usd:.4f}"),
+        ("spend", Spend(stats.cost_usd, unpriced=stats.unpriced_calls).describe()),
         ("time", f"{stats.elapsed:.1f}s"),
     ]
     for name, value in rows:
