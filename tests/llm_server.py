@@ -14,7 +14,10 @@ Tests point the real SDK clients at it, so every byte goes over a real socket:
 Replies come from the queue first, then the responder function (called on the server's thread;
 None falls through), then `server.default`. A reply is plain text or a `Reply`: usage or none,
 an HTTP error (Reply.error / rate_limited / insufficient_quota / server_error / auth_failed /
-model_not_found / context_length_exceeded), a delay, slow chunks, a stream cut off mid-way.
+model_not_found / context_length_exceeded), a delay, slow chunks, a stream cut off mid-way, a body
+sent verbatim (`raw_body`, any status), `content: null` (text=None), no choices, reasoning text in
+`reasoning_content` / `reasoning` / a thinking block, a reply dripped one byte at a time (`drip`),
+and Anthropic stream usage sent the way LiteLLM's proxy does (`start_input_tokens=0`).
 Streams follow each protocol: OpenAI `data:` chunks, a usage chunk when
 stream_options.include_usage, then `data: [DONE]`; Anthropic message_start, content_block_start,
 content_block_delta..., content_block_stop, message_delta (with usage), message_stop.

@@ -221,6 +221,15 @@ async def test_a_200_that_is_not_an_answer_is_a_server_error_naming_the_server(c
     assert calls(store)[0]["error"] == str(error)
 
 
+@both
+async def test_a_stream_event_that_is_not_json_is_a_server_error(client, store, llm_env, provider):
+    event = "data: {not json\n\n" if provider == "openai" else "event: message_start\ndata: {not json\n\n"
+    llm_env.enqueue(Reply(raw_body=event, headers={"content-type": "text/event-stream"}))
+    error = await failure(client, ask(SPECS[provider]), stream=True)
+    assert error.kind == ErrorKind.SERVER and "not valid JSON" in str(error) and llm_env.url in str(error)
+    assert calls(store)[0]["error"] == str(error)
+
+
 async def test_an_escape_sequence_from_a_server_never_reaches_the_message(client, llm_env):
     llm_env.enqueue(Reply(raw_body="<html>\x1b[31mred\x1b]52;c;aGk=\x07</html>", headers={"content-type": "text/html"}))
     error = await failure(client, ask(SPECS["openai"]), stream=False)

@@ -120,6 +120,10 @@ class AnthropicProvider:
             raise error from exc
         except (anthropic.APIError, httpx2.HTTPError, OSError) as exc:
             raise stream_broke(exc, spec, self.base_url, "".join(parts)) from exc
+        except ValueError as exc:  # an event whose data is not JSON
+            error = not_json(exc, spec, self.base_url, self.name)
+            error.partial_text = "".join(parts)
+            raise error from None
         finally:
             await events.close()
 

@@ -129,6 +129,10 @@ class OpenAIProvider:
         except openai.APIError as exc:  # an `error` object sent mid-stream
             reason = f"the server sent an error: {one_line(exc.message, 200)}"
             raise stream_broke(exc, spec, self.base_url, "".join(parts), reason) from exc
+        except ValueError as exc:  # an event whose data is not JSON
+            error = not_json(exc, spec, self.base_url, self.name)
+            error.partial_text = "".join(parts)
+            raise error from None
         finally:
             await chunks.close()
 
