@@ -144,7 +144,8 @@ def status(obj: CliContext) -> None:
         table.add_row(str(state), str(count))
     table.add_section()
     table.add_row("total", str(sum(counts.values())))
-    table.add_row("LLM calls", f"{spend.calls} ({spend.failed} failed)")
+    table.add_row("LLM calls", str(spend.calls))
+    table.add_row("LLM calls failed", str(spend.failed))
     table.add_row("LLM spend", spend.describe())
     Console().print(table)
 
