@@ -183,17 +183,29 @@ async def test_the_loop_never_stores_an_empty_draft(store, llm_env):
 async def test_a_server_that_drips_bytes_is_cut_at_the_whole_call_deadline(store, llm_env, provider, stream):
     # One byte every 0.1 s: the HTTP client's per-read timeout (1 s) never fires, and the whole answer
     # would take a minute or more.
-    llm_env.enqueue(Reply(text="forty-two " * 40, drip=0.1))
+    llm_env.enqueue("warm-up", Reply(text="forty-two " * 40, drip=0.1))
     async with LLMClient(settings_with(timeout=1.0, max_retries=2), store) as client:
+        await client.complete(ask(SPECS[provider]))  # the SDK's first-call set-up is not the server's time
         started = time.monotonic()
         error = await failure(client, ask(SPECS[provider]), stream)
         elapsed = time.monotonic() - started
     assert error.kind == ErrorKind.TIMEOUT
     assert elapsed < 4, elapsed
     assert "within 1 s" in str(error) and llm_env.url in str(error)
-    [row] = calls(store)
+    [_, row] = calls(store)
     assert row["error"] == str(error)
-    assert len(llm_env.requests) == 1  # the deadline covers the SDK's retries too
+    assert len(llm_env.requests) == 2  # the deadline covers the SDK's retries too
+
+
+async def test_a_stream_cut_by_the_deadline_keeps_its_text_so_far(store, llm_env):
+    llm_env.enqueue(Reply(text="Six sevens are forty-two, " * 50, chunk_delay=0.05))
+    deltas: list[str] = []
+    async with LLMClient(settings_with(timeout=1.0), store) as client:
+        with pytest.raises(ProviderError) as caught:
+            await client.complete(ask(SPECS["openai"]), on_delta=deltas.append)
+    assert caught.value.kind == ErrorKind.TIMEOUT
+    assert deltas and caught.value.partial_text == "".join(deltas)
+    assert calls(store)[0]["response"] == "".join(deltas)
 
 
 # -- 3. a 200 that is not JSON -------------------------------------------------------------------------

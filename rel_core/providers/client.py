@@ -130,11 +130,20 @@ class LLMClient:
         """The call, streamed answer and SDK retries included, within the provider's `timeout`: the
         HTTP client's own timeout is per read, and a server that drips a byte now and then never trips it."""
         seconds = getattr(self.settings, provider.name).timeout
+        streamed: list[str] = []
+        if on_delta is not None:  # the text so far is kept with the failed call
+
+            def tee(delta: str) -> None:
+                streamed.append(delta)
+                on_delta(delta)
+
         try:
             async with asyncio.timeout(seconds):
-                return await provider.complete(model, request, on_delta)
+                return await provider.complete(model, request, tee if on_delta is not None else None)
         except TimeoutError:
-            raise deadline_passed(request.model, provider.base_url, seconds) from None
+            error = deadline_passed(request.model, provider.base_url, seconds)
+            error.partial_text = "".join(streamed)
+            raise error from None
 
     @staticmethod
     def _mask(exc: ProviderError, provider: Provider | None) -> None:
