@@ -15,7 +15,7 @@ from llm_server import Reply
 from loop_helpers import Script, solution
 
 from rel_core.config import LoopSettings, ModelSettings, ProviderSettings, Settings
-from rel_core.loop import LoopEngine
+from rel_core.loop import LoopEngine, Usage
 from rel_core.models import LLMCall, Problem, ProblemState
 from rel_core.providers import (
     ChatMessage,
@@ -144,12 +144,12 @@ def loop_settings(server) -> Settings:
     )
 
 
-async def run_one(store, server, marker: str) -> tuple[int, ProblemState]:
+async def run_one(store, server, marker: str, settings: Settings | None = None) -> tuple[int, ProblemState, Usage]:
     problem_id, _ = store.add_problem(Problem(text=f"{marker} What is 6 x 7?", reference_answer="42"))
-    settings = loop_settings(server)
+    settings = settings or loop_settings(server)
     engine = LoopEngine(store, LLMClient(settings, store), settings)
     try:
-        return problem_id, await engine.run_problem(problem_id)
+        return problem_id, await engine.run_problem(problem_id), engine.usage
     finally:
         engine.close()
         await engine.client.aclose()
@@ -157,7 +157,7 @@ async def run_one(store, server, marker: str) -> tuple[int, ProblemState]:
 
 async def test_the_loop_stores_reasoning_on_the_attempt(store, llm_env):
     llm_env.respond_with(Script().on("[R1]", "generate", Reply(text=solution("42"), reasoning=REASONING)))
-    problem_id, state = await run_one(store, llm_env, "[R1]")
+    problem_id, state, _ = await run_one(store, llm_env, "[R1]")
     assert state == ProblemState.AWAITING_REVIEW
     [attempt] = store.history(problem_id).attempts
     assert attempt.reasoning == REASONING and REASONING not in attempt.text
@@ -165,9 +165,10 @@ async def test_the_loop_stores_reasoning_on_the_attempt(store, llm_env):
 
 
 async def test_the_loop_never_stores_an_empty_draft(store, llm_env):
-    llm_env.respond_with(Script().on("[R2]", "generate", Reply(text=None, reasoning=REASONING, finish_reason="length")))
-    problem_id, state = await run_one(store, llm_env, "[R2]")
+    llm_env.respond_with(Script().on("[R2]", "generate", Reply(text=None, reasoning=REASONING, finish_reason="length", output_tokens=700)))
+    problem_id, state, usage = await run_one(store, llm_env, "[R2]")
     assert state == ProblemState.ERRORED
+    assert (usage.calls, usage.failed, usage.output_tokens) == (0, 1, 700)  # the failed call's tokens count
     history = store.history(problem_id)
     assert history.attempts == []  # nothing for an expert to review
     assert "only reasoning" in history.problem.state_detail and "raise max_tokens" in history.problem.state_detail
@@ -347,6 +348,24 @@ def test_spend_says_when_it_is_unknown_or_a_lower_bound():
     assert Spend(0.5).describe() == "$0.5000"
     assert Spend(0.5, unpriced=3).describe() == "≥ $0.5000 (3 calls unpriced)"
     assert Spend(0.0, unpriced=1).describe() == "unknown (1 call unpriced)"
+
+
+async def test_the_loop_counts_calls_without_a_price(store, llm_env):
+    llm_env.respond_with(Script().on("[R3]", "generate", solution("42")))
+    settings = loop_settings(llm_env).model_copy(update={"models": {}})
+    _, state, usage = await run_one(store, llm_env, "[R3]", settings)
+    assert state == ProblemState.AWAITING_REVIEW and (usage.calls, usage.unpriced, usage.cost_usd) == (1, 1, 0.0)
+
+
+def test_the_run_summary_says_the_spend_is_unknown_and_counts_failed_calls(capsys):
+    from rel_core.runner import RunStats
+    from rel_tui.commands.auto import print_summary
+
+    print_summary(RunStats(calls=3, failed_calls=1, unpriced_calls=3, stop_reason="queue worked"))
+    err = capsys.readouterr().err
+    assert "unknown (3 calls unpriced)" in err and "4 (1 failed)" in err
+    print_summary(RunStats(calls=3, unpriced_calls=1, cost_usd=0.125, stop_reason="queue worked"))
+    assert "≥ $0.1250 (1 call unpriced)" in capsys.readouterr().err
 
 
 def log(store: Store, **fields) -> None:

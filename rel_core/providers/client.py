@@ -109,6 +109,8 @@ class LLMClient:
             require_answer(completion, request.model, provider.base_url)
         except ProviderError as exc:
             self._mask(exc, provider)  # before it is recorded or shown anywhere
+            if exc.completion is not None and provider is not None:  # an empty answer still cost its tokens
+                self._meter(request, exc.completion, provider)
             exc.llm_call_id = self._record_failure(request, provider, on_delta, started, str(exc), exc.partial_text, exc.completion)
             raise
         except asyncio.CancelledError:
@@ -137,10 +139,13 @@ class LLMClient:
                 streamed.append(delta)
                 on_delta(delta)
 
+        deadline = asyncio.timeout(seconds)
         try:
-            async with asyncio.timeout(seconds):
+            async with deadline:
                 return await provider.complete(model, request, tee if on_delta is not None else None)
         except TimeoutError:
+            if not deadline.expired():  # some other timeout, not this deadline's
+                raise
             error = deadline_passed(request.model, provider.base_url, seconds)
             error.partial_text = "".join(streamed)
             raise error from None
@@ -245,13 +250,11 @@ class LLMClient:
         partial_text: str,
         answer: Completion | None = None,
     ) -> int | None:
-        """Record a failed call; `answer` is the whole but unusable answer of an EmptyAnswer, whose
-        tokens (and so cost) and reasoning are kept too."""
+        """Record a failed call; `answer` is the whole but unusable (metered) answer of an EmptyAnswer,
+        whose tokens, cost and reasoning are kept too."""
         if self.store is None:
             return None
         provider_name, _, model = request.model.partition(":")
-        if answer is not None and provider is not None:
-            self._meter(request, answer, provider)
         return self.store.log_call(
             LLMCall(
                 problem_id=request.problem_id,
