@@ -427,3 +427,22 @@ def test_the_same_provider_error_on_problem_after_problem_stops_the_run_with_exi
         counts = store.counts()
     assert (counts[ProblemState.ERRORED], counts[ProblemState.PENDING]) == (5, 3)
     assert "5 (5 failed)" in result.stderr  # the summary counts failed calls
+
+
+async def test_problem_specific_errors_in_a_row_do_not_stop_the_run(tmp_path, llm_env):
+    from rel_core.runner import Runner, StopReason
+
+    db = tmp_path / "runner.db"
+    with Store(db) as store:
+        for n in range(7):
+            store.add_problem(Problem(text=f"[T{n}] What is 6 x 7?", reference_answer="42"))
+        llm_env.default = Reply.context_length_exceeded()  # each problem's own prompt is too long
+        settings = loop_settings(llm_env).model_copy(update={"loop": LoopSettings(concurrency=1)})
+        engine = LoopEngine(store, LLMClient(settings, store), settings)
+        try:
+            stats = await Runner(store, engine, settings).run()
+        finally:
+            engine.close()
+            await engine.client.aclose()
+        assert stats.stop_reason == StopReason.QUEUE_EMPTY and stats.errored == 7
+        assert store.counts()[ProblemState.ERRORED] == 7
