@@ -89,6 +89,7 @@ def cost_usd(
     return price.cost(input_tokens, output_tokens)
 
 
+@cache
 def is_hosted_url(provider: str, url: str | None) -> bool:
     """Whether `url` (None: the SDK's default) is the provider's own hosted API."""
     if not url:
