@@ -105,12 +105,24 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    unpriced: int = 0  # calls with no known price: the spend is a lower bound
+    failed: int = 0  # calls that ended in a provider error (not in `calls`)
 
     def add(self, completion: Completion) -> None:
         self.calls += 1
+        self._spent(completion)
+
+    def add_failure(self, error: ProviderError) -> None:
+        """A failed call; an empty answer still used (and cost) tokens."""
+        self.failed += 1
+        if error.completion is not None:
+            self._spent(error.completion)
+
+    def _spent(self, completion: Completion) -> None:
         self.input_tokens += completion.input_tokens or 0
         self.output_tokens += completion.output_tokens or 0
         self.cost_usd += completion.cost_usd or 0.0
+        self.unpriced += completion.cost_usd is None
 
 
 # -- deciding the next step from the database ------------------------------------------------
@@ -378,7 +390,11 @@ class LoopEngine:
         return await self._complete(request, on_delta)
 
     async def _complete(self, request: CompletionRequest, on_delta: DeltaCallback | None = None) -> Completion:
-        completion = await self.client.complete(request, on_delta=on_delta)
+        try:
+            completion = await self.client.complete(request, on_delta=on_delta)
+        except ProviderError as exc:
+            self.usage.add_failure(exc)
+            raise
         self.usage.add(completion)
         return completion
 
@@ -406,6 +422,7 @@ class LoopEngine:
             iteration=iteration,
             hint=hint,
             llm_call_id=completion.llm_call_id,
+            reasoning=completion.reasoning,
         )
         # A check that needs no math-verify is committed with the attempt: one write instead of two.
         # A draft cut off at the token limit has no final answer to trust, whatever it said mid-way.

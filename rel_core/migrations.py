@@ -236,3 +236,11 @@ def m004_claim_holders(db: sqlite_utils.Database) -> None:
         db["problems"].add_column(column, kind)
     # Only claimed rows: finding the claims of dead holders, or held by others, scans just those.
     db.execute("create index problems_claimed on problems (claim_host, claim_pid) where claimed_by is not null")
+
+
+@migration
+def m005_reasoning(db: sqlite_utils.Database) -> None:
+    # Reasoning text that servers send apart from the answer (vLLM/llama.cpp `reasoning_content`,
+    # Ollama `reasoning`, Anthropic thinking): kept beside the answer, never mixed into it.
+    db.execute("alter table llm_calls add column reasoning text")
+    db.execute("alter table attempts add column reasoning text")

@@ -104,6 +104,8 @@ class Attempt(BaseModel):
     iteration: int = 0
     hint: str | None = None
     llm_call_id: int | None = None
+    reasoning: str | None = None
+    """Reasoning the model sent apart from its answer (reasoning_content, thinking), if any."""
     created_at: str = Field(default_factory=utcnow)
 
 
@@ -148,6 +150,8 @@ class LLMCall(BaseModel):
     cost_usd: float | None = None
     finish_reason: str | None = None
     error: str | None = None
+    reasoning: str | None = None
+    """Reasoning text sent apart from the answer (reasoning_content / reasoning / thinking)."""
     created_at: str = Field(default_factory=utcnow)
 
 

@@ -5,8 +5,8 @@ it is worked, so two runners never share a problem. A claim records its holder's
 start time: claims left by a dead runner on this host are taken over at once, a dead remote
 runner's within a lease. While others hold the only work left, the observer is told who holds
 what, until when, every `WAIT_REPORT_SECONDS`. A full disk stops the run. The runner stops
-claiming at the limit, the budget, a fatal provider error, the same internal error on several
-problems in a row, or a signal; on a signal or a fatal error the calls in flight are abandoned
+claiming at the limit, the budget, a fatal provider error, the same internal or provider error on
+several problems in a row, or a signal; on a signal or a fatal error the calls in flight are abandoned
 (every committed step stays committed) and the claims released, so the next run resumes at once.
 """
 
@@ -43,9 +43,17 @@ class StopReason:
     INTERNAL = "repeated internal error"
     UNREACHABLE = "server unreachable"
     DISK_FULL = "disk full"
+    REPEATED_PROVIDER = "repeated provider error"
 
 # Reasons that stop the run at once, abandoning the problems in flight, and exit non-zero.
-STOP_NOW = (StopReason.INTERRUPTED, StopReason.FATAL, StopReason.INTERNAL, StopReason.UNREACHABLE, StopReason.DISK_FULL)
+STOP_NOW = (
+    StopReason.INTERRUPTED,
+    StopReason.FATAL,
+    StopReason.INTERNAL,
+    StopReason.UNREACHABLE,
+    StopReason.DISK_FULL,
+    StopReason.REPEATED_PROVIDER,
+)
 
 # The same internal error (exception type) on this many problems in a row is taken to be systemic:
 # every later problem would fail the same way, so the run stops rather than mark the queue errored.
@@ -70,6 +78,11 @@ def is_disk_full(exc: BaseException) -> bool:
 
 def is_busy(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+# The same provider error (kind and message) on this many problems in a row is the setup, not the
+# problems: a LiteLLM proxy answers an unknown model and a bad key with HTTP 400, a model that spends
+# every token on reasoning sends empty answers. A too-long prompt is the problem's own, so not counted.
+MAX_SAME_PROVIDER_ERRORS = 5
+PER_PROBLEM_KINDS = frozenset({ErrorKind.CONTEXT_LENGTH})
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,8 @@ class RunStats:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    unpriced_calls: int = 0  # calls with no known price: cost_usd is a lower bound
+    failed_calls: int = 0
     started: float = field(default_factory=time.monotonic)
     stop_reason: str | None = None
     stop_detail: str | None = None
@@ -178,6 +193,8 @@ class Runner:
         self._internal_streak = 0  # ...and on how many problems in a row
         self._unreachable_streak = 0  # problems in a row that ended unable to reach the server
         self._next_wait_report = 0.0  # monotonic time the next "waiting on others" line is due
+        self._provider_error: tuple[str, str] | None = None  # (kind, message) the last problems ended with...
+        self._provider_streak = 0  # ...and on how many problems in a row
 
     @property
     def lease_seconds(self) -> float:
@@ -356,7 +373,9 @@ class Runner:
             return None
         if exc is None:
             self._internal_kind, self._internal_streak = None, 0
-            self._note_unreachable(self.engine.errors.pop(problem_id, None))
+            error = self.engine.errors.pop(problem_id, None)
+            self._note_unreachable(error)
+            self._note_repeated_provider_error(error)
             return task.result()
         if isinstance(exc, ProviderError) and exc.fatal:
             self.stop(StopReason.FATAL, str(exc))
@@ -378,6 +397,21 @@ class Runner:
                 StopReason.UNREACHABLE,
                 f"{self._unreachable_streak} problems in a row could not reach the server ({error}); "
                 "they are marked errored: when it is back, rerun with --retry-errored",
+            )
+
+    def _note_repeated_provider_error(self, error: ProviderError | None) -> None:
+        """Count problems in a row that ended with the very same provider error; stop at the limit."""
+        if error is None or error.kind in PER_PROBLEM_KINDS | UNREACHABLE_KINDS:
+            self._provider_error, self._provider_streak = None, 0
+            return
+        signature = (str(error.kind), str(error))
+        self._provider_streak = self._provider_streak + 1 if signature == self._provider_error else 1
+        self._provider_error = signature
+        if self._provider_streak >= MAX_SAME_PROVIDER_ERRORS and self.stats.stop_reason is None:
+            self.stop(
+                StopReason.REPEATED_PROVIDER,
+                f"the same provider error on {self._provider_streak} problems in a row ({error}); "
+                "they are marked errored: fix the cause, then rerun with --retry-errored",
             )
 
     def _internal_error(self, problem_id: int, exc: BaseException) -> ProblemState | None:
@@ -406,6 +440,7 @@ class Runner:
         usage = self.engine.usage
         self.stats.calls, self.stats.cost_usd = usage.calls, usage.cost_usd
         self.stats.input_tokens, self.stats.output_tokens = usage.input_tokens, usage.output_tokens
+        self.stats.unpriced_calls, self.stats.failed_calls = usage.unpriced, usage.failed
 
     # -- leases -------------------------------------------------------------------------------------
 

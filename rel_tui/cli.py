@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rel_core.config import ConfigError, Settings, load_settings
+from rel_core.providers.pricing import recorded_spend
 from rel_core.store import BUSY_TIMEOUT_SECONDS, Store, StoreError
 
 
@@ -135,7 +136,7 @@ def status(obj: CliContext) -> None:
     """Show how many problems are in each state."""
     with obj.open_store() as store:
         counts = store.counts()
-        cost = store.total_cost()
+        spend = recorded_spend(store.conn)
     table = Table(title=f"rel-tui: {obj.db_path}")
     table.add_column("state")
     table.add_column("problems", justify="right")
@@ -143,7 +144,9 @@ def status(obj: CliContext) -> None:
         table.add_row(str(state), str(count))
     table.add_section()
     table.add_row("total", str(sum(counts.values())))
-    table.add_row("LLM spend (USD)", f"{cost:.4f}")
+    table.add_row("LLM calls", str(spend.calls))
+    table.add_row("LLM calls failed", str(spend.failed))
+    table.add_row("LLM spend", spend.describe())
     Console().print(table)
 
 

@@ -14,7 +14,10 @@ Tests point the real SDK clients at it, so every byte goes over a real socket:
 Replies come from the queue first, then the responder function (called on the server's thread;
 None falls through), then `server.default`. A reply is plain text or a `Reply`: usage or none,
 an HTTP error (Reply.error / rate_limited / insufficient_quota / server_error / auth_failed /
-model_not_found / context_length_exceeded), a delay, slow chunks, a stream cut off mid-way.
+model_not_found / context_length_exceeded), a delay, slow chunks, a stream cut off mid-way, a body
+sent verbatim (`raw_body`, any status), `content: null` (text=None), no choices, reasoning text in
+`reasoning_content` / `reasoning` / a thinking block, a reply dripped one byte at a time (`drip`),
+and Anthropic stream usage sent the way LiteLLM's proxy does (`start_input_tokens=0`).
 Streams follow each protocol: OpenAI `data:` chunks, a usage chunk when
 stream_options.include_usage, then `data: [DONE]`; Anthropic message_start, content_block_start,
 content_block_delta..., content_block_stop, message_delta (with usage), message_stop.
@@ -44,7 +47,8 @@ from typing import Any
 class Reply:
     """One scripted answer. Fields that do not apply to a reply's kind are ignored."""
 
-    text: str = "OK"
+    text: str | None = "OK"
+    """None: OpenAI `content: null`, Anthropic no text block (as servers do when only reasoning came back)."""
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     error_message: str | None = None
@@ -73,6 +77,19 @@ class Reply:
     """OpenAI vocabulary (stop, length); translated to end_turn / max_tokens for Anthropic."""
     model: str | None = None
     """The model the answer claims to come from; defaults to the one requested."""
+    reasoning: str | None = None
+    """Reasoning text sent beside the answer: OpenAI-compatible servers put it in `reasoning_field`
+    (vLLM, llama.cpp, DeepSeek: reasoning_content; Ollama, newer vLLM: reasoning), Anthropic in a
+    thinking block."""
+    reasoning_field: str = "reasoning_content"
+    no_choices: bool = False
+    """OpenAI `choices: []` (streams: chunks with no choices); Anthropic `content: []`."""
+    drip: float | None = None
+    """Send the whole response one byte at a time, this many seconds apart: never silent for long,
+    so per-read timeouts never fire."""
+    start_input_tokens: int | None = None
+    """Anthropic streams: input_tokens in message_start, with the real count then sent in message_delta
+    (LiteLLM's proxy sends 0 first)."""
 
     # -- ready-made failures --
 
@@ -303,6 +320,8 @@ class LLMServer:
         request = self._record(method, path, headers, raw)
         reply = self._reply_for(request)
         await asyncio.sleep(max(0.0, arrived + self.latency + reply.delay - time.monotonic()))
+        if reply.drip is not None:
+            return await self._drip(writer, request, reply)
         if request.protocol == "unknown":
             _write_json(writer, 404, {"error": {"message": f"no route for {method} {path}", "type": "not_found"}})
         elif reply.status >= 400 or reply.raw_body is not None:
@@ -313,6 +332,22 @@ class LLMServer:
             _write_json(writer, 200, _plain_body(request, reply), reply.headers)
         await writer.drain()
         return headers.get("connection", "").lower() != "close"
+
+    async def _drip(self, writer: asyncio.StreamWriter, request: RecordedRequest, reply: Reply) -> bool:
+        """The reply as it would be sent, written one byte every `reply.drip` seconds."""
+        whole = _BufferWriter()
+        plain = Reply(**{**reply.__dict__, "drip": None, "chunk_delay": 0.0, "cut_after": None})
+        if request.stream and plain.status < 400 and plain.raw_body is None:
+            await self._write_stream(whole, request, plain)
+        elif plain.status >= 400 or plain.raw_body is not None:
+            self._write_error(whole, request, plain)
+        else:
+            _write_json(whole, 200, _plain_body(request, plain), plain.headers)
+        for i in range(len(whole.data)):
+            writer.write(whole.data[i : i + 1])
+            await writer.drain()
+            await asyncio.sleep(reply.drip)
+        return True
 
     def _record(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> RecordedRequest:
         try:
@@ -369,6 +404,19 @@ class LLMServer:
         return True
 
 
+class _BufferWriter:
+    """Enough of a StreamWriter to collect a reply's bytes (for dripping them out later)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    async def drain(self) -> None:
+        pass
+
+
 class _TimedProtocol(asyncio.StreamReaderProtocol):
     """The stream protocol of asyncio.start_server, noting on the reader when data last arrived."""
 
@@ -411,7 +459,7 @@ _WORDS = re.compile(r"\s*\S+\s*|\s+")
 
 
 def _deltas(reply: Reply) -> list[str]:
-    return reply.chunks if reply.chunks is not None else _WORDS.findall(reply.text)
+    return reply.chunks if reply.chunks is not None else _WORDS.findall(reply.text or "")
 
 
 def _usage(request: RecordedRequest, reply: Reply) -> tuple[int, int]:
@@ -431,7 +479,7 @@ def _plain_body(request: RecordedRequest, reply: Reply) -> dict[str, Any]:
             "type": "message",
             "role": "assistant",
             "model": model,
-            "content": [{"type": "text", "text": reply.text}],
+            "content": _anthropic_blocks(reply),
             "stop_reason": _ANTHROPIC_STOP.get(reply.finish_reason, reply.finish_reason),
             "stop_sequence": None,
         }
@@ -443,11 +491,25 @@ def _plain_body(request: RecordedRequest, reply: Reply) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text}, "finish_reason": reply.finish_reason, "logprobs": None}],
+        "choices": [] if reply.no_choices else [{"index": 0, "message": _openai_message(reply), "finish_reason": reply.finish_reason, "logprobs": None}],
     }
     if reply.usage:
         body["usage"] = {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out}
     return body
+
+
+def _openai_message(reply: Reply) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+    if reply.reasoning is not None:
+        message[reply.reasoning_field] = reply.reasoning
+    return message
+
+
+def _anthropic_blocks(reply: Reply) -> list[dict[str, Any]]:
+    if reply.no_choices:
+        return []
+    blocks = [{"type": "thinking", "thinking": reply.reasoning, "signature": "sig"}] if reply.reasoning is not None else []
+    return blocks + ([{"type": "text", "text": reply.text}] if reply.text is not None else [])
 
 
 def _openai_events(request: RecordedRequest, reply: Reply, n: int):
@@ -456,9 +518,11 @@ def _openai_events(request: RecordedRequest, reply: Reply, n: int):
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
         choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-        return f"data: {json.dumps({**base, 'choices': [choice]})}\n\n"
+        return f"data: {json.dumps({**base, 'choices': [] if reply.no_choices else [choice]})}\n\n"
 
-    yield chunk({"role": "assistant", "content": ""})
+    yield chunk({"role": "assistant", "content": "" if reply.text is not None else None})
+    for delta in _WORDS.findall(reply.reasoning or ""):
+        yield chunk({reply.reasoning_field: delta, "content": None})
     for delta in _deltas(reply):
         yield chunk({"content": delta})
     yield chunk({}, reply.finish_reason)
@@ -479,16 +543,27 @@ def _anthropic_events(request: RecordedRequest, reply: Reply, n: int):
 
     inp, out = _usage(request, reply)
     message = {"id": f"msg_{n}", "type": "message", "role": "assistant", "model": reply.model or request.model, "content": [], "stop_reason": None, "stop_sequence": None}
+    at_start = reply.start_input_tokens if reply.start_input_tokens is not None else inp
     if reply.usage:
-        message["usage"] = {"input_tokens": inp, "output_tokens": 1}
+        message["usage"] = {"input_tokens": at_start, "output_tokens": 1}
     yield event("message_start", {"message": message})
-    yield event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
-    for delta in _deltas(reply):
-        yield event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": delta}})
-    yield event("content_block_stop", {"index": 0})
+    index = 0
+    if reply.reasoning is not None and not reply.no_choices:
+        yield event("content_block_start", {"index": index, "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
+        for delta in _WORDS.findall(reply.reasoning):
+            yield event("content_block_delta", {"index": index, "delta": {"type": "thinking_delta", "thinking": delta}})
+        yield event("content_block_stop", {"index": index})
+        index += 1
+    if reply.text is not None and not reply.no_choices:
+        yield event("content_block_start", {"index": index, "content_block": {"type": "text", "text": ""}})
+        for delta in _deltas(reply):
+            yield event("content_block_delta", {"index": index, "delta": {"type": "text_delta", "text": delta}})
+        yield event("content_block_stop", {"index": index})
     stop = {"delta": {"stop_reason": _ANTHROPIC_STOP.get(reply.finish_reason, reply.finish_reason), "stop_sequence": None}}
     if reply.usage:
         stop["usage"] = {"output_tokens": out}
+        if reply.start_input_tokens is not None:
+            stop["usage"]["input_tokens"] = inp
     yield event("message_delta", stop)
     yield event("message_stop", {})
 

@@ -37,9 +37,13 @@ def fast(max_retries: int = 2, timeout: float = 5.0, **fields) -> ProviderSettin
     return ProviderSettings(max_retries=max_retries, timeout=timeout, **fields)
 
 
+# The loopback server is not the hosted API, so the bundled price table does not apply: priced here.
+PRICED = {spec: ModelSettings(input_per_million=1.0, output_per_million=2.0) for spec in SPECS.values()}
+
+
 @pytest.fixture
 def settings():
-    return Settings(openai=fast(), anthropic=fast())
+    return Settings(openai=fast(), anthropic=fast(), models=PRICED)
 
 
 @pytest.fixture
@@ -395,7 +399,7 @@ async def test_provider_base_url_from_settings_wins_over_the_environment(store, 
 # -- metering ------------------------------------------------------------------------------------
 
 
-async def test_cost_from_the_bundled_table_an_override_and_unknown_models(store, env):
+async def test_cost_from_an_override_and_unknown_models(store, env):
     env.default = Reply(text="ok", input_tokens=1_000_000, output_tokens=1_000_000)
     settings = Settings(
         openai=fast(),
@@ -408,13 +412,23 @@ async def test_cost_from_the_bundled_table_an_override_and_unknown_models(store,
         mini = await client.complete(ask("openai:gpt-4o-mini"))
         overridden = await client.complete(ask("openai:gpt-4o"))
         unknown = await client.complete(ask("openai:my-finetune"))
-        haiku = await client.complete(ask("anthropic:claude-haiku-4-5-20251001"))
-    assert mini.cost_usd == pytest.approx(0.15 + 0.60)
+    # The loopback is not api.openai.com: the hosted list price of gpt-4o-mini does not apply there.
+    assert mini.cost_usd is None
     assert overridden.cost_usd == pytest.approx(3.0)
     assert unknown.cost_usd is None
-    assert haiku.cost_usd == pytest.approx(1.0 + 5.0)  # a dated snapshot has its family's price
     costs = [row["cost_usd"] for row in calls(store)]
-    assert costs[2] is None and costs[0] == pytest.approx(0.75)
+    assert costs == [None, pytest.approx(3.0), None]
+
+
+def test_the_bundled_table_prices_the_hosted_apis():
+    from rel_core.providers import price_for
+
+    settings = Settings()
+    assert price_for("openai:gpt-4o-mini", settings, hosted=True).cost(1_000_000, 1_000_000) == pytest.approx(0.75)
+    # A dated snapshot has its family's price.
+    haiku = price_for("anthropic:claude-haiku-4-5-20251001", settings, hosted=True)
+    assert haiku.cost(1_000_000, 1_000_000) == pytest.approx(1.0 + 5.0)
+    assert price_for("openai:my-finetune", settings, hosted=True) is None
 
 
 async def test_api_keys_never_reach_the_database(tmp_path, env):

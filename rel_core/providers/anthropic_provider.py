@@ -6,6 +6,8 @@ are streamed even without a callback: the SDK refuses non-streaming calls it exp
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,19 +16,25 @@ import httpx2
 
 from ..config import ProviderSettings
 from .base import (
+    BASE_URL_ENV,
     Completion,
     CompletionRequest,
     DeltaCallback,
     ErrorKind,
     ProviderError,
     error_kind_for_status,
+    not_json,
     one_line,
-    require_json_object,
     refuse_retry_on_exhausted_quota,
+    require_event_stream,
+    require_json_object,
+    shown_url,
     status_error_message,
     stream_broke,
     transport_error,
 )
+
+log = logging.getLogger(__name__)
 
 # Above this many output tokens a call is streamed: the SDK's smallest non-streaming limit (Opus 4.0/4.1).
 STREAM_ABOVE_MAX_TOKENS = 8192
@@ -41,13 +49,14 @@ class AnthropicProvider:
         self.api_key = api_key
         self.client = anthropic.AsyncAnthropic(
             api_key=api_key,  # explicit, so the SDK never falls back to profiles on disk
-            base_url=base_url,  # None: the SDK reads ANTHROPIC_BASE_URL, then its default
+            base_url=without_v1(base_url or os.environ.get(BASE_URL_ENV["anthropic"])),  # None: the SDK's default
             max_retries=settings.max_retries,
             timeout=settings.timeout,
             http_client=_http_client(settings.timeout),
         )
-        self.base_url = str(self.client.base_url).rstrip("/")
-        self._messages_url = f"{self.base_url}/v1/messages"  # in full: the SDK need not join it per call
+        url = str(self.client.base_url).rstrip("/")
+        self.base_url = shown_url(url)  # what messages and the call log show: never user:password@
+        self._messages_url = f"{url}/v1/messages"  # in full: the SDK need not join it per call
 
     def streams(self, request: CompletionRequest, on_delta: DeltaCallback | None) -> bool:
         return on_delta is not None or request.max_tokens > STREAM_ABOVE_MAX_TOKENS
@@ -66,27 +75,37 @@ class AnthropicProvider:
             events = await self.client.messages.create(**params, stream=True)
         except anthropic.APIError as exc:
             raise self.translate(exc, request.model) from exc
+        except ValueError as exc:  # a 200 whose body is not JSON
+            raise not_json(exc, request.model, self.base_url, self.name) from None
+        await require_event_stream(events.response, request.model, self.base_url, self.name, events.close)
         return await self._read_stream(events, model, request.model, on_delta or _ignore)
 
     async def _read_stream(self, events: anthropic.AsyncStream, model: str, spec: str, on_delta: DeltaCallback) -> Completion:
         parts: list[str] = []
+        thinking: list[str] = []
         result = Completion(text="", model=model)
-        finished = False
+        finished, seen = False, 0
         async for event in self._events(events, spec, parts):
+            seen += 1
             if event.type == "message_start":
                 result.model = event.message.model or model
                 result.input_tokens = _tokens(event.message, "input_tokens")
             elif event.type == "content_block_delta" and event.delta.type == "text_delta":
                 parts.append(event.delta.text)
                 on_delta(event.delta.text)
+            elif event.type == "content_block_delta" and event.delta.type == "thinking_delta":
+                thinking.append(event.delta.thinking)
             elif event.type == "message_delta":
                 result.finish_reason = event.delta.stop_reason
                 result.output_tokens = _tokens(event, "output_tokens")
+                # A proxy may send 0 in message_start and the real count here (LiteLLM): the larger one.
+                result.input_tokens = _larger(result.input_tokens, _tokens(event, "input_tokens"))
             elif event.type == "message_stop":
                 finished = True
         result.text = "".join(parts)
+        result.reasoning = "".join(thinking) or None
         if not finished:
-            raise stream_broke(None, spec, self.base_url, result.text)
+            raise stream_broke(None, spec, self.base_url, result.text, None if seen else "it sent no events")
         return result
 
     async def _events(self, events: anthropic.AsyncStream, spec: str, parts: list[str]) -> AsyncIterator[Any]:
@@ -101,6 +120,10 @@ class AnthropicProvider:
             raise error from exc
         except (anthropic.APIError, httpx2.HTTPError, OSError) as exc:
             raise stream_broke(exc, spec, self.base_url, "".join(parts)) from exc
+        except ValueError as exc:  # an event whose data is not JSON
+            error = not_json(exc, spec, self.base_url, self.name)
+            error.partial_text = "".join(parts)
+            raise error from None
         finally:
             await events.close()
 
@@ -137,22 +160,49 @@ def request_params(model: str, request: CompletionRequest) -> dict[str, Any]:
 def _completion(message: dict[str, Any], model: str) -> Completion:
     """A message's JSON, read as leniently as the SDK's own (unvalidated) model would be."""
     blocks = message.get("content")
-    text = "".join(
-        block["text"]
-        for block in (blocks if isinstance(blocks, list) else [])
-        if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str)
-    )
+    text = _joined(blocks, "text", "text")
+    reasoning = _joined(blocks, "thinking", "thinking") or None
     usage = message.get("usage")
     usage = usage if isinstance(usage, dict) else {}
     answered = message.get("model")
     stop = message.get("stop_reason")
     return Completion(
         text=text,
+        reasoning=reasoning,
         model=answered if isinstance(answered, str) and answered else model,
         input_tokens=_int(usage.get("input_tokens")),
         output_tokens=_int(usage.get("output_tokens")),
         finish_reason=stop if isinstance(stop, str) else None,
     )
+
+
+def _joined(blocks: object, block_type: str, field: str) -> str:
+    """The `field` text of every content block of `block_type`, in order."""
+    return "".join(
+        block[field]
+        for block in (blocks if isinstance(blocks, list) else [])
+        if isinstance(block, dict) and block.get("type") == block_type and isinstance(block.get(field), str)
+    )
+
+
+def without_v1(url: str | None) -> str | None:
+    """The SDK appends /v1/messages to the base URL, so one that ends in /v1 (a common copy of the
+    endpoint's prefix) would send every request to /v1/v1/messages: the /v1 is dropped, with a note."""
+    if not url:
+        return None
+    trimmed = url.rstrip("/")
+    if not trimmed.endswith("/v1"):
+        return url
+    log.warning(
+        "anthropic: base_url %s ends in /v1; using %s (the SDK adds /v1/messages itself)",
+        shown_url(url),
+        shown_url(trimmed[:-3]),
+    )
+    return trimmed[:-3]
+
+
+def _larger(first: int | None, second: int | None) -> int | None:
+    return max(first, second) if first is not None and second is not None else first if second is None else second
 
 
 def _int(value: object) -> int | None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from ..config import redact_url
+from ..terminal_text import one_line as terminal_one_line
 
 PROVIDERS = ("openai", "anthropic")
 
@@ -41,6 +45,8 @@ class Completion(BaseModel):
     tokens_estimated: bool = False
     latency_ms: float = 0.0
     finish_reason: str | None = None
+    reasoning: str | None = None
+    """Reasoning text the server sent apart from the answer (reasoning_content / reasoning / thinking)."""
     cost_usd: float | None = None
     llm_call_id: int | None = Field(default=None, description="Row id in llm_calls, when metered")
 
@@ -62,6 +68,7 @@ class ErrorKind(StrEnum):
     BAD_REQUEST = "bad_request"
     SERVER = "server"
     STREAM = "stream"  # the stream broke off mid-way
+    EMPTY_ANSWER = "empty_answer"  # a complete answer with no text in it (no choices, null, only reasoning)
 
 
 # Errors that stop a whole run rather than one problem: every later call would fail the same way.
@@ -89,6 +96,9 @@ class ProviderError(Exception):
         """The HTTP status behind the error, when there was one."""
         self.llm_call_id: int | None = None
         """Row id of the failed call in llm_calls, when metered."""
+        self.completion: Completion | None = None
+        """An answer that came back whole but is unusable (an empty answer): its usage and reasoning
+        are recorded with the failed call."""
 
     @property
     def fatal(self) -> bool:
@@ -102,9 +112,55 @@ class ProviderError(Exception):
             return
         self.args = tuple(redact(a, secret) if isinstance(a, str) else a for a in self.args)
         self.partial_text = redact(self.partial_text, secret)
+        if self.completion is not None and self.completion.reasoning:
+            self.completion.reasoning = redact(self.completion.reasoning, secret)
         if any(_leaks(str(e), secret) for e in _chain(self)[1:]):
             self.__cause__ = None
             self.__suppress_context__ = True
+
+
+class EmptyAnswer(ProviderError):
+    """The server answered in full, but with no answer text: no choices, `content: null`, or text only
+    in a reasoning field. Never an empty draft: the call is recorded as failed, with its reasoning."""
+
+    def __init__(self, message: str, provider: str | None, completion: Completion):
+        super().__init__(ErrorKind.EMPTY_ANSWER, message, provider)
+        self.completion = completion
+
+
+def require_answer(completion: Completion, spec: str, base_url: str) -> Completion:
+    """`completion`, or EmptyAnswer when it holds no answer text."""
+    if completion.text.strip():
+        return completion
+    if completion.reasoning and completion.reasoning.strip():
+        what = "only reasoning and no answer text"  # no counts: the same failure reads the same on every problem
+    else:
+        what = "no answer text"
+    why = ""
+    if completion.truncated:
+        why = f"; it stopped at the token limit ({completion.finish_reason}): raise max_tokens"
+    message = f"{spec}: {base_url} sent {what} (finish reason {completion.finish_reason or 'none'}){why}"
+    raise EmptyAnswer(one_line(message), spec.partition(":")[0], completion)
+
+
+def deadline_passed(spec: str, base_url: str, seconds: float) -> ProviderError:
+    """The whole call (connect, retries, every byte of the answer) took longer than `timeout`: a server
+    that keeps sending a byte now and then never trips the HTTP client's per-read timeout."""
+    provider = spec.partition(":")[0]
+    return ProviderError(
+        ErrorKind.TIMEOUT,
+        f"{spec}: {base_url} did not finish answering within {seconds:g} s (the whole-call limit); "
+        f"raise [{provider}] timeout in rel.toml or check the server",
+        provider,
+    )
+
+
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@?#]+@")
+
+
+def strip_url_credentials(text: str) -> str:
+    """`text` with the user:password@ part of every URL in it removed."""
+    return _URL_USERINFO.sub(r"\1", text) if "@" in text else text
 
 
 def split_spec(spec: str) -> tuple[str, str]:
@@ -163,8 +219,9 @@ def _leaks(text: str, secret: str) -> bool:
 
 
 def one_line(text: object, limit: int = 300) -> str:
-    """Provider messages can be long or multi-line; errors here are one line."""
-    flat = " ".join(str(text).split())
+    """Provider messages can be long or multi-line; errors here are one line, and server text in them
+    can never drive the terminal (escape and control characters are shown, not sent)."""
+    flat = terminal_one_line(" ".join(str(text).split()))
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
@@ -301,6 +358,47 @@ async def refuse_retry_on_exhausted_quota(response) -> None:
     await response.aread()
     if b"insufficient_quota" in response.content:
         response.headers["x-should-retry"] = "false"
+
+
+def not_json(exc: ValueError, spec: str, base_url: str, provider: str) -> ProviderError:
+    """A 200 whose body does not parse as JSON (a proxy's page, a truncated body)."""
+    return ProviderError(
+        ErrorKind.SERVER, f"{spec}: unexpected answer from {base_url}: not valid JSON ({one_line(exc, 120)})", provider
+    )
+
+
+def not_an_event_stream(content_type: str, body: bytes, spec: str, base_url: str, provider: str) -> ProviderError:
+    """A streamed call answered with a page or a JSON document instead of server-sent events."""
+    snippet = one_line(body.decode("utf-8", "replace"), 120)
+    return ProviderError(
+        ErrorKind.SERVER,
+        f"{spec}: unexpected answer from {base_url}: not an event stream ({content_type or 'no content type'}: {snippet})",
+        provider,
+    )
+
+
+_NOT_STREAM_TYPES = ("text/html", "text/plain", "application/json")
+
+
+async def require_event_stream(response, spec: str, base_url: str, provider: str, close: Callable) -> None:
+    """A streamed call's 200 must be server-sent events: a page or a JSON document in its place (a
+    proxy's login or error page) is a server error that says what came, not an "empty stream"."""
+    content_type = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if content_type not in _NOT_STREAM_TYPES and not content_type.endswith("+json"):
+        return
+    try:
+        body = await response.aread()
+    finally:
+        await close()
+    raise not_an_event_stream(content_type, body[:2000], spec, base_url, provider)
+
+
+def shown_url(url: str) -> str:
+    """The URL without credentials (user:password@, ?key=values), even when it does not parse."""
+    try:
+        return redact_url(url)
+    except ValueError:
+        return re.sub(r"//[^/?#]*@", "//", url).partition("?")[0]
 
 
 def require_json_object(answer: object, expected: str, spec: str, base_url: str, provider: str) -> dict:

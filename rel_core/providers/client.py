@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import time
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
@@ -29,19 +28,22 @@ from .base import (
     DeltaCallback,
     ErrorKind,
     ProviderError,
+    deadline_passed,
     estimate_tokens,
     one_line,
     redact,
+    require_answer,
+    shown_url,
     split_spec,
+    strip_url_credentials,
 )
-from .pricing import cost_usd
+from .pricing import cost_usd, is_hosted_url
 
 if TYPE_CHECKING:
     from ..store import Store
 
 # Sent as the key to servers that need none (a local vLLM or Ollama): the SDKs refuse an empty key.
 NO_KEY = "no-key-needed"
-HOSTED = {"openai": "openai.com", "anthropic": "anthropic.com"}
 
 
 class Provider(Protocol):
@@ -103,23 +105,56 @@ class LLMClient:
             provider = self.provider_for(request.model)
             async with self._gate(provider_name):
                 started, sent = time.perf_counter(), True
-                completion = await provider.complete(model, request, on_delta)
+                completion = await self._within_deadline(provider, model, request, on_delta)
+            require_answer(completion, request.model, provider.base_url)
         except ProviderError as exc:
-            exc.redact(_key_of(provider))  # before it is recorded or shown anywhere
-            exc.llm_call_id = self._record_failure(request, provider, on_delta, started, str(exc), exc.partial_text)
+            self._mask(exc, provider)  # before it is recorded or shown anywhere
+            if exc.completion is not None and provider is not None:  # an empty answer still cost its tokens
+                self._meter(request, exc.completion, provider)
+            exc.llm_call_id = self._record_failure(request, provider, on_delta, started, str(exc), exc.partial_text, exc.completion)
             raise
         except asyncio.CancelledError:
             if sent:  # a cancelled worker's call may still have cost something
                 self._record_failure(request, provider, on_delta, started, "cancelled", "")
             raise
         except Exception as exc:  # e.g. the on_delta callback failed
-            error = redact(f"{type(exc).__name__}: {one_line(exc)}", _key_of(provider))
+            error = strip_url_credentials(redact(f"{type(exc).__name__}: {one_line(exc)}", _key_of(provider)))
             self._record_failure(request, provider, on_delta, started, error, "")
             raise
         completion.latency_ms = (time.perf_counter() - started) * 1000
-        self._meter(request, completion)
+        self._meter(request, completion, provider)
         completion.llm_call_id = self._record(request, provider, on_delta, completion)
         return completion
+
+    async def _within_deadline(
+        self, provider: Provider, model: str, request: CompletionRequest, on_delta: DeltaCallback | None
+    ) -> Completion:
+        """The call, streamed answer and SDK retries included, within the provider's `timeout`: the
+        HTTP client's own timeout is per read, and a server that drips a byte now and then never trips it."""
+        seconds = getattr(self.settings, provider.name).timeout
+        streamed: list[str] = []
+        if on_delta is not None:  # the text so far is kept with the failed call
+
+            def tee(delta: str) -> None:
+                streamed.append(delta)
+                on_delta(delta)
+
+        deadline = asyncio.timeout(seconds)
+        try:
+            async with deadline:
+                return await provider.complete(model, request, tee if on_delta is not None else None)
+        except TimeoutError:
+            if not deadline.expired():  # some other timeout, not this deadline's
+                raise
+            error = deadline_passed(request.model, provider.base_url, seconds)
+            error.partial_text = "".join(streamed)
+            raise error from None
+
+    @staticmethod
+    def _mask(exc: ProviderError, provider: Provider | None) -> None:
+        """No key, and no user:password@ of a URL, in what is kept or shown of a provider error."""
+        exc.redact(_key_of(provider))
+        exc.args = tuple(strip_url_credentials(a) if isinstance(a, str) else a for a in exc.args)
 
     def provider_for(self, spec: str) -> Provider:
         """The provider client for a model spec, made on first use (one per provider and base URL)."""
@@ -164,8 +199,10 @@ class LLMClient:
             self._gates[provider_name] = ProviderGate(getattr(self.settings, provider_name))
         return self._gates[provider_name]
 
-    def _meter(self, request: CompletionRequest, completion: Completion) -> None:
-        """Fill in estimated tokens for servers that report none, then the cost."""
+    def _meter(self, request: CompletionRequest, completion: Completion, provider: Provider) -> None:
+        """Fill in estimated tokens for servers that report none, then the cost: from the price table
+        only when the call went to the provider's hosted API (a model behind another base_url is
+        priced only by the config)."""
         if completion.input_tokens is None or completion.output_tokens is None:
             completion.tokens_estimated = True
             if completion.input_tokens is None:
@@ -173,7 +210,12 @@ class LLMClient:
             if completion.output_tokens is None:
                 completion.output_tokens = estimate_tokens(completion.text)
         completion.cost_usd = cost_usd(
-            request.model, self.settings, completion.input_tokens, completion.output_tokens, completion.model
+            request.model,
+            self.settings,
+            completion.input_tokens,
+            completion.output_tokens,
+            completion.model,
+            hosted=_is_hosted(provider.name, provider.base_url),
         )
 
     def _record(self, request: CompletionRequest, provider: Provider, on_delta: DeltaCallback | None, completion: Completion) -> int | None:
@@ -194,6 +236,7 @@ class LLMClient:
                 "latency_ms": completion.latency_ms,
                 "cost_usd": completion.cost_usd,
                 "finish_reason": completion.finish_reason,
+                "reasoning": completion.reasoning,
             }
         )
 
@@ -205,7 +248,10 @@ class LLMClient:
         started: float,
         error: str,
         partial_text: str,
+        answer: Completion | None = None,
     ) -> int | None:
+        """Record a failed call; `answer` is the whole but unusable (metered) answer of an EmptyAnswer,
+        whose tokens, cost and reasoning are kept too."""
         if self.store is None:
             return None
         provider_name, _, model = request.model.partition(":")
@@ -219,8 +265,22 @@ class LLMClient:
                 response=partial_text or None,
                 latency_ms=(time.perf_counter() - started) * 1000,
                 error=error,
+                **_usage_of(answer),
             )
         )
+
+
+def _usage_of(answer: Completion | None) -> dict:
+    if answer is None:
+        return {}
+    return {
+        "input_tokens": answer.input_tokens,
+        "output_tokens": answer.output_tokens,
+        "tokens_estimated": answer.tokens_estimated,
+        "cost_usd": answer.cost_usd,
+        "finish_reason": answer.finish_reason,
+        "reasoning": answer.reasoning,
+    }
 
 
 def resolve_api_key(spec: str, base_url: str | None, key_env: str | None, own_server: bool) -> str:
@@ -259,10 +319,12 @@ def check_base_url(provider: str, url: str | None, where: str) -> None:
             problem = "it must start with http:// or https://"
         elif not parts.hostname:
             problem = "it names no host"
+        elif "@" in parts.netloc:  # it would be logged, stored and shown with the URL
+            problem = "it holds credentials (user:password@): put the key in the environment variable api_key_env names"
     except ValueError as exc:
         problem = one_line(exc, 120)
     if problem:
-        raise ProviderError(ErrorKind.CONFIG, f"{provider}: base_url {_shown_url(url)!r} is not usable ({problem}); fix {where}", provider)
+        raise ProviderError(ErrorKind.CONFIG, f"{provider}: base_url {shown_url(url)!r} is not usable ({problem}); fix {where}", provider)
 
 
 def _key_of(provider: Provider | None) -> str | None:
@@ -270,17 +332,8 @@ def _key_of(provider: Provider | None) -> str | None:
     return getattr(provider, "api_key", None)
 
 
-def _shown_url(url: str) -> str:
-    """The URL without credentials, even when it does not parse."""
-    try:
-        return redact_url(url)
-    except ValueError:
-        return re.sub(r"//[^/?#]*@", "//", url).partition("?")[0]
-
-
 def _is_hosted(provider: str, url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    return host == HOSTED[provider] or host.endswith("." + HOSTED[provider])
+    return bool(url) and is_hosted_url(provider, url)
 
 
 def _make_provider(name: str, settings: ProviderSettings, base_url: str | None, api_key: str, key_env: str | None) -> Provider:

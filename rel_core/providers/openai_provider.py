@@ -22,9 +22,12 @@ from .base import (
     ErrorKind,
     ProviderError,
     error_kind_for_status,
+    not_json,
     one_line,
-    require_json_object,
     refuse_retry_on_exhausted_quota,
+    require_event_stream,
+    require_json_object,
+    shown_url,
     status_error_message,
     stream_broke,
     transport_error,
@@ -48,10 +51,11 @@ class OpenAIProvider:
             timeout=settings.timeout,
             http_client=_http_client(settings.timeout),
         )
-        self.base_url = str(self.client.base_url).rstrip("/")
+        url = str(self.client.base_url).rstrip("/")
+        self.base_url = shown_url(url)  # what messages and the call log show: never user:password@
         # The full URL rather than the SDK joining the path onto base_url each call: the same URL, and
         # about 5% less of the client's CPU per call (a URL copy it need not make).
-        self._chat_url = f"{self.base_url}/chat/completions"
+        self._chat_url = f"{url}/chat/completions"
 
     def streams(self, request: CompletionRequest, on_delta: DeltaCallback | None) -> bool:
         return on_delta is not None
@@ -76,26 +80,36 @@ class OpenAIProvider:
             )
         except openai.APIError as exc:
             raise self.translate(exc, request.model) from exc
+        except ValueError as exc:  # a 200 whose body is not JSON
+            raise not_json(exc, request.model, self.base_url, self.name) from None
+        await require_event_stream(chunks.response, request.model, self.base_url, self.name, chunks.close)
         return await self._read_stream(chunks, model, request.model, on_delta)
 
     async def _read_stream(
         self, chunks: openai.AsyncStream[ChatCompletionChunk], model: str, spec: str, on_delta: DeltaCallback
     ) -> Completion:
         parts: list[str] = []
+        reasoning: list[str] = []
         result = Completion(text="", model=model)
+        events = 0
         async for chunk in self._chunks(chunks, spec, parts):
+            events += 1
             result.model = chunk.model or result.model
             if chunk.usage is not None:
                 result.input_tokens = chunk.usage.prompt_tokens
                 result.output_tokens = chunk.usage.completion_tokens
             for choice in chunk.choices:
-                if choice.delta is not None and choice.delta.content:
-                    parts.append(choice.delta.content)
-                    on_delta(choice.delta.content)
+                if choice.delta is not None:
+                    if choice.delta.content:
+                        parts.append(choice.delta.content)
+                        on_delta(choice.delta.content)
+                    reasoning.append(_reasoning_of(choice.delta) or "")
                 result.finish_reason = choice.finish_reason or result.finish_reason
         result.text = "".join(parts)
+        result.reasoning = "".join(reasoning) or None
         if result.finish_reason is None:
-            raise stream_broke(None, spec, self.base_url, result.text)
+            reason = None if events else "it sent no events"
+            raise stream_broke(None, spec, self.base_url, result.text, reason)
         return result
 
     async def _chunks(
@@ -115,6 +129,10 @@ class OpenAIProvider:
         except openai.APIError as exc:  # an `error` object sent mid-stream
             reason = f"the server sent an error: {one_line(exc.message, 200)}"
             raise stream_broke(exc, spec, self.base_url, "".join(parts), reason) from exc
+        except ValueError as exc:  # an event whose data is not JSON
+            error = not_json(exc, spec, self.base_url, self.name)
+            error.partial_text = "".join(parts)
+            raise error from None
         finally:
             await chunks.close()
 
@@ -159,16 +177,24 @@ def _completion(response: dict[str, Any], model: str) -> Completion:
     choices = response.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
     message = choice.get("message")
-    content = message.get("content") if isinstance(message, dict) else None
+    message = message if isinstance(message, dict) else {}
+    content = message.get("content")
     usage = response.get("usage")
     usage = usage if isinstance(usage, dict) else {}
     return Completion(
         text=content if isinstance(content, str) else "",
+        reasoning=_str(message.get("reasoning_content")) or _str(message.get("reasoning")),
         model=_str(response.get("model")) or model,
         input_tokens=_int(usage.get("prompt_tokens")),
         output_tokens=_int(usage.get("completion_tokens")),
         finish_reason=_str(choice.get("finish_reason")),
     )
+
+
+def _reasoning_of(delta: object) -> str | None:
+    """A streamed delta's reasoning text: vLLM, llama.cpp and DeepSeek name it `reasoning_content`,
+    Ollama and newer vLLM `reasoning` (fields the SDK's model keeps as extras)."""
+    return _str(getattr(delta, "reasoning_content", None)) or _str(getattr(delta, "reasoning", None))
 
 
 def _str(value: object) -> str | None:

@@ -5,14 +5,19 @@ Unknown models cost None, never 0: a zero would hide spend from budgets and repo
 
 from __future__ import annotations
 
+import os
 import re
+import sqlite3
 import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from urllib.parse import urlsplit
 
 from ..config import Settings
-from .base import split_spec
+from .base import BASE_URL_ENV, split_spec
+
+HOSTED_DOMAINS = {"openai": "openai.com", "anthropic": "anthropic.com"}
 
 # Dated snapshots and aliases share their family's price: gpt-4o-2024-08-06, claude-sonnet-4-5-20250929.
 _DATE_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$")
@@ -44,11 +49,21 @@ def bundled_price(provider: str, model: str) -> Price | None:
     return models.get(model) or models.get(_DATE_SUFFIX.sub("", model))
 
 
-def price_for(spec: str, settings: Settings, answered_model: str | None = None) -> Price | None:
+def price_for(
+    spec: str, settings: Settings, answered_model: str | None = None, *, hosted: bool | None = None
+) -> Price | None:
     """The price of `spec`: config overrides first, then the bundled table (by the requested name,
-    then the name the server answered with). None when either side of the price is unknown."""
+    then the name the server answered with). None when either side of the price is unknown.
+
+    The bundled table is the hosted APIs' list price: a model reached through another base_url (a
+    proxy, a local vLLM that serves a model under the same name) is priced by the config only.
+    `hosted` says where the call went; None works it out from the settings and environment."""
     provider, model = split_spec(spec)
-    bundled = bundled_price(provider, model) or (bundled_price(provider, answered_model) if answered_model else None)
+    if hosted is None:
+        hosted = reaches_hosted_api(spec, settings)
+    bundled = None
+    if hosted:
+        bundled = bundled_price(provider, model) or (bundled_price(provider, answered_model) if answered_model else None)
     override = settings.models.get(spec)
     input_price = override.input_per_million if override and override.input_per_million is not None else None
     output_price = override.output_per_million if override and override.output_per_million is not None else None
@@ -60,9 +75,70 @@ def price_for(spec: str, settings: Settings, answered_model: str | None = None) 
 
 
 def cost_usd(
-    spec: str, settings: Settings, input_tokens: int | None, output_tokens: int | None, answered_model: str | None = None
+    spec: str,
+    settings: Settings,
+    input_tokens: int | None,
+    output_tokens: int | None,
+    answered_model: str | None = None,
+    *,
+    hosted: bool | None = None,
 ) -> float | None:
-    price = price_for(spec, settings, answered_model)
+    price = price_for(spec, settings, answered_model, hosted=hosted)
     if price is None or input_tokens is None or output_tokens is None:
         return None
     return price.cost(input_tokens, output_tokens)
+
+
+@cache
+def is_hosted_url(provider: str, url: str | None) -> bool:
+    """Whether `url` (None: the SDK's default) is the provider's own hosted API."""
+    if not url:
+        return True
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    return host == HOSTED_DOMAINS[provider] or host.endswith("." + HOSTED_DOMAINS[provider])
+
+
+def reaches_hosted_api(spec: str, settings: Settings) -> bool:
+    """Where calls for `spec` go, as the client resolves it: the model's own base_url, else the
+    provider's (rel.toml, then its *_BASE_URL variable), else the hosted API."""
+    provider, _ = split_spec(spec)
+    own = settings.models.get(spec)
+    if own is not None and own.base_url is not None:
+        return is_hosted_url(provider, own.base_url)
+    return is_hosted_url(provider, getattr(settings, provider).base_url or os.environ.get(BASE_URL_ENV[provider]))
+
+
+# -- what the recorded calls cost ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spend:
+    """The cost of a set of calls, honest about the ones with no known price."""
+
+    cost_usd: float
+    calls: int = 0
+    unpriced: int = 0
+    """Calls that used tokens but have no price (cost null): their cost is unknown, not 0."""
+    failed: int = 0
+
+    def describe(self) -> str:
+        """`$0.1234`, `≥ $0.1234 (3 calls unpriced)`, or `unknown (5 calls unpriced)`."""
+        if not self.unpriced:
+            return f"${self.cost_usd:.4f}"
+        calls = f"{self.unpriced} call{'' if self.unpriced == 1 else 's'} unpriced"
+        if self.cost_usd <= 0:
+            return f"unknown ({calls})"
+        return f"≥ ${self.cost_usd:.4f} ({calls})"
+
+
+def recorded_spend(conn: sqlite3.Connection) -> Spend:
+    """The spend over every call in llm_calls."""
+    row = conn.execute(
+        "select coalesce(sum(cost_usd), 0), count(*), "
+        "coalesce(sum(cost_usd is null and input_tokens is not null), 0), coalesce(sum(error is not null), 0) "
+        "from llm_calls"
+    ).fetchone()
+    return Spend(float(row[0]), int(row[1]), int(row[2]), int(row[3]))

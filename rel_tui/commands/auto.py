@@ -24,7 +24,7 @@ from rel_core.loop import LoopEngine
 from rel_core.models import ProblemState
 from rel_core.prompts import TemplateError, Templates
 from rel_core.providers.base import ProviderError, split_spec
-from rel_core.providers.pricing import price_for
+from rel_core.providers.pricing import Spend, price_for
 from rel_core.runner import (
     ProblemOutcome,
     Runner,
@@ -139,8 +139,17 @@ def warn_unenforceable_budget(settings: Settings) -> None:
             )
 
 
+STOPPED_WITH_ERROR = (
+    StopReason.FATAL,
+    StopReason.INTERNAL,
+    StopReason.UNREACHABLE,
+    StopReason.DISK_FULL,
+    StopReason.REPEATED_PROVIDER,
+)
+
+
 def exit_code(stats: RunStats) -> int:
-    if stats.stop_reason in (StopReason.FATAL, StopReason.INTERNAL, StopReason.UNREACHABLE, StopReason.DISK_FULL):
+    if stats.stop_reason in STOPPED_WITH_ERROR:
         click.echo(f"Error: run stopped: {one_line(stats.stop_detail)}", err=True)
         return EXIT_STOPPED
     if stats.stop_reason == StopReason.INTERRUPTED:
@@ -282,9 +291,9 @@ def print_summary(stats: RunStats) -> None:
         ("errored", str(stats.errored)),
         ("abandoned (resume later)", str(stats.abandoned)),
         *([("still claimed by others", str(stats.held_by_others))] if stats.held_by_others else []),
-        ("LLM calls", str(stats.calls)),
+        ("LLM calls", f"{stats.calls + stats.failed_calls} ({stats.failed_calls} failed)"),
         ("tokens in / out", f"{stats.input_tokens:,} / {stats.output_tokens:,}"),
-        ("spend (USD)", f"{stats.cost_usd:.4f}"),
+        ("spend", Spend(stats.cost_usd, unpriced=stats.unpriced_calls).describe()),
         ("time", f"{stats.elapsed:.1f}s"),
     ]
     for name, value in rows:
