@@ -17,6 +17,12 @@ from rel_core.config import ConfigError, Settings, load_settings
 from rel_core.store import BUSY_TIMEOUT_SECONDS, Store, StoreError
 
 
+class ConfigFailure(click.ClickException):
+    """A refused or invalid configuration: one line, exit 2, as `--auto` exits on a bad config."""
+
+    exit_code = 2
+
+
 @dataclass
 class CliContext:
     """What every command needs: where the database is and the effective settings."""
@@ -37,7 +43,7 @@ class CliContext:
             try:
                 self._settings = load_settings(self.db_path, self.config_path)
             except ConfigError as exc:
-                raise click.ClickException(str(exc)) from None
+                raise ConfigFailure(str(exc)) from None
         return self._settings
 
     def annotator_name(self) -> str:
