@@ -154,7 +154,8 @@ def export_command(obj: CliContext, out: str, fmt: str, status: str, system: str
 
 class ExportInterrupted(click.ClickException):
     def __init__(self, out: str, signum: int):
-        super().__init__(f"export interrupted by {signal.Signals(signum).name}; {out} was left as it was")
+        left = "standard output got part of it" if out == "-" else f"{out} was left as it was"
+        super().__init__(f"export interrupted by {signal.Signals(signum).name}; {left}")
         self.exit_code = 128 + signum
 
 
