@@ -235,7 +235,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
     import tomllib
 
     try:
-        with open(path, "rb") as file:
+        # O_NONBLOCK: a FIFO put where rel.toml should be is refused below instead of waited on.
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
             refuse_unsafe_file(path, os.fstat(file.fileno()))  # the file actually read, not the name
             return tomllib.loads(file.read().decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:

@@ -107,6 +107,12 @@ def test_a_symlink_is_judged_by_the_file_it_points_to(tmp_path, project):
         load_settings(project / "rel.db", environ={})
 
 
+def test_a_fifo_in_place_of_rel_toml_is_refused_not_waited_on(tmp_path, project):
+    os.mkfifo(project / "rel.toml")
+    result = rel_tui("--db", str(project / "rel.db"), "config", env=env_for(tmp_path))
+    assert_one_line_exit_2(result, str(project / "rel.toml"), "not a regular file")
+
+
 def test_a_private_config_file_is_read(tmp_path, project):
     write(project / "rel.toml", 'generator = "openai:gpt-4.1"\n').chmod(0o600)
     result = rel_tui("--db", str(project / "rel.db"), "config", env=env_for(tmp_path))
