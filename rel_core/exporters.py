@@ -121,9 +121,13 @@ def atomic_writer(path: Path) -> Iterator[TextIO]:
 def remove_stale_temporaries(path: Path) -> list[Path]:
     """Remove temporary files of earlier exports to `path` whose process is gone (kill -9, a reboot).
     A file is stale when the pid in its name is not running here and no one holds its lock."""
-    prefix, removed = f".{path.name}{TEMP_MARK}", []
+    prefix = f".{path.name}{TEMP_MARK}"
+    removed: list[Path] = []
     try:
-        entries = [e for e in os.scandir(path.parent) if e.name.startswith(prefix) and e.name.endswith(".tmp")]
+        entries = [
+            e for e in os.scandir(path.parent)
+            if e.name.startswith(prefix) and e.name.endswith(".tmp") and e.is_file(follow_symlinks=False)
+        ]
     except OSError:
         return removed
     for entry in entries:
@@ -147,7 +151,7 @@ def _running(pid: int) -> bool:
 def _unlocked(path: Path) -> bool:
     """No process holds the file's lock (an export on another host over a shared filesystem may)."""
     try:
-        with open(path, "rb") as file:
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW), "rb") as file:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return False

@@ -239,6 +239,7 @@ def test_a_mistyped_path_is_no_database_and_nothing_is_created(tmp_path):
     missing = tmp_path / "no such dir" / "rel.db"
     for command in (["status"], ["export", str(tmp_path / "out.jsonl")]):
         assert one_error_line(rel_tui("--db", str(missing), *command)) == f"Error: no database at {missing}"
+    assert rel_tui("--db", str(missing), "config").returncode == 0  # needs no database at all
     assert not missing.parent.exists() and not (tmp_path / "out.jsonl").exists()
 
 
@@ -338,8 +339,10 @@ def test_only_leftovers_of_dead_unlocked_exports_are_removed(tmp_path):
     unrelated = tmp_path / ".out.jsonl.backup"
     for path in (dead, alive, other_target, unrelated):
         path.write_text("partial")
+    planted_fifo = tmp_path / f".out.jsonl{TEMP_MARK}{dead_pid}-fifo.tmp"
+    os.mkfifo(planted_fifo)
     assert remove_stale_temporaries(target) == [dead]
-    assert not dead.exists() and alive.exists() and other_target.exists() and unrelated.exists()
+    assert not dead.exists() and alive.exists() and other_target.exists() and unrelated.exists() and planted_fifo.exists()
 
 
 def test_a_locked_leftover_is_kept_even_if_its_pid_looks_dead(tmp_path):
