@@ -1,4 +1,12 @@
-"""Settings: a TOML file (`rel.toml` beside the database, or `REL_CONFIG`), then env, then CLI flags.
+"""Settings: the user config, then a project file (`rel.toml` beside the database, or `REL_CONFIG`),
+then env, then CLI flags.
+
+Trust (as git treats repository config, ssh its files and direnv its `.envrc`): every config file
+must be owned by the user (or root) and writable by no one else. The user config
+(`~/.config/rel-tui/config.toml`, the platformdirs user config dir) is the user's own; a project file
+may have come with a shared folder or a clone, so it cannot choose where a key is sent: a key goes
+from it only to the provider's own API, a loopback address or a host the user config lists in
+`[trust] hosts`, and only from the provider's default variable or one the user config names.
 
 Environment overrides: `REL_GENERATOR`, `REL_CRITIC`, and `REL_<SECTION>__<FIELD>` for any field
 of a section, e.g. `REL_OPENAI__MAX_RETRIES=10`, `REL_LOOP__CONCURRENCY=4`.
@@ -9,13 +17,15 @@ API keys are never part of these settings: they are read from the environment at
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class StrictModel(BaseModel):
@@ -23,11 +33,28 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def refuse_credentials_in_url(url: str | None) -> str | None:
+    """A password in a URL ends up in logs and error text: keys belong in the environment."""
+    if url:
+        try:
+            has_credentials = "@" in urlsplit(url).netloc
+        except ValueError:
+            has_credentials = False  # unparsable URLs are reported where the client is made
+        if has_credentials:
+            raise ValueError("must not contain credentials (user:password@); put the key in an environment variable (api_key_env)")
+    return url
+
+
 class ProviderSettings(StrictModel):
     """Connection settings for one provider (openai, anthropic)."""
 
     base_url: str | None = None
     """Overrides the SDK's default (and its *_BASE_URL environment variable)."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_credentials(cls, url: str | None) -> str | None:
+        return refuse_credentials_in_url(url)
     max_retries: int = Field(6, ge=0)
     """Retries the SDK itself makes on 408/409/429/5xx and connection errors (it honours retry-after)."""
     timeout: float = Field(600.0, gt=0)
@@ -50,6 +77,11 @@ class ModelSettings(StrictModel):
     api_key_env: str | None = None
     """With base_url: the environment variable holding that server's key. Unset, no real key is sent
     (the hosted provider's key never goes to another server)."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_credentials(cls, url: str | None) -> str | None:
+        return refuse_credentials_in_url(url)
 
 
 class LoopSettings(StrictModel):
@@ -88,6 +120,15 @@ class ReviewSettings(StrictModel):
     """How often an edit in progress is saved to the database."""
 
 
+class TrustSettings(StrictModel):
+    """Read from the user config only: what a project rel.toml may do with keys."""
+
+    key_variables: list[str] = Field(default_factory=list)
+    """Environment variables, besides OPENAI_API_KEY and ANTHROPIC_API_KEY, a project file may name as api_key_env."""
+    hosts: list[str] = Field(default_factory=list)
+    """Hosts, besides the providers' own APIs and loopback, to which a project file may send a key."""
+
+
 class Settings(StrictModel):
     """Everything configurable; each section is a table in rel.toml."""
 
@@ -100,6 +141,7 @@ class Settings(StrictModel):
     models: dict[str, ModelSettings] = Field(default_factory=dict)
     loop: LoopSettings = Field(default_factory=LoopSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
+    trust: TrustSettings = Field(default_factory=TrustSettings)
 
 
 class ConfigError(Exception):
@@ -111,11 +153,21 @@ def config_path_for(db_path: Path, explicit: str | Path | None = None) -> Path:
     return Path(explicit) if explicit else Path(db_path).resolve().parent / "rel.toml"
 
 
+def user_config_path() -> Path:
+    """The user's own, trusted config: `$XDG_CONFIG_HOME/rel-tui/config.toml` (platformdirs)."""
+    from platformdirs import user_config_path as config_dir
+
+    return config_dir("rel-tui") / "config.toml"
+
+
 ENV_PREFIX = "REL_"
 ENV_NESTED = "__"
 SECTIONS = {"openai": ProviderSettings, "anthropic": ProviderSettings, "loop": LoopSettings, "review": ReviewSettings}
 KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 BASE_URL_VARIABLES = ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL")
+DEFAULT_KEY_VARIABLE = dict(zip(("openai", "anthropic"), KEY_VARIABLES))
+PROVIDER_DOMAINS = {"openai": "openai.com", "anthropic": "anthropic.com"}
+LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 
 # `rel-tui --auto` flags and the setting each one overrides.
 CLI_OVERRIDES = {
@@ -127,28 +179,98 @@ CLI_OVERRIDES = {
 }
 
 
-def load_settings(db_path: Path, explicit: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """The config file (if any) with environment overrides applied; `environ` defaults to os.environ."""
-    path = config_path_for(db_path, explicit)
-    if not path.exists() and explicit:
-        raise ConfigError(f"config file {path} does not exist")
-    data = _read_toml(path) if path.exists() else {}
+def load_settings(
+    db_path: Path,
+    explicit: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    user_config: Path | None = None,
+) -> Settings:
+    """The user config, then the project file (if any), then environment overrides.
+
+    `environ` defaults to os.environ, `user_config` to `user_config_path()`."""
+    environ = os.environ if environ is None else environ
+    user_path = user_config_path() if user_config is None else Path(user_config)
+    project_path = config_path_for(db_path, explicit)
+    if not project_path.exists() and explicit:
+        raise ConfigError(f"config file {project_path} does not exist")
+    user_data = _read_config(user_path) if user_path.exists() else {}
+    user = _validate(user_data, str(user_path))
+    project_data: dict[str, Any] = {}
+    if project_path.exists() and not _same_file(project_path, user_path):
+        project_data = _read_config(project_path)
+        if "trust" in project_data:
+            raise ConfigError(f"{project_path}: [trust] is read from your user config only ({user_path}); remove it here")
+        _validate(project_data, str(project_path))
+    settings = _validate(_merged(user_data, project_data), str(project_path))
+    check_project_trust(project_data, settings, user, project_path, user_path)
+    _refuse_credentials_in_environment(environ)
+    return apply_env_overrides(settings, environ)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return b.exists() and a.samefile(b)
+    except OSError:
+        return False
+
+
+def _merged(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """Tables merged key by key (as git layers its config files); `top` wins."""
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    data = _read_toml(path)
     _refuse_keys_in_file(data, path)
-    settings = _validate(data, str(path))
-    return apply_env_overrides(settings, os.environ if environ is None else environ)
+    return data
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
     import tomllib
 
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        # O_NONBLOCK: a FIFO put where rel.toml should be is refused below instead of waited on.
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+            refuse_unsafe_file(path, os.fstat(file.fileno()))  # the file actually read, not the name
+            return tomllib.loads(file.read().decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
+
+
+def refuse_unsafe_file(path: Path, status: os.stat_result) -> None:
+    """As ssh does with its config: a file someone else owns or can write is not read at all."""
+    me = os.geteuid()
+    if status.st_uid not in (me, 0):
+        raise ConfigError(
+            f"{path}: owned by {_user_name(status.st_uid)}, not you ({_user_name(me)}), so it is not read; "
+            f"check it and `chown {_user_name(me)} {path}` (or copy it and pass the copy with --config)"
+        )
+    if not stat.S_ISREG(status.st_mode):
+        raise ConfigError(f"{path}: not a regular file")
+    if status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(
+            f"{path}: writable by {'others' if status.st_mode & stat.S_IWOTH else 'its group'} "
+            f"(mode {stat.S_IMODE(status.st_mode):04o}), so it is not read; fix it with `chmod go-w {path}`"
+        )
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 def _refuse_keys_in_file(data: Mapping[str, Any], path: Path) -> None:
@@ -158,6 +280,71 @@ def _refuse_keys_in_file(data: Mapping[str, Any], path: Path) -> None:
             raise ConfigError(f"{path}: {name}: API keys do not belong in the config file; set {' or '.join(KEY_VARIABLES)} in the environment")
         if isinstance(value, Mapping):
             _refuse_keys_in_file(value, path)
+
+
+def _refuse_credentials_in_environment(environ: Mapping[str, str]) -> None:
+    for name in BASE_URL_VARIABLES:
+        try:
+            refuse_credentials_in_url(environ.get(name))
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+
+
+# -- what a project file may do with keys ------------------------------------------------------------
+
+
+def check_project_trust(project: Mapping[str, Any], settings: Settings, user: Settings, path: Path, user_path: Path) -> None:
+    """A project file may not send a key anywhere the user did not choose (see the module docstring).
+
+    `project` is the project file's raw tables, `settings` the merged result, `user` the user config alone."""
+    for provider in PROVIDER_DOMAINS:
+        url = project.get(provider, {}).get("base_url")
+        if url and not key_may_go_to(provider, url, settings.trust):
+            raise ConfigError(
+                f"{path}: [{provider}] base_url sends {DEFAULT_KEY_VARIABLE[provider]} to {_host(url)!r}, a host you have not "
+                f'trusted; add it to [trust] hosts in {user_path}, or use [models."{provider}:NAME"] base_url (sent no key)'
+            )
+    named = set(settings.trust.key_variables) | {m.api_key_env for m in user.models.values() if m.api_key_env}
+    for spec, table in project.get("models", {}).items():
+        model = settings.models[spec]
+        if not model.base_url or not model.api_key_env or not ({"base_url", "api_key_env"} & set(table)):
+            continue  # no key is sent, or the route is the user config's own
+        provider = spec.partition(":")[0]
+        if model.api_key_env not in (*KEY_VARIABLES, *named):
+            raise ConfigError(
+                f'{path}: [models."{spec}"] api_key_env = "{model.api_key_env}": a project file may name only a variable '
+                f'your user config names; add it to [trust] key_variables in {user_path}'
+            )
+        if not key_may_go_to(provider, model.base_url, settings.trust):
+            raise ConfigError(
+                f'{path}: [models."{spec}"] sends {model.api_key_env} to {_host(model.base_url)!r}, a host you have not '
+                f"trusted; add it to [trust] hosts in {user_path}"
+            )
+
+
+def key_may_go_to(provider: str, url: str, trust: TrustSettings) -> bool:
+    """The provider's own API, this machine, or a host the user config lists."""
+    host = _host(url)
+    domain = PROVIDER_DOMAINS.get(provider)
+    if domain and (host == domain or host.endswith("." + domain)):
+        return True
+    return _is_loopback(host) or host in {h.lower().strip("[]") for h in trust.hosts}
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def _is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _validate(data: Mapping[str, Any], where: str) -> Settings:
@@ -220,10 +407,17 @@ def apply_cli_overrides(settings: Settings, **flags: Any) -> Settings:
 # -- showing the effective configuration -------------------------------------------------------------
 
 
-def render_settings(settings: Settings, environ: Mapping[str, str] | None = None, config_path: Path | None = None) -> str:
+def render_settings(
+    settings: Settings,
+    environ: Mapping[str, str] | None = None,
+    config_path: Path | None = None,
+    user_config: Path | None = None,
+) -> str:
     """The effective configuration as TOML, with API keys shown only as set/unset."""
     environ = os.environ if environ is None else environ
     lines = []
+    if user_config is not None:
+        lines.append(f"# user config (trusted): {user_config}{'' if user_config.exists() else ' (not found)'}")
     if config_path is not None:
         lines.append(f"# config file: {config_path}{'' if config_path.exists() else ' (not found: defaults)'}")
     overridden = env_overrides(environ)

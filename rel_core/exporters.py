@@ -18,13 +18,16 @@ only the attempt they accepted; with "all" every problem, with its accepted or l
   decided say correct, false when they say incorrect, null when they disagree or none decided.
 
 Chat formats skip problems with no attempt (there is nothing to train on). Files are written
-to a temporary file beside the target and renamed into place, so a crash leaves no half file.
+to a temporary file beside the target and renamed into place, so a crash leaves no half file;
+the target keeps its permission mode, and FIFOs and devices are refused.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,21 +77,88 @@ def export_to_path(
         return write_export(store, out, fmt, status, system)
 
 
+class ExportError(Exception):
+    """The export target cannot be used; the message is one line."""
+
+
+TEMP_MARK = ".rel-export-"  # in every temporary file's name, so a killed export's leftover is recognised
+
+
+def export_target(path: Path) -> Path:
+    """The file to write: a symlink's target (the link is kept), never a FIFO or device (opening one
+    would wait for a reader, or write into the device)."""
+    target = path.resolve() if path.is_symlink() else path
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return target
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+        raise ExportError(f"{path}: is {kind}, not a regular file; export writes files (use - for standard output)")
+    return target
+
+
 @contextmanager
 def atomic_writer(path: Path) -> Iterator[TextIO]:
-    """A text file that appears at `path` only once it is completely written."""
+    """A text file that appears at `path` only once it is completely written, with the mode the
+    file it replaces had. The temporary file beside it is removed if the write fails or is
+    interrupted; one left by a killed export is removed by the next export to the same target."""
+    path = export_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    remove_stale_temporaries(path)
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask()
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{TEMP_MARK}{os.getpid()}-", suffix=".tmp")
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held while writing: tells a later export this file is in use
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
             yield out
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(temp_name, path)
+            os.chmod(temp_name, mode)  # mkstemp makes 0600
+            os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove temporary files of earlier exports to `path` whose process is gone (kill -9, a reboot).
+    A file is stale when the pid in its name is not running here and no one holds its lock."""
+    prefix = f".{path.name}{TEMP_MARK}"
+    removed: list[Path] = []
+    try:
+        entries = [
+            e for e in os.scandir(path.parent)
+            if e.name.startswith(prefix) and e.name.endswith(".tmp") and e.is_file(follow_symlinks=False)
+        ]
+    except OSError:
+        return removed
+    for entry in entries:
+        pid = entry.name[len(prefix):].partition("-")[0]
+        if pid.isdigit() and not _running(int(pid)) and _unlocked(Path(entry.path)):
+            Path(entry.path).unlink(missing_ok=True)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _unlocked(path: Path) -> bool:
+    """No process holds the file's lock (an export on another host over a shared filesystem may)."""
+    try:
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW), "rb") as file:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
 
 
 def _umask() -> int:

@@ -32,12 +32,44 @@ def pending(db: sqlite_utils.Database) -> list[Migration]:
     return [fn for fn in MIGRATIONS if fn.__name__ not in done]
 
 
+class SchemaError(Exception):
+    """A file this version must not touch (a newer rel-tui's, or another program's); one line."""
+
+
+def check_schema(db: sqlite_utils.Database) -> None:
+    """Refuse a database from a newer rel-tui (it has migrations this one does not know) and an
+    SQLite file that is not rel-tui's (other tables and no rel-tui migrations), before anything is written."""
+    foreign = SchemaError("not a rel-tui database (its _migrations table is another program's); use a new file with --db")
+    tables = db.table_names()
+    if "_migrations" in tables and "name" not in db["_migrations"].columns_dict:
+        raise foreign
+    done = applied(db)
+    if not done:
+        others = [name for name in tables if name != "_migrations" and not name.startswith("sqlite_")]
+        if others:
+            shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+            raise SchemaError(
+                f"not a rel-tui database (it has tables {shown} and no rel-tui migrations); "
+                "rel-tui will not add its tables to it: use a new file with --db"
+            )
+        return
+    if MIGRATIONS[0].__name__ not in done:
+        raise foreign
+    unknown = done - {fn.__name__ for fn in MIGRATIONS}
+    if unknown:
+        raise SchemaError(
+            f"made by a newer rel-tui: schema version {len(done)}, this rel-tui knows up to version {len(MIGRATIONS)} "
+            f"(unknown: {', '.join(sorted(unknown)[:3])}); upgrade rel-tui to open it"
+        )
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply every migration not yet applied; returns the names applied now.
 
     Each migration and its `_migrations` row commit together (SQLite DDL is transactional), so an
     interrupted upgrade leaves the file at the previous version, never half-way.
     """
+    check_schema(db)
     db.execute("create table if not exists _migrations (name text primary key, applied_at text)")
     ran = []
     for fn in pending(db):

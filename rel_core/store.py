@@ -11,7 +11,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from .models import (
     content_hash,
     utcnow,
 )
+from .terminal_text import one_line
 
 Owner = str | ClaimHolder  # who claims: a ClaimHolder (a process) or a bare owner id (lease only)
 
@@ -75,30 +76,123 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
+def _connect(uri: str, busy_timeout: float) -> sqlite3.Connection:
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
+    conn.execute(f"pragma busy_timeout = {int(busy_timeout * 1000)}")
+    return conn
+
+
+def database_error(path: Path, exc: sqlite3.DatabaseError) -> str:
+    """One line for an error SQLite raised on the file: a damaged file gets integrity_check's verdict."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name == "SQLITE_NOTADB":
+        return f"{path}: not a usable SQLite database ({exc})"
+    if name.startswith("SQLITE_CORRUPT") or "malformed" in str(exc):
+        return damage_report(path, exc)
+    if name.startswith("SQLITE_READONLY"):
+        return f"{path}: {exc}; it cannot be written here (`status` and `export` can still read it)"
+    hint = "; another process held it too long, try again" if "locked" in str(exc) else ""
+    return f"{path}: {one_line(str(exc)[:300])}{hint}"  # SQLite may quote the data it could not read
+
+
+def damage_report(path: Path, exc: sqlite3.DatabaseError) -> str:
+    """What SQLite said and, where it can run, integrity_check's verdict (its first five findings)."""
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            rows = conn.execute("pragma integrity_check(5)").fetchall()
+        verdict = "; ".join(" ".join(str(row[0]).split()) for row in rows)
+    except sqlite3.Error as check_exc:
+        verdict = f"could not run ({check_exc})"
+    return (
+        f"{path}: the database is damaged ({exc}); integrity_check: {verdict[:300]}; "
+        f'restore a backup, or salvage what is left with: sqlite3 {path} ".recover" | sqlite3 recovered.db'
+    )
+
+
+def _needs_shm_it_cannot_create(exc: sqlite3.OperationalError) -> bool:
+    """A reader of a WAL database needs its -shm file; SQLite says so with these codes when the
+    directory (or the -shm file) cannot be written."""
+    return getattr(exc, "sqlite_errorname", "") in {"SQLITE_READONLY_DIRECTORY", "SQLITE_READONLY_CANTINIT", "SQLITE_CANTOPEN"}
+
+
 class Store:
-    def __init__(self, path: str | Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS):
+    def __init__(self, path: str | Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS, read_only: bool = False):
+        """`read_only`: open an existing file without writing anything (no migrations, no WAL switch),
+        so `status` and `export` work on a read-only file or directory and never create a database."""
         self.path = Path(path)
+        self.read_only = read_only
+        if self.path.exists() and not self.path.is_file():  # a directory, a FIFO SQLite would wait on
+            raise StoreError(f"{self.path}: not a usable SQLite database (not a regular file)")
+        try:
+            conn = self._open_read_only(busy_timeout) if read_only else self._open(busy_timeout)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(database_error(self.path, exc)) from None
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self._in_transaction = False
+        if not read_only:
+            self._migrate()
+
+    # -- plumbing -----------------------------------------------------------------
+
+    def _open(self, busy_timeout: float) -> sqlite3.Connection:
         try:
             if not self.path.exists():
                 _create_private(self.path)
         except OSError as exc:
             raise StoreError(f"{self.path}: cannot create the database ({exc.strerror or exc})") from None
+        conn = _connect(f"{self.path.resolve().as_uri()}", busy_timeout)
         try:
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
-            )
-            conn.execute(f"pragma busy_timeout = {int(busy_timeout * 1000)}")
+            self._refuse_foreign_schema(conn)  # before WAL: a file that is not ours is left exactly as it was
             conn.execute("pragma journal_mode = wal")
             conn.execute("pragma synchronous = normal")
             conn.execute("pragma foreign_keys = on")
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: not a usable SQLite database ({exc})") from None
-        self.conn = conn
-        self.db = sqlite_utils.Database(conn)
-        self._in_transaction = False
-        self._migrate()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
-    # -- plumbing -----------------------------------------------------------------
+    def _open_read_only(self, busy_timeout: float) -> sqlite3.Connection:
+        if not self.path.exists():
+            raise StoreError(f"no database at {self.path}")
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        conn = _connect(uri, busy_timeout)
+        try:
+            self._refuse_foreign_schema(conn)
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if not _needs_shm_it_cannot_create(exc):
+                raise
+            conn = self._open_immutable(uri, busy_timeout)
+        except BaseException:
+            conn.close()
+            raise
+        conn.execute("pragma foreign_keys = on")
+        return conn
+
+    def _open_immutable(self, uri: str, busy_timeout: float) -> sqlite3.Connection:
+        """A WAL database in a directory we cannot write to has no -shm to coordinate readers. With no
+        -wal file beside it every committed row is in the main file, and reading it as immutable is
+        exact; with a -wal file it is not, so say what to do instead."""
+        wal = Path(f"{self.path}-wal")
+        if wal.exists() and wal.stat().st_size:
+            raise StoreError(
+                f"{self.path}: in WAL mode with a {wal.name} file, and its -shm file cannot be created in this "
+                "read-only directory; open it once where it is writable, or copy the database files elsewhere"
+            )
+        conn = _connect(uri + "&immutable=1", busy_timeout)
+        try:
+            self._refuse_foreign_schema(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _refuse_foreign_schema(self, conn: sqlite3.Connection) -> None:
+        try:
+            migrations.check_schema(sqlite_utils.Database(conn))
+        except migrations.SchemaError as exc:
+            raise StoreError(f"{self.path}: {exc}") from None
 
     def _migrate(self) -> None:
         try:
@@ -112,8 +206,20 @@ class Store:
                     migrations.migrate(self.db)
                 finally:
                     fcntl.flock(lock_file, fcntl.LOCK_UN)
+        except migrations.SchemaError as exc:
+            raise StoreError(f"{self.path}: {exc}") from None
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: not a usable SQLite database ({exc})") from None
+            raise StoreError(database_error(self.path, exc)) from None
+
+    def damage(self) -> str | None:
+        """None when `pragma quick_check` finds the file sound, else its findings in one line. SQLite
+        can skip a damaged page's rows without an error, so an export checks first (~10 ms per MB)."""
+        try:
+            rows = self.conn.execute("pragma quick_check(5)").fetchall()
+        except sqlite3.DatabaseError as exc:
+            return one_line(exc)
+        verdict = "; ".join(" ".join(str(row[0]).split()) for row in rows)
+        return None if verdict == "ok" else verdict[:300]
 
     def close(self) -> None:
         self.conn.close()

@@ -15,7 +15,13 @@ from rich.table import Table
 
 from rel_core.config import ConfigError, Settings, load_settings
 from rel_core.providers.pricing import recorded_spend
-from rel_core.store import BUSY_TIMEOUT_SECONDS, Store, StoreError
+from rel_core.store import BUSY_TIMEOUT_SECONDS, Store, StoreError, database_error
+
+
+class ConfigFailure(click.ClickException):
+    """A refused or invalid configuration: one line, exit 2, as `--auto` exits on a bad config."""
+
+    exit_code = 2
 
 
 @dataclass
@@ -27,9 +33,10 @@ class CliContext:
     annotator: str | None = None
     _settings: Settings | None = field(default=None, repr=False)
 
-    def open_store(self) -> Store:
+    def open_store(self, read_only: bool = False) -> Store:
+        """`read_only` for commands that only read: nothing is created, migrated or written."""
         try:
-            return Store(self.db_path, busy_timeout=busy_timeout_from_env())
+            return Store(self.db_path, busy_timeout=busy_timeout_from_env(), read_only=read_only)
         except StoreError as exc:
             raise click.ClickException(str(exc)) from None
 
@@ -38,7 +45,7 @@ class CliContext:
             try:
                 self._settings = load_settings(self.db_path, self.config_path)
             except ConfigError as exc:
-                raise click.ClickException(str(exc)) from None
+                raise ConfigFailure(str(exc)) from None
         return self._settings
 
     def annotator_name(self) -> str:
@@ -78,15 +85,14 @@ def load_bundled_if_empty(store: Store) -> None:
 
 class RelGroup(click.Group):
     """Turns database errors that escape a command (a lock held past the busy timeout, a full
-    disk) into the one-line error every other failure gets."""
+    disk, a page found damaged) into the one-line error every other failure gets."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except sqlite3.OperationalError as exc:
-            where = ctx.obj.db_path if isinstance(ctx.obj, CliContext) else "database"
-            hint = "; another process held it too long, try again" if "locked" in str(exc) else ""
-            raise click.ClickException(f"{where}: {exc}{hint}") from None
+        except sqlite3.DatabaseError as exc:  # also a file found damaged half-way through a command
+            where = ctx.obj.db_path if isinstance(ctx.obj, CliContext) else Path("database")
+            raise click.ClickException(database_error(where, exc)) from None
 
 
 @click.group(cls=RelGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -133,8 +139,8 @@ def main(ctx: click.Context, db_path: Path, config_path: str | None, annotator: 
 @main.command()
 @click.pass_obj
 def status(obj: CliContext) -> None:
-    """Show how many problems are in each state."""
-    with obj.open_store() as store:
+    """Show how many problems are in each state (reads only: works on a read-only database)."""
+    with obj.open_store(read_only=True) as store:
         counts = store.counts()
         spend = recorded_spend(store.conn)
     table = Table(title=f"rel-tui: {obj.db_path}")

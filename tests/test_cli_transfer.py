@@ -221,7 +221,7 @@ def test_export_to_stdout_and_status_all(db):
 def test_export_without_database_is_one_line_error(tmp_path):
     result = rel_tui("--db", str(tmp_path / "none.db"), "export", str(tmp_path / "out.jsonl"))
     assert result.returncode == 1
-    assert result.stderr.strip() == f"Error: {tmp_path / 'none.db'}: no such database"
+    assert result.stderr.strip() == f"Error: no database at {tmp_path / 'none.db'}"
     assert not (tmp_path / "none.db").exists()
 
 

@@ -64,11 +64,23 @@ def _find(directory: Path, name: str) -> Path | None:
     return None
 
 
+def _find_inside(directory: Path, name: str) -> Path | None:
+    """The user's file for `name`, which must be in the directory once symlinks are followed: a
+    link to ~/.ssh/... in a shared prompts folder would otherwise be read and sent to the LLM."""
+    path = _find(directory, name)
+    if path is None:
+        return None
+    resolved, root = path.resolve(), directory.resolve()
+    if not resolved.is_relative_to(root):
+        raise TemplateError(f"template {path}: resolves to {resolved}, outside template_dir {root}; copy the file in instead of linking it")
+    return path
+
+
 def load_template(name: str, override_dir: Path | None = None) -> Template:
     """The user's file for `name` when the override directory has one, else the bundled file."""
     if name not in PLACEHOLDERS:
         raise TemplateError(f"unknown template {name!r}")
-    path = (_find(Path(override_dir), name) if override_dir else None) or _find(BUNDLED_DIR, name)
+    path = (_find_inside(Path(override_dir), name) if override_dir else None) or _find(BUNDLED_DIR, name)
     if path is None:
         raise TemplateError(f"template {name}: no {name}.md or {name}.txt found")
     try:

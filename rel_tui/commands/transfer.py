@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -130,16 +133,58 @@ def _plural(count: int, noun: str) -> str:
 @click.option("--system", help="openai/anthropic: a system prompt to put on every example.")
 @click.pass_obj
 def export_command(obj: CliContext, out: str, fmt: str, status: str, system: str | None) -> None:
-    """Export the dataset to OUT ('-' for standard output), written atomically."""
-    if not obj.db_path.exists():
-        raise click.ClickException(f"{obj.db_path}: no such database")
-    refuse_to_overwrite_a_database(out, obj.db_path)
-    with obj.open_store() as store:
-        try:
+    """Export the dataset to OUT ('-' for standard output), written atomically.
+
+    Reads the database only, so it works on a read-only file or directory. An existing OUT keeps its
+    permission mode; a FIFO or device is refused; an interrupted export leaves OUT as it was.
+    """
+    try:
+        if out != "-":
+            exporters.export_target(Path(out))  # before anything opens it: a FIFO would block
+        refuse_to_overwrite_a_database(out, obj.db_path)
+        with obj.open_store(read_only=True) as store, _interruptible(out):
+            refuse_a_damaged_database(store)
             count = _export(store, out, fmt, status, system)
-        except OSError as exc:
-            raise click.ClickException(f"{out}: cannot write ({exc.strerror or exc})") from None
+    except exporters.ExportError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"{out}: cannot write ({exc.strerror or exc})") from None
     click.echo(f"Exported {count} problems ({fmt}, {status}) to {'standard output' if out == '-' else out}.", err=True)
+
+
+class ExportInterrupted(click.ClickException):
+    def __init__(self, out: str, signum: int):
+        left = "standard output got part of it" if out == "-" else f"{out} was left as it was"
+        super().__init__(f"export interrupted by {signal.Signals(signum).name}; {left}")
+        self.exit_code = 128 + signum
+
+
+@contextmanager
+def _interruptible(out: str) -> Iterator[None]:
+    """SIGTERM/SIGHUP (a closed SSH session) and Ctrl-C unwind the export like an error, so its
+    temporary file is removed, and end it with one line."""
+    signums = (signal.SIGTERM, signal.SIGHUP)
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(signum)
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in signums}
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        raise ExportInterrupted(out, exc.args[0] if exc.args else signal.SIGINT) from None
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def refuse_a_damaged_database(store: Store) -> None:
+    damage = store.damage()
+    if damage:
+        raise click.ClickException(
+            f"{store.path}: the database is damaged (quick_check: {damage}); nothing was exported; restore a backup, "
+            f'or salvage what is left with: sqlite3 {store.path} ".recover" | sqlite3 recovered.db'
+        )
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
