@@ -192,7 +192,7 @@ ATOM, OP, MUL, PUNCT, OPEN, CLOSE, BAR, SPACE, WORD, BIG, FRAC, ROOT, TEXT, GROU
 
 
 class _Piece:
-    __slots__ = ("text", "kind", "bare", "pad", "sup", "sub")
+    __slots__ = ("bare", "kind", "pad", "sub", "sup", "text")
 
     def __init__(self, text: str, kind: int, bare: str = "", pad: bool = False) -> None:
         self.text = text  # FRAC and ROOT: the parenthesised form
@@ -257,10 +257,11 @@ _OPERATORS = {
 _PRODUCTS = {"cdot": "·", "times": "×", "div": "÷", "ast": "∗", "star": "⋆"}
 _SIGNS = {"pm": "±", "mp": "∓"}  # often unary, so spaced as written
 
-_OPERATOR_NAMES = set(
-    "arccos arcsin arctan arccot arg cos cosh cot coth csc csch deg det dim exp gcd hom inf ker lcm "
-    "lg lim liminf limsup ln log max min Pr sec sech sgn sin sinh sup tan tanh".split()
-)
+_OPERATOR_NAMES = {
+    "arccos", "arcsin", "arctan", "arccot", "arg", "cos", "cosh", "cot", "coth", "csc", "csch", "deg",
+    "det", "dim", "exp", "gcd", "hom", "inf", "ker", "lcm", "lg", "lim", "liminf", "limsup", "ln",
+    "log", "max", "min", "Pr", "sec", "sech", "sgn", "sin", "sinh", "sup", "tan", "tanh",
+}  # fmt: skip
 _BIG_OPERATORS = {
     "sum": "∑", "prod": "∏", "coprod": "∐", "int": "∫", "iint": "∬", "iiint": "∭", "oint": "∮",
     "bigcup": "⋃", "bigcap": "⋂", "bigoplus": "⨁", "bigotimes": "⨂", "bigvee": "⋁", "bigwedge": "⋀",
@@ -320,9 +321,10 @@ def _pylatexenc_symbols() -> dict[str, str]:
     for spec in get_default_latex_context_db().iter_macro_specs():
         replacement = spec.simplify_repl
         name = spec.macroname
-        if isinstance(replacement, str) and len(replacement) == 1 and not name.startswith("text") and name != "surd":
-            if any(low <= ord(replacement) <= high for low, high in blocks):
-                symbols[name] = replacement
+        if not isinstance(replacement, str) or len(replacement) != 1 or name.startswith("text") or name == "surd":
+            continue
+        if any(low <= ord(replacement) <= high for low, high in blocks):
+            symbols[name] = replacement
     return symbols
 
 
@@ -524,12 +526,11 @@ class _Parser:
 
     def spaces_after(self, piece: _Piece) -> None:
         """TeX drops the spaces after a control word; we keep them where they help reading (⋯ + n, ⌊x⌋ + 1)."""
-        following = self.tokens[self.position + 1] if self.position + 1 < len(self.tokens) else None
+        following = self.tokens[self.position + 1] if self.position + 1 < len(self.tokens) else ("", "")
         if piece.kind in (WORD, BIG):
             self.skip_spaces()  # these space themselves
-        elif piece.kind == ATOM and piece.text not in _DOTS and following is not None:
-            if following[0] == "char" and following[1].isalnum():
-                self.skip_spaces()  # \pi r is πr, \angle ABC is ∠ABC
+        elif piece.kind == ATOM and piece.text not in _DOTS and following[0] == "char" and following[1].isalnum():
+            self.skip_spaces()  # \pi r is πr, \angle ABC is ∠ABC
 
     def command_with_text(self, name: str, pieces: list[_Piece]) -> None:
         if name in _MATH_FONTS:
@@ -670,7 +671,7 @@ def _accented(name: str, argument: str) -> str:
         return "".join(char + _LINES[name] for char in argument)
     if len(argument) != 1 or not argument.isalnum():
         raise _Unrenderable("accent over more than one character")
-    return argument + _ACCENTS[name]
+    return unicodedata.normalize("NFC", argument + _ACCENTS[name])  # ñ as one character where one exists
 
 
 def _script_text(argument: str, marker: str) -> str:
@@ -694,11 +695,11 @@ def _is_one_symbol(text: str) -> bool:
 
 
 def _atomic(text: str, after_bar: bool = False) -> bool:
-    """Whether `text` reads as one operand beside `/` or a script: x, 12, x², π, (a+b), |x|.
+    """Whether `text` reads as one operand beside `/` or a script: x, 12, x², n!, π, (a+b), |x|.
 
     A root counts only after a fraction bar: 1/√2 is clear, √3/2 could be √(3/2).
     """
-    core = text.rstrip(_SCRIPT_CHARS)
+    core = text.rstrip(_SCRIPT_CHARS + "!")
     if after_bar and core[:1] and core[0] in _ROOTS:
         core = core[1:]
     if not core:
@@ -744,8 +745,8 @@ def _join(pieces: list[_Piece], tight: bool = False) -> str:
             if last and _ends_operand(last):
                 parts.append(" ")
             following = texts[index + 1] if index + 1 < len(texts) else ""
-            if following and _starts_operand(following):
-                text += " "
+            if following and (_starts_operand(following) or (piece.kind == BIG and following[0] in _PAIRS)):
+                text += " "  # ∑ₖ (1/k), but ln(x)
         parts.append(text)
         last = text[-1:] or last
     joined = "".join(parts)
@@ -764,7 +765,10 @@ def _piece_text(pieces: list[_Piece], index: int, tight: bool) -> str:
     if piece.kind == FRAC:
         return piece.bare if _left_is_loose(pieces, index) and _right_is_loose(pieces, index) else piece.text
     if piece.kind == ROOT:
-        return piece.bare if _right_is_loose(pieces, index) or _right_kind(pieces, index) == MUL else piece.text
+        # √2 · 3 is clear, √2x and √3/2 are not.
+        right = _neighbour(pieces, index, 1)
+        beside_product = right is not None and right.kind == MUL and right.text != "/"
+        return piece.bare if beside_product or _right_is_loose(pieces, index) else piece.text
     return piece.text
 
 
@@ -773,11 +777,6 @@ def _neighbour(pieces: list[_Piece], index: int, step: int) -> _Piece | None:
     if 0 <= index < len(pieces) and pieces[index].kind == SPACE:
         index += step
     return pieces[index] if 0 <= index < len(pieces) else None
-
-
-def _right_kind(pieces: list[_Piece], index: int) -> int | None:
-    neighbour = _neighbour(pieces, index, 1)
-    return None if neighbour is None else neighbour.kind
 
 
 def _left_is_loose(pieces: list[_Piece], index: int) -> bool:
