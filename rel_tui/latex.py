@@ -354,11 +354,15 @@ class _Parser:
             index += 1
         return self.tokens[index][0] if index < len(self.tokens) else None
 
-    def sequence(self, closing: str | None, after_over: bool = False) -> list[_Piece]:
-        """Pieces up to `closing` ("}" or "]", consumed) or the end of the expression (None)."""
+    def descend(self) -> None:
+        """Every recursion (groups, arguments, text) goes through here, so the depth is bounded."""
         self.depth += 1
         if self.depth > _MAX_DEPTH:
             raise _Unrenderable("nested too deep")
+
+    def sequence(self, closing: str | None, after_over: bool = False) -> list[_Piece]:
+        """Pieces up to `closing` ("}" or "]", consumed) or the end of the expression (None)."""
+        self.descend()
         pieces: list[_Piece] = []
         while (token := self.peek()) is not None:
             kind, value = token
@@ -427,7 +431,9 @@ class _Parser:
         if kind == "{":
             return self.sequence("}")
         pieces: list[_Piece] = []  # one token, or one macro with its own arguments (x_\text{max}), as MathJax reads it
+        self.descend()
         self.read(kind, value, pieces)
+        self.depth -= 1
         return pieces
 
     def optional_argument(self) -> list[_Piece] | None:
@@ -461,7 +467,9 @@ class _Parser:
             elif kind == "sym" and value in _CONTROL_SYMBOLS:
                 parts.append(value)
             elif kind == "cmd" and value in _TEXT_FONTS:
+                self.descend()
                 parts.append(self.text_argument())
+                self.depth -= 1
             elif kind == "cmd" and value in ("ldots", "dots", "textellipsis"):
                 parts.append("…")
             elif kind == "cmd" and value in _SPACES:

@@ -12,7 +12,12 @@ import pytest
 from rich.console import Console
 from rich.markdown import Markdown
 
-from rel_tui.latex import math_to_unicode, readable_answer, readable_markdown, readable_math
+from rel_tui.latex import (
+    math_to_unicode,
+    readable_answer,
+    readable_markdown,
+    readable_math,
+)
 
 RAW = None
 
