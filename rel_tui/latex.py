@@ -10,7 +10,7 @@ Unicode form (operator names keep their spacing, multi-character scripts and fra
 grouping, accents become combining characters); a span with anything else (matrices and other
 environments, `\\color`, unknown macros, unbalanced braces, nesting deeper than `_MAX_DEPTH`, more
 than `_MAX_SPAN` characters) is shown raw, as the original LaTeX. Finding spans and rendering them
-both run in time linear in the input.
+both run in time linear in the input, and a text over `_MAX_TEXT` characters is shown as it is.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from functools import lru_cache
 
 from rel_core.terminal_text import for_terminal
 
+_MAX_TEXT = 1_000_000  # characters; a longer text is shown as it is (worst case about a second of work)
 _MAX_SPAN = 20_000  # characters of one math span; longer ones are shown raw (no real formula is this long)
 _MAX_DEPTH = 40  # nested groups and arguments; deeper ones are shown raw (and the recursion stays bounded)
 
@@ -140,6 +141,8 @@ def _inline_close(text: str, opening: int, following: dict[str, _NextAfter]) -> 
 
 
 def _rewrite(text: str, markdown: bool) -> str:
+    if len(text) > _MAX_TEXT:
+        return text
     parts, last = [], 0
     for span in _math_spans(text):
         parts.append(text[last : span.start])
@@ -450,7 +453,7 @@ class _Parser:
         if token is None or token[0] != "{":
             return _join(self.argument())
         self.position += 1
-        depth, parts = 1, []
+        depth, parts = 1, list[str]()
         while (token := self.peek()) is not None:
             self.position += 1
             kind, value = token

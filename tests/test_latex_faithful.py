@@ -399,6 +399,13 @@ def test_a_raw_span_keeps_its_delimiters():
     assert shown == "\n\n    $$\\begin{aligned}a&=b\\\\\n    c&=d\\end{aligned}$$\n\n"
 
 
+def test_caps_show_text_as_written():
+    huge_formula = "$" + "x+" * 10_001 + "1$"
+    assert readable_math(huge_formula) == huge_formula
+    huge_text = "$x^2$ " + "a" * 1_000_000
+    assert readable_math(huge_text) == huge_text
+
+
 def test_escaped_dollar_inside_inline_maths():
     assert readable_math(r"price $\$5 \times 3$") == "price $5 × 3"
 
