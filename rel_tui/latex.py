@@ -42,8 +42,8 @@ def readable_markdown(text: str) -> str:
     """`readable_math` for text that is then rendered as Markdown.
 
     Inline maths comes out with its ASCII punctuation backslash-escaped, so Markdown shows `a*b*c`,
-    `x_(ab)` or a raw `\\begin{…}` span as written instead of reading emphasis or escapes into it.
-    Display maths is already an indented code block, which Markdown shows literally.
+    `x_(ab)` or a raw `\\begin{…}` span as written instead of reading emphasis or escapes into it;
+    display maths becomes a fenced code block, shown literally even inside a list item.
     """
     return _rewrite(text, markdown=True)
 
@@ -155,12 +155,18 @@ def _rewrite(text: str, markdown: bool) -> str:
 _MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
 
 
+_BACKTICKS = re.compile(r"`+")
+
+
 def _shown(span: _Span, source: str, markdown: bool) -> str:
     rendered = _render(span.content)
-    shown = source if rendered is None else rendered  # raw: the whole span, delimiters included
+    shown = (source if rendered is None else rendered).strip()  # raw: the whole span, delimiters included
+    if span.display and markdown:
+        # A fenced code block, which Markdown shows literally even inside a list item.
+        fence = "`" * max([3, *(len(run) + 1 for run in _BACKTICKS.findall(shown))])
+        return f"\n\n{fence}\n{shown}\n{fence}\n\n"
     if span.display:
-        # An indented block: set apart on screen, and literal (a code block) for Markdown.
-        return "\n\n" + "\n".join(f"    {line}" for line in shown.strip().split("\n")) + "\n\n"
+        return "\n\n" + "\n".join(f"    {line}" for line in shown.split("\n")) + "\n\n"  # set apart
     return _MARKDOWN_PUNCTUATION.sub(r"\\\1", shown) if markdown else shown
 
 

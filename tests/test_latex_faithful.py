@@ -428,6 +428,14 @@ def test_markdown_shows_inline_maths_as_written():
     assert "*this*" not in shown and "this stays emphasis" in shown
 
 
+def test_markdown_shows_display_maths_as_written_even_in_a_list():
+    draft = "- first\n- then \\[a*b*c + x_{ab}\\]\n- raw \\[\\begin{aligned}a&=b\\\\c&=d\\end{aligned}\\]\n"
+    shown = render_markdown(readable_markdown(draft))
+    assert "a*b*c + x_(ab)" in shown
+    assert "\\[\\begin{aligned}a&=b\\\\c&=d\\end{aligned}\\]" in shown
+    assert readable_markdown("$$x```y$$") == "\n\n````\nx```y\n````\n\n"  # a fence longer than any inside
+
+
 def test_markdown_outside_maths_is_left_to_markdown():
     assert readable_markdown("**bold** 100% _x_ $y^2$") == "**bold** 100% _x_ y²"
 
