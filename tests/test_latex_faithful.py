@@ -462,3 +462,27 @@ def test_answer_fields(answer, shown):
 
 def test_math_to_unicode_returns_the_source_when_raw():
     assert math_to_unicode(r"\begin{matrix}1\end{matrix}") == r"\begin{matrix}1\end{matrix}"
+
+
+
+async def test_answer_fields_on_screen_are_rendered_as_maths(tmp_path):
+    """The reference answer and the answer check's compared answers read as maths, not raw LaTeX."""
+    from tui_data import record, settle
+
+    from rel_core.config import Settings
+    from rel_core.store import Store
+    from rel_tui.app import ReviewApp
+
+    item = record(1, draft="So the answer is <ANSWER>\\frac{1}{2}</ANSWER>")
+    item.problem.reference_answer = "\\frac{1}{2}"
+    item.attempts[-1].final_answer = "\\frac{1}{2}"
+    db = tmp_path / "rel.db"
+    with Store(db) as store:
+        store.import_records([item])
+    app = ReviewApp(db, Settings(), "tester")
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(pilot)
+        shown = str(app.screen.query_one("#reference-answer").render())
+        assert "1/2" in shown and "frac" not in shown
+        critic = " ".join(str(w.render()) for w in app.screen.query("CriticPane Static"))
+        assert "compared 1/2 with the reference 1/2" in critic, critic

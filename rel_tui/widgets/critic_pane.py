@@ -14,7 +14,7 @@ from rel_core import verdicts
 from rel_core.loop import reference_answer_of
 from rel_core.models import Attempt, Decision, ProblemHistory, Standing, Verdict
 from rel_core.verdicts import AnswerCheck, ExpertDecision, Judgement, VerdictSummary
-from rel_tui.latex import displayable, readable_math
+from rel_tui.latex import displayable, readable_answer, readable_math
 
 VERDICT_STYLE = {
     Verdict.CORRECT: ("✓ correct", "bold $text-success"),
@@ -35,6 +35,11 @@ DECISION_STYLE = {
 
 def _literal(text: str | None) -> str:
     return displayable(readable_math(text or ""))
+
+
+def _answer(text: str) -> str:
+    """An answer field: a bare `\\frac{1}{2}` reads as maths too."""
+    return displayable(readable_answer(text))
 
 
 def verdict_content(verdict: Verdict | None, symbol_only: bool = False) -> Content:
@@ -100,11 +105,11 @@ class CriticPane(VerticalScroll):
         elif check.answer is None:
             compared = "no final answer found in the draft"
         else:
-            reference = _literal(check.reference) if check.reference else "–"
-            compared = f"compared {_literal(check.answer)} with the reference {reference}"
+            reference = _answer(check.reference) if check.reference else "–"
+            compared = f"compared {_answer(check.answer)} with the reference {reference}"
         rows: list[Content | str] = [verdict_content(check.verdict), _by(check.model), "\n", compared]
         if check.recorded_answer:
-            rows.append(_muted(f"\n(the draft's recorded answer is {_literal(check.recorded_answer)})"))
+            rows.append(_muted(f"\n(the draft's recorded answer is {_answer(check.recorded_answer)})"))
         if check.note:
             rows.append(_muted(f"\n{_literal(check.note)}"))
         return field(label, Content.assemble(*rows))

@@ -8,7 +8,7 @@ from textual.content import Content
 from textual.widgets import Collapsible, Static
 
 from rel_core.models import Problem
-from rel_tui.latex import displayable, readable_math
+from rel_tui.latex import displayable, readable_answer, readable_math
 
 
 def readable(text: str | None) -> Content:
@@ -34,7 +34,11 @@ class ProblemPane(VerticalScroll):
         meta = [str(problem.state), problem.source, problem.subject, f"level {problem.level}" if problem.level else None]
         self.query_one("#problem-meta", Static).update(Content(" · ".join(m for m in meta if m)))
         self.query_one("#problem-text", Static).update(readable(problem.text))
-        answer = readable(problem.reference_answer) if problem.reference_answer else Content.styled("none", "italic $text-muted")
+        answer = (
+            Content(displayable(readable_answer(problem.reference_answer)))
+            if problem.reference_answer
+            else Content.styled("none", "italic $text-muted")
+        )
         self.query_one("#reference-answer", Static).update(answer)
         solution = problem.reference_solution or "(no reference solution)"
         self.query_one("#reference-solution", Static).update(readable(solution))
