@@ -23,7 +23,7 @@ from rel_core.answers import AnswerChecker
 from rel_core.config import Settings
 from rel_core.store import BUSY_TIMEOUT_SECONDS, Store
 from rel_core.terminal_text import one_line
-from rel_tui.database_write import database_write
+from rel_tui.database_write import database_write, rescue_dir
 from rel_tui.screens.edit import EditScreen
 from rel_tui.screens.review import ReviewScreen
 from rel_tui.session import LEASE_RENEW_SECONDS, ReviewSession
@@ -34,6 +34,7 @@ EXIT_GRACE_SECONDS = 2.0  # after a signal, time for a clean exit before a hard 
 # screen for the seconds the SDKs take to import.
 LOOP_MODULES = ("rel_core.loop", "rel_core.providers.client")
 WARM_UP = "warm-up"
+WARM_UP_DELAY = 2.0  # seconds after the start: the first frames and keys do not share the CPU with it
 SDK_MODULES = {"openai": "rel_core.providers.openai_provider", "anthropic": "rel_core.providers.anthropic_provider"}
 
 
@@ -63,6 +64,9 @@ class ReviewApp(App[int]):
         self._engine = None
         self._engine_build: asyncio.Future | None = None
         self._checker = None
+        self._quit_refused = False
+        self.rescued: list[Path | None] = []
+        """Files holding edits the database would not take when the app left (see database_write.rescue_text)."""
 
     def on_mount(self) -> None:
         self.theme = "nord"
@@ -73,7 +77,7 @@ class ReviewApp(App[int]):
             self._install_signal_handlers()
         self.push_screen(ReviewScreen(self.session, self.db_path.name, self.settings.review.autosave_seconds))
         self.call_after_refresh(gc.freeze)
-        self.call_after_refresh(self._warm_up)
+        self.set_timer(WARM_UP_DELAY, self._warm_up)
         # Once the first item is drawn, what exists (modules, widgets, styles: ~100k objects) is out of
         # the cycle collector's reach; a full collection then scans only what later items create and
         # no longer stalls a key press by ~30 ms. Reference counting still frees those objects.
@@ -115,7 +119,7 @@ class ReviewApp(App[int]):
 
     def _save_and_exit(self, signum: int) -> None:
         """A dropped SSH connection (SIGHUP) or a kill (SIGTERM): keep the edit, free the item, then leave."""
-        self.save_pending_work()
+        self.save_pending_work(rescue=True)
         with database_write(self, "The claim on the open item was not released (it lapses by itself)"):
             self.session.close()
         if self.handle_signals:
@@ -133,23 +137,32 @@ class ReviewApp(App[int]):
         with database_write(self, "The claim on this item was not renewed"):
             self.session.renew_claim()
 
-    def save_pending_work(self) -> bool:
-        """Autosave an edit in progress; False if the database refused it (the text is only on screen)."""
+    def save_pending_work(self, rescue: bool = False) -> bool:
+        """Autosave an edit in progress; False if the database refused it (the text is only on screen).
+        With `rescue`, such text goes to a file of its own instead (the app is leaving regardless)."""
         saved = True
         for screen in self.screen_stack:
             if isinstance(screen, EditScreen):
                 screen.autosave()
+                if rescue and screen.has_unstored_text:
+                    self.rescued.append(screen.rescue())
                 saved = saved and not screen.has_unstored_text
         return saved
 
     async def action_quit(self) -> None:
-        """Leave, unless an edit in progress could not be stored: then stay, so it is not lost."""
-        if self.save_pending_work():
+        """Leave, unless an edit in progress could not be stored: then stay once, so it is not lost;
+        quitting again keeps it in a file (rescue_dir) and leaves."""
+        if self.save_pending_work(rescue=self._quit_refused):
             self.exit()
-        else:
-            self.notify(
-                "Not quitting: the edit is not saved yet. Try again in a moment.", title="Database busy", severity="error"
-            )
+            return
+        self._quit_refused = True
+        self.notify(
+            "Not quitting: the edit is not saved (the database is busy). Try again in a moment; "
+            f"quitting once more keeps it in a file under {rescue_dir()}.",
+            title="Database busy",
+            severity="error",
+            timeout=15,
+        )
 
     # -- keys ---------------------------------------------------------------------------------
 

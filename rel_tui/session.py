@@ -8,13 +8,14 @@ so the screen can report it (rel_tui.database_write) and the same key can simply
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from rel_core.answers import AnswerChecker
+from rel_core.answers import AnswerChecker, extract_answer
 from rel_core.checking import check_attempt, quick_check_attempt
 from rel_core.models import Attempt, Critique, Decision, Problem, ProblemHistory, ProblemState, QueueItem, Review
 from rel_core.store import Store
@@ -24,6 +25,9 @@ from rel_core.store import Store
 REVIEW_LEASE_SECONDS = 120.0
 LEASE_RENEW_SECONDS = 40.0
 PAGE = 50
+# Finding the final answer reads the whole draft: beyond this size that happens in a thread, not
+# on the event loop that draws the screen.
+SYNC_CHECK_CHARS = 100_000
 
 
 @dataclass(frozen=True)
@@ -215,9 +219,20 @@ class ReviewSession:
     # -- the answer check of attempts that have none (imported drafts, expert edits) --------------
 
     def store_quick_check(self, checker: AnswerChecker, problem: Problem, attempt: Attempt) -> Critique | None:
-        """Store at once a check that needs no math-verify; None when math-verify has to look."""
+        """Store at once a check that needs no math-verify; None when math-verify has to look
+        (or the draft is too long to read on the UI thread: `store_check` then does it all)."""
+        if len(attempt.text) > SYNC_CHECK_CHARS:
+            return None
         return quick_check_attempt(self.store, checker, attempt, problem)
 
     async def store_check(self, checker: AnswerChecker, problem: Problem, attempt: Attempt) -> Critique | None:
         """Check with math-verify (in the checker's processes) and store the result."""
+        if len(attempt.text) > SYNC_CHECK_CHARS:
+            attempt = await asyncio.to_thread(_answer_only, attempt)
         return await check_attempt(self.store, checker, problem, attempt)
+
+
+def _answer_only(attempt: Attempt) -> Attempt:
+    """The attempt reduced to its final answer (all the check reads of it), found in a thread."""
+    answer = extract_answer(attempt.text)
+    return attempt.model_copy(update={"text": f"<ANSWER>{answer}</ANSWER>" if answer else ""})

@@ -8,6 +8,7 @@ stays open with the text as typed, and the same key (ctrl+s, escape) tries again
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TextArea
 
 from rel_core.models import Attempt
-from rel_tui.database_write import database_write
+from rel_tui.database_write import database_write, rescue_text
 from rel_tui.latex import displayable
 from rel_tui.screens.confirm import ConfirmDialog
 from rel_tui.session import ReviewSession
@@ -84,6 +85,16 @@ class EditScreen(Screen[int | None]):
         self.autosaved_text = text
         self.query_one("#edit-status", Static).update(Content(f"autosaved at {time.strftime('%H:%M:%S')}"))
         return True
+
+    def rescue(self) -> Path | None:
+        """Keep text the database would not take in a file of its own (the app is leaving); its path."""
+        if not self.has_unstored_text:
+            return None
+        try:
+            return rescue_text(self.session.store.path, self.problem_id, self.session.annotator, self.text)
+        except OSError as error:  # a full disk: nothing more can be done, but the exit must go on
+            self.notify(f"The edit could not be kept in a file either ({error}).", title="Edit lost", severity="error")
+            return None
 
     def action_save(self) -> None:
         text = self.text
