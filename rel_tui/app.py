@@ -152,7 +152,7 @@ class ReviewApp(App[int]):
     async def action_quit(self) -> None:
         """Leave, unless an edit in progress could not be stored: then stay once, so it is not lost;
         quitting again keeps it in a file (rescue_dir) and leaves."""
-        if self.save_pending_work(rescue=self._quit_refused):
+        if self.save_pending_work(rescue=self._quit_refused) or self._quit_refused:
             self.exit()
             return
         self._quit_refused = True

@@ -13,6 +13,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rel_core.answers import AnswerChecker, extract_answer
@@ -62,6 +63,10 @@ class ReviewSession:
     @property
     def owner(self) -> str:
         return f"review:{self.annotator}:{self.session_id}"
+
+    @property
+    def database(self) -> Path:
+        return self.store.path
 
     @property
     def problem_id(self) -> int | None:

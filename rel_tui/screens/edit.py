@@ -91,7 +91,7 @@ class EditScreen(Screen[int | None]):
         if not self.has_unstored_text:
             return None
         try:
-            return rescue_text(self.session.store.path, self.problem_id, self.session.annotator, self.text)
+            return rescue_text(self.session.database, self.problem_id, self.session.annotator, self.text)
         except OSError as error:  # a full disk: nothing more can be done, but the exit must go on
             self.notify(f"The edit could not be kept in a file either ({error}).", title="Edit lost", severity="error")
             return None
