@@ -37,7 +37,7 @@ def _verdict_label(judge: Critique | None) -> str:
     if judge is None:
         return "Verdict"
     by = "answer check" if judge.source == CritiqueSource.CHECK else str(judge.source)
-    return f"Verdict ({by}{' · ' + judge.model if judge.model else ''})"
+    return f"Verdict ({by}{' · ' + displayable(judge.model) if judge.model else ''})"
 
 
 class CriticPane(VerticalScroll):
