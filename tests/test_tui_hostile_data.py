@@ -179,3 +179,29 @@ async def test_a_huge_markdown_draft_is_rendered_in_a_thread_with_long_lines_cut
         assert "Start" in text
         lines = ["".join(s.text for s in line) for line in pane.query_one("#draft-rendered").lines]
         assert sum("line cut here" in line for line in lines) == 5
+
+
+async def test_the_llm_client_is_made_off_the_ui_thread(tmp_path, llm_env, monkeypatch):
+    """Importing an SDK and making its client take seconds: the first `c` must not spend them on the UI thread."""
+    import threading
+
+    from llm_server import Reply
+    from rel_core.providers import client as client_module
+
+    made_on: list[threading.Thread] = []
+    make_provider = client_module._make_provider
+
+    def recording_make_provider(*args, **kwargs):
+        made_on.append(threading.current_thread())
+        return make_provider(*args, **kwargs)
+
+    monkeypatch.setattr(client_module, "_make_provider", recording_make_provider)
+    llm_env.enqueue(Reply(text="CORRECT: Yes"))
+    db = make_db(tmp_path / "rel.db", count=1)
+    app = ReviewApp(db, Settings(), "alice")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        assert len(llm_env.requests) == 1  # the critic ran
+    assert made_on and all(thread is not threading.main_thread() for thread in made_on)
