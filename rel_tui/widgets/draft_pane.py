@@ -18,8 +18,11 @@ from rel_tui.widgets.rendered_draft import RenderedDraft, cap_lines, plain_lines
 # once and the whole from a thread, so moving between items never waits on Markdown.
 SYNC_RENDER_CHARS = 3_000
 # Beyond this a draft is shown as plain lines (also made in a thread): rendering it would hold the
-# GIL for seconds. The raw view (a TextArea, which wraps all it holds) shows this much at most.
+# GIL for seconds.
 MAX_RENDER_CHARS = 200_000
+# The raw view is a TextArea, which wraps all it holds when loaded (about half a second a megabyte):
+# it shows this much at most, and the plain lines show the rest.
+MAX_RAW_CHARS = 1_000_000
 FULL_RENDER_DELAY = 0.15  # seconds
 
 
@@ -91,7 +94,7 @@ class DraftPane(Vertical):
             return "streaming… (escape: cancel)"
         size = len(self._draft_text)
         if self.raw:
-            cut = f", first {MAX_RENDER_CHARS // 1000} KB" if size > MAX_RENDER_CHARS else ""
+            cut = f", first {MAX_RAW_CHARS // 1000:,} KB" if size > MAX_RAW_CHARS else ""
             return f"raw{cut} (t: rendered)"
         if size > MAX_RENDER_CHARS:
             return f"{size // 1000:,} KB: plain lines (t: wrapped raw)"
@@ -158,15 +161,15 @@ def _opening(text: str) -> str:
 
 def _raw_head(text: str) -> str:
     """What the raw view shows of a stored draft: its start, lines cut, and a marker if there is more."""
-    if len(text) <= MAX_RENDER_CHARS:
+    if len(text) <= MAX_RAW_CHARS:
         return cap_lines(text)
-    rest = len(text) - MAX_RENDER_CHARS
-    return f"{cap_lines(text[:MAX_RENDER_CHARS])}\n⟨{rest:,} more characters: t shows them all as plain lines⟩"
+    rest = len(text) - MAX_RAW_CHARS
+    return f"{cap_lines(text[:MAX_RAW_CHARS])}\n⟨{rest:,} more characters: t shows them all as plain lines⟩"
 
 
 def _raw_tail(text: str) -> str:
     """What the raw view shows of a draft streaming in: its end, which is where the new text is."""
-    if len(text) <= MAX_RENDER_CHARS:
+    if len(text) <= MAX_RENDER_CHARS:  # reloaded for every chunk: less than the stored draft's view
         return cap_lines(text)
     skipped = len(text) - MAX_RENDER_CHARS
     return f"⟨{skipped:,} earlier characters not shown while streaming⟩\n{cap_lines(text[-MAX_RENDER_CHARS:])}"
