@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from textual.message_pump import MessagePump
@@ -64,7 +64,7 @@ def rescue_text(database: Path, problem_id: int, annotator: str, text: str) -> P
     """Write the text to a private file of its own (never overwriting one) and return its path."""
     folder = rescue_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     name = _SAFE_NAME.sub("_", f"{database.stem}-problem-{problem_id}-{annotator}-{stamp}") + ".md"
     fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as file:

@@ -11,9 +11,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.widgets import TextArea
+from tui_data import make_db, settle
 
 from rel_core.config import Settings
-from rel_core.models import Attempt, AttemptKind, Critique, CritiqueSource, Decision, ImportRecord, Problem, ProblemState, Review, Verdict
+from rel_core.models import (
+    Attempt,
+    AttemptKind,
+    Critique,
+    CritiqueSource,
+    Decision,
+    ImportRecord,
+    Problem,
+    ProblemState,
+    Review,
+    Verdict,
+)
 from rel_core.store import Store
 from rel_tui.app import ReviewApp
 from rel_tui.screens.edit import EditScreen
@@ -23,12 +35,11 @@ from rel_tui.screens.queue import QueueScreen
 from rel_tui.session import QueueFilter
 from rel_tui.widgets.draft_pane import DraftPane
 from rel_tui.widgets.rendered_draft import MAX_LINE_CHARS
-from tui_data import make_db, settle
 
 HOSTILE = "\x1b[31mred\x1b[0m \x1b]52;c;aGVsbG8=\x07 \x9b31m \u202egnp.exe [bold]b[/bold]"
 # What each hostile part looks like on screen: visible, and inert.
 STAND_INS = ("␛[31mred␛[0m", "␛]52;c;aGVsbG8=␇", "\\x9b31m", "\\u202e", "[bold]b[/bold]")
-RAW = [chr(c) for c in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069)]
+RAW = [chr(c) for c in (*range(0x20), 0x7F, *range(0x80, 0xA0), 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069)]
 
 
 def hostile_db(path: Path) -> Path:
@@ -186,6 +197,7 @@ async def test_the_llm_client_is_made_off_the_ui_thread(tmp_path, llm_env, monke
     import threading
 
     from llm_server import Reply
+
     from rel_core.providers import client as client_module
 
     made_on: list[threading.Thread] = []
