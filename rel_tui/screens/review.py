@@ -492,8 +492,11 @@ class ReviewScreen(Screen[None]):
             if isinstance(event.worker.error, NOT_SAVED_ERRORS):
                 # What was committed before the database refused is kept and shown; the rest is redone by r or c.
                 report_not_saved(self, "The model's answer was not saved (r or c asks again)", event.worker.error)
-                with database_write(self, "The item was not reloaded"):
+                with database_write(self, "The item was not reloaded") as write:
                     self.session.reload()
+                if not write.failed and self.generation_problem == self.session.problem_id:
+                    self.show_item()  # a new attempt may have been stored before the database refused the rest
+                    return
             else:
                 self.notify(one_line(event.worker.error), title="Generation failed", severity="error", timeout=10, markup=False)
             self._restore_draft()
