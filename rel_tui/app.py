@@ -7,24 +7,35 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib
 import os
 import signal
 import threading
 from pathlib import Path
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
+from textual.worker import Worker, WorkerState
 
 from rel_core.answers import AnswerChecker
 from rel_core.config import Settings
 from rel_core.store import BUSY_TIMEOUT_SECONDS, Store
-from rel_tui.database_write import database_write
+from rel_core.terminal_text import one_line
+from rel_tui.database_write import database_write, rescue_dir
 from rel_tui.screens.edit import EditScreen
 from rel_tui.screens.review import ReviewScreen
 from rel_tui.session import LEASE_RENEW_SECONDS, ReviewSession
 
 SAVE_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 EXIT_GRACE_SECONDS = 2.0  # after a signal, time for a clean exit before a hard one
+# Imported in a thread once the first item is drawn, so the first `r` or `c` does not freeze the
+# screen for the seconds the SDKs take to import.
+LOOP_MODULES = ("rel_core.loop", "rel_core.providers.client")
+WARM_UP = "warm-up"
+WARM_UP_DELAY = 2.0  # seconds after the start: the first frames and keys do not share the CPU with it
+SDK_MODULES = {"openai": "rel_core.providers.openai_provider", "anthropic": "rel_core.providers.anthropic_provider"}
 
 
 class ReviewApp(App[int]):
@@ -51,7 +62,11 @@ class ReviewApp(App[int]):
         self.store = Store(self.db_path, busy_timeout=busy_timeout)
         self.session = ReviewSession(self.store, annotator)
         self._engine = None
+        self._engine_build: asyncio.Future | None = None
         self._checker = None
+        self._quit_refused = False
+        self.rescued: list[Path | None] = []
+        """Files holding edits the database would not take when the app left (see database_write.rescue_text)."""
 
     def on_mount(self) -> None:
         self.theme = "nord"
@@ -62,6 +77,7 @@ class ReviewApp(App[int]):
             self._install_signal_handlers()
         self.push_screen(ReviewScreen(self.session, self.db_path.name, self.settings.review.autosave_seconds))
         self.call_after_refresh(gc.freeze)
+        self.set_timer(WARM_UP_DELAY, self._warm_up)
         # Once the first item is drawn, what exists (modules, widgets, styles: ~100k objects) is out of
         # the cycle collector's reach; a full collection then scans only what later items create and
         # no longer stalls a key press by ~30 ms. Reference counting still frees those objects.
@@ -69,13 +85,30 @@ class ReviewApp(App[int]):
     async def on_unmount(self) -> None:
         gc.unfreeze()
         self.save_pending_work()
+        build = self._engine_build
+        if self._engine is None and build is not None and build.done() and not build.cancelled() and not build.exception():
+            self._engine = build.result()  # built for a worker that was cancelled before it got it
         if self._engine is not None:
             self._engine.close()
             await self._engine.client.aclose()
         if self._checker is not None:
             self._checker.close()  # kills its workers, which also ends a check still waiting on one
-        self.session.close()
+        with database_write(self, "The claim on the open item was not released (it lapses by itself)"):
+            self.session.close()
         self.store.close()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification as plain, safe text: messages carry database and server text
+        (provider errors, names), which must neither drive the terminal nor be read as markup."""
+        super().notify(one_line(message), title=one_line(title), severity=severity, timeout=timeout, markup=False)
 
     # -- never lose work ----------------------------------------------------------------------
 
@@ -86,8 +119,9 @@ class ReviewApp(App[int]):
 
     def _save_and_exit(self, signum: int) -> None:
         """A dropped SSH connection (SIGHUP) or a kill (SIGTERM): keep the edit, free the item, then leave."""
-        self.save_pending_work()
-        self.session.close()
+        self.save_pending_work(rescue=True)
+        with database_write(self, "The claim on the open item was not released (it lapses by itself)"):
+            self.session.close()
         if self.handle_signals:
             self._arm_exit_watchdog(128 + signum)
         self.exit(return_code=128 + signum)
@@ -103,10 +137,32 @@ class ReviewApp(App[int]):
         with database_write(self, "The claim on this item was not renewed"):
             self.session.renew_claim()
 
-    def save_pending_work(self) -> None:
+    def save_pending_work(self, rescue: bool = False) -> bool:
+        """Autosave an edit in progress; False if the database refused it (the text is only on screen).
+        With `rescue`, such text goes to a file of its own instead (the app is leaving regardless)."""
+        saved = True
         for screen in self.screen_stack:
             if isinstance(screen, EditScreen):
                 screen.autosave()
+                if rescue and screen.has_unstored_text:
+                    self.rescued.append(screen.rescue())
+                saved = saved and not screen.has_unstored_text
+        return saved
+
+    async def action_quit(self) -> None:
+        """Leave, unless an edit in progress could not be stored: then stay once, so it is not lost;
+        quitting again keeps it in a file (rescue_dir) and leaves."""
+        if self.save_pending_work(rescue=self._quit_refused) or self._quit_refused:
+            self.exit()
+            return
+        self._quit_refused = True
+        self.notify(
+            "Not quitting: the edit is not saved (the database is busy). Try again in a moment; "
+            f"quitting once more keeps it in a file under {rescue_dir()}.",
+            title="Database busy",
+            severity="error",
+            timeout=15,
+        )
 
     # -- keys ---------------------------------------------------------------------------------
 
@@ -122,17 +178,49 @@ class ReviewApp(App[int]):
 
     # -- the loop, built on first use (importing the SDKs is slow and needs no key until then) -----
 
-    def loop_engine(self):
-        if self._engine is None:
-            from rel_core.loop import LoopEngine
-            from rel_core.providers.client import LLMClient
+    @work(thread=True, exclusive=True, group=WARM_UP, exit_on_error=False)
+    def _warm_up(self) -> None:
+        """Import the loop and the SDKs the configured models use, off the UI thread."""
+        for module in LOOP_MODULES:
+            importlib.import_module(module)
+        for spec in {self.settings.generator, self.settings.critic}:
+            provider = spec.partition(":")[0]
+            if provider in SDK_MODULES:
+                importlib.import_module(SDK_MODULES[provider])
 
-            client = LLMClient(self.settings, self.store)
-            # The engine checks before each write that this expert's claim still holds.
-            self._engine = LoopEngine(
-                self.store, client, self.settings, checker=self.answer_checker(), lease_owner=self.session.owner
-            )
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == WARM_UP and event.state == WorkerState.SUCCESS:
+            gc.freeze()  # what the imports made joins what the first frame made (see on_mount)
+
+    async def loop_engine(self):
+        """The app's one LoopEngine, built in a thread on first use (imports and SDK client creation
+        take seconds); the provider clients for the generator and critic are made there too."""
+        if self._engine is None:
+            if self._engine_build is None:
+                self._engine_build = asyncio.ensure_future(asyncio.to_thread(self._build_engine, self.answer_checker()))
+            try:
+                # Shielded: a worker cancelled meanwhile must not lose the engine being built for the next one.
+                self._engine = await asyncio.shield(self._engine_build)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._engine_build = None  # e.g. a bad template: the next r or c tries again
+                raise
         return self._engine
+
+    def _build_engine(self, checker: AnswerChecker):
+        from rel_core.loop import LoopEngine
+        from rel_core.providers.base import ProviderError
+        from rel_core.providers.client import LLMClient
+
+        client = LLMClient(self.settings, self.store)
+        for spec in (self.settings.generator, self.settings.critic):
+            try:
+                client.provider_for(spec)
+            except ProviderError:
+                pass  # said when the call is made, where its worker reports it
+        # The engine checks before each write that this expert's claim still holds.
+        return LoopEngine(self.store, client, self.settings, checker=checker, lease_owner=self.session.owner)
 
     def answer_checker(self) -> AnswerChecker:
         """The app's one AnswerChecker (its math-verify worker processes start on first use).

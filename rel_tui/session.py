@@ -1,17 +1,25 @@
-"""One expert's review session: which item is open, the queue filter, claims and decisions.
+"""One expert's review session: which item is open, the queue filter, claims, decisions and edits.
 
 Plain Python on the Store, so the screens stay thin and the rules are testable without a terminal.
+Every read and write the review screens make goes through here (screens hold no SQL); each write
+raises `sqlite3.OperationalError` when the database stays busy, and leaves the session as it was,
+so the screen can report it (rel_tui.database_write) and the same key can simply try again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+from rel_core.answers import AnswerChecker, extract_answer
+from rel_core.checking import check_attempt, quick_check_attempt
 from rel_core.claims import ClaimHolder
-from rel_core.models import Decision, ProblemHistory, ProblemState, QueueItem, Review
+from rel_core.models import Attempt, Critique, Decision, Problem, ProblemHistory, ProblemState, QueueItem, Review
 from rel_core.store import Store
 
 # A review claim is short and renewed while the item is open. If the TUI is killed, a restart on
@@ -20,6 +28,9 @@ from rel_core.store import Store
 REVIEW_LEASE_SECONDS = 60.0
 LEASE_RENEW_SECONDS = 20.0
 PAGE = 50
+# Finding the final answer reads the whole draft: beyond this size that happens in a thread, not
+# on the event loop that draws the screen.
+SYNC_CHECK_CHARS = 100_000
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,10 @@ class ReviewSession:
         return self.holder.owner
 
     @property
+    def database(self) -> Path:
+        return self.store.path
+
+    @property
     def problem_id(self) -> int | None:
         return self.current.problem.id if self.current else None
 
@@ -70,6 +85,12 @@ class ReviewSession:
 
     def open(self, problem_id: int, remember: bool = True) -> bool:
         """Claim and load one problem; False if another expert or runner holds it."""
+        # Claiming this item and freeing the last one happen together or not at all, so a busy
+        # database leaves the session on the item it showed, holding only that item's claim.
+        with self.store.transaction():
+            return self._open(problem_id, remember)
+
+    def _open(self, problem_id: int, remember: bool) -> bool:
         if not self._claim(problem_id):
             return False
         history = self.store.history(problem_id)
@@ -107,19 +128,21 @@ class ReviewSession:
         """Whether the open item still belongs to the queue (a decision may have moved it out)."""
         if self.problem_id is None:
             return False
-        page = self._page(after_id=self.problem_id - 1, limit=1)
+        page = self.queue_page(after_id=self.problem_id - 1, limit=1)
         return bool(page) and page[0].id == self.problem_id
 
     def previous(self) -> bool:
         """Go back to the item shown before this one in this session."""
         while self.back_stack:
-            if self.open(self.back_stack.pop(), remember=False):
+            opened = self.open(self.back_stack[-1], remember=False)
+            self.back_stack.pop()  # not before: if the database is busy, the way back stays as it was
+            if opened:
                 return True
         return False
 
     def _open_first_after(self, after_id: int, stop: int | None) -> bool:
         while True:
-            page = self._page(after_id, PAGE)
+            page = self.queue_page(after_id, PAGE)
             for item in page:
                 if stop is not None and item.id >= stop:
                     return False
@@ -130,15 +153,19 @@ class ReviewSession:
             after_id = page[-1].id
 
     def apply_filter(self, queue_filter: QueueFilter) -> bool:
-        """Switch to another queue and open its first item; the item that was open stays reachable by `previous`."""
-        self.filter = queue_filter
+        """Switch to another queue and open its first item; the item that was open stays reachable by `previous`.
+
+        If the database is busy while freeing the open item, nothing changes; if it is busy while
+        opening the new queue's first item, the new filter holds and `next` opens it."""
         previous = self.problem_id
         self.close()
+        self.filter = queue_filter
         if previous is not None:
             self.back_stack.append(previous)
         return self.next()
 
-    def _page(self, after_id: int, limit: int) -> list[QueueItem]:
+    def queue_page(self, after_id: int, limit: int) -> list[QueueItem]:
+        """Up to `limit` items of the filtered queue with ids above `after_id`."""
         return self.store.queue(
             states=self.filter.states or None,
             source=self.filter.source,
@@ -162,7 +189,10 @@ class ReviewSession:
     # -- decisions ---------------------------------------------------------------------
 
     def decide(self, decision: Decision, attempt_id: int | None, note: str | None = None) -> int:
-        """Write the decision at once, with the seconds spent on the item since it was opened."""
+        """Write the decision at once, with the seconds spent on the item since it was opened.
+
+        Only the write: `current` is not reloaded here, so a failure after this point can never make
+        a saved decision look unsaved (and be recorded twice when the expert presses the key again)."""
         assert self.current is not None
         review = Review(
             problem_id=self.current.problem.id,
@@ -172,16 +202,60 @@ class ReviewSession:
             seconds_spent=round(time.monotonic() - self.opened_at, 3),
             note=note or None,
         )
-        review_id = self.store.record_review(review)
-        self.reload()
-        return review_id
+        return self.store.record_review(review)
 
     def undo(self) -> Review | None:
-        """Take back this annotator's last decision and reopen that item."""
-        review = self.store.undo_last_review(self.annotator)
-        if review is not None:
-            self.open(review.problem_id)
-        return review
+        """Take back this annotator's last decision (only the write: the screen reopens the item)."""
+        return self.store.undo_last_review(self.annotator)
+
+    def remember(self, problem_id: int) -> None:
+        """Put an item on the way back, so `previous` opens it (an undone item that could not be reopened)."""
+        if not self.back_stack or self.back_stack[-1] != problem_id:
+            self.back_stack.append(problem_id)
+
+    def held_by(self, problem_id: int) -> str | None:
+        """Who holds a live claim on the item, as people read it ("auto alice@box pid 123"), if anyone."""
+        return self.store.claim_label(problem_id)
+
+    def sources(self) -> list[str]:
+        return self.store.sources()
 
     def progress(self) -> dict[ProblemState, int]:
         return self.store.counts()
+
+    # -- the expert's edits (autosaved drafts and saved human_edit attempts) ----------------------
+
+    def saved_edit(self, problem_id: int) -> dict[str, Any] | None:
+        """This expert's autosaved, unsaved edit of the item: its `text`, `attempt_id` and `updated_at`."""
+        return self.store.load_edit_draft(problem_id, self.annotator)
+
+    def autosave_edit(self, problem_id: int, parent_id: int | None, text: str) -> None:
+        self.store.save_edit_draft(problem_id, self.annotator, parent_id, text)
+
+    def discard_edit(self, problem_id: int) -> None:
+        self.store.discard_edit_draft(problem_id, self.annotator)
+
+    def save_edit(self, problem_id: int, parent_id: int | None, text: str) -> int:
+        """Store the edit as a new human_edit attempt (dropping the autosaved draft); its id."""
+        return self.store.save_human_edit(problem_id, self.annotator, parent_id, text)
+
+    # -- the answer check of attempts that have none (imported drafts, expert edits) --------------
+
+    def store_quick_check(self, checker: AnswerChecker, problem: Problem, attempt: Attempt) -> Critique | None:
+        """Store at once a check that needs no math-verify; None when math-verify has to look
+        (or the draft is too long to read on the UI thread: `store_check` then does it all)."""
+        if len(attempt.text) > SYNC_CHECK_CHARS:
+            return None
+        return quick_check_attempt(self.store, checker, attempt, problem)
+
+    async def store_check(self, checker: AnswerChecker, problem: Problem, attempt: Attempt) -> Critique | None:
+        """Check with math-verify (in the checker's processes) and store the result."""
+        if len(attempt.text) > SYNC_CHECK_CHARS:
+            attempt = await asyncio.to_thread(_answer_only, attempt)
+        return await check_attempt(self.store, checker, problem, attempt)
+
+
+def _answer_only(attempt: Attempt) -> Attempt:
+    """The attempt reduced to its final answer (all the check reads of it), found in a thread."""
+    answer = extract_answer(attempt.text)
+    return attempt.model_copy(update={"text": f"<ANSWER>{answer}</ANSWER>" if answer else ""})

@@ -1,11 +1,14 @@
 """Edit a draft in place. ctrl+s stores it as a human_edit attempt; the text is autosaved meanwhile.
 
-The screen returns the new attempt's id, or None when the expert leaves without saving.
+The screen returns the new attempt's id, or None when the expert leaves without saving. Every
+write goes through the session and the busy-database guard: when the database is busy the editor
+stays open with the text as typed, and the same key (ctrl+s, escape) tries again.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,9 +17,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TextArea
 
 from rel_core.models import Attempt
-from rel_core.store import Store
-from rel_tui.database_write import database_write
+from rel_tui.database_write import database_write, rescue_text
+from rel_tui.latex import displayable
 from rel_tui.screens.confirm import ConfirmDialog
+from rel_tui.session import ReviewSession
 
 
 class EditScreen(Screen[int | None]):
@@ -30,20 +34,20 @@ class EditScreen(Screen[int | None]):
 
     def __init__(
         self,
-        store: Store,
+        session: ReviewSession,
         problem_id: int,
-        annotator: str,
         parent: Attempt | None,
         text: str,
         autosave_seconds: float,
     ) -> None:
         super().__init__()
-        self.store = store
+        self.session = session
         self.problem_id = problem_id
-        self.annotator = annotator
         self.parent_attempt = parent
-        self.original = parent.text if parent else ""
-        self.start_text = text
+        # The editor shows (and so saves) control characters as their visible stand-ins: what the
+        # draft held must never drive the terminal, and the expert saves what they saw.
+        self.original = displayable(parent.text if parent else "")
+        self.start_text = displayable(text)
         self.autosave_seconds = autosave_seconds
         self.autosaved_text = text
 
@@ -64,18 +68,33 @@ class EditScreen(Screen[int | None]):
     def text(self) -> str:
         return self.query_one("#editor", TextArea).text
 
+    @property
+    def has_unstored_text(self) -> bool:
+        """Whether the text on screen differs from the last text known to be stored (autosaved, or the draft it started from)."""
+        return self.text != self.autosaved_text
+
     def autosave(self) -> bool:
         """Save the text as this expert's draft for the item if it changed; True if it wrote."""
         text = self.text
         if text == self.autosaved_text:
             return False
         with database_write(self, "Autosave did not save the edit") as write:
-            self.store.save_edit_draft(self.problem_id, self.annotator, self.parent_attempt.id if self.parent_attempt else None, text)
+            self.session.autosave_edit(self.problem_id, self.parent_attempt.id if self.parent_attempt else None, text)
         if write.failed:
             return False
         self.autosaved_text = text
         self.query_one("#edit-status", Static).update(Content(f"autosaved at {time.strftime('%H:%M:%S')}"))
         return True
+
+    def rescue(self) -> Path | None:
+        """Keep text the database would not take in a file of its own (the app is leaving); its path."""
+        if not self.has_unstored_text:
+            return None
+        try:
+            return rescue_text(self.session.database, self.problem_id, self.session.annotator, self.text)
+        except OSError as error:  # a full disk: nothing more can be done, but the exit must go on
+            self.notify(f"The edit could not be kept in a file either ({error}).", title="Edit lost", severity="error")
+            return None
 
     def action_save(self) -> None:
         text = self.text
@@ -84,7 +103,7 @@ class EditScreen(Screen[int | None]):
             return
         parent_id = self.parent_attempt.id if self.parent_attempt else None
         with database_write(self, "The edit was not saved") as write:
-            attempt_id = self.store.save_human_edit(self.problem_id, self.annotator, parent_id, text)
+            attempt_id = self.session.save_edit(self.problem_id, parent_id, text)
         if write.failed:
             return
         self.autosaved_text = text
@@ -92,10 +111,13 @@ class EditScreen(Screen[int | None]):
 
     def action_leave(self) -> None:
         if self.text == self.original:
-            self.store.discard_edit_draft(self.problem_id, self.annotator)
+            # Nothing to lose by leaving: an older autosave that stays is offered again later.
+            with database_write(self, "An older autosaved edit was not discarded (it is offered again)"):
+                self.session.discard_edit(self.problem_id)
             self.dismiss(None)
             return
-        self.autosave()
+        if not self.autosave() and self.has_unstored_text:
+            return  # the edit is not stored anywhere yet: stay, so it cannot be lost; escape tries again
         self.app.push_screen(
             ConfirmDialog(
                 "This edit is not saved as an attempt. It stays autosaved and is offered again when the item opens.",
@@ -107,6 +129,9 @@ class EditScreen(Screen[int | None]):
 
     def _leave_answered(self, answer: str | None) -> None:
         if answer == "discard":
-            self.store.discard_edit_draft(self.problem_id, self.annotator)
+            with database_write(self, "The edit was not discarded") as write:
+                self.session.discard_edit(self.problem_id)
+            if write.failed:
+                return
         if answer in ("leave", "discard"):
             self.dismiss(None)

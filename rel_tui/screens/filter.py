@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Select, Static
 
 from rel_core.models import ProblemState
+from rel_core.terminal_text import one_line
 from rel_tui.session import QueueFilter
 
 ALL = "all"
@@ -39,7 +41,8 @@ class FilterDialog(ModalScreen[QueueFilter | None]):
             )
             yield Static(Content("Source"))
             yield Select(
-                [("any source", ALL)] + [(s, s) for s in sorted(self.sources)],
+                # Sources come from the data: shown as plain, safe text, never read as markup.
+                [("any source", ALL)] + [(Text(one_line(s)), s) for s in sorted(self.sources)],
                 value=self.current.source if self.current.source in self.sources else ALL,
                 allow_blank=False,
                 id="filter-source",

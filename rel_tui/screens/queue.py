@@ -10,7 +10,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from rel_core.models import QueueItem, Standing
-from rel_tui.latex import displayable
+from rel_core.terminal_text import one_line
+from rel_tui.database_write import database_write
 from rel_tui.screens.filter import FilterDialog
 from rel_tui.session import QueueFilter, ReviewSession
 
@@ -20,8 +21,9 @@ VERDICT_COLOUR = {Standing.CORRECT: "green", Standing.INCORRECT: "red", Standing
 
 
 def first_line(text: str, width: int = 60) -> Text:
-    line = displayable(" ".join(text.split()))
-    return Text(line[:width] + ("…" if len(line) > width else ""))
+    # Cut before joining: a 10 MB problem must not be split and joined whole for one cell.
+    line = one_line(" ".join(text[: width * 4].split()))
+    return Text(line[:width] + ("…" if len(line) > width or len(text) > width * 4 else ""))
 
 
 class QueueScreen(Screen[int | None]):
@@ -58,21 +60,16 @@ class QueueScreen(Screen[int | None]):
     def reload(self) -> None:
         self.query_one(DataTable).clear()
         self.last_id, self.exhausted = 0, False
-        self.query_one("#queue-title", Static).update(Text(f"Queue: {self.session.filter.describe()} · enter: open"))
+        self.query_one("#queue-title", Static).update(Text(one_line(f"Queue: {self.session.filter.describe()} · enter: open")))
         self.load_page()
         self._move_to_current()
 
     def load_page(self) -> None:
         if self.exhausted:
             return
-        queue_filter = self.session.filter
-        items = self.session.store.queue(
-            states=queue_filter.states or None,
-            source=queue_filter.source,
-            search=queue_filter.search,
-            after_id=self.last_id,
-            limit=PAGE,
-        )
+        items: list[QueueItem] = []
+        with database_write(self, "The queue could not be read"):
+            items = self.session.queue_page(after_id=self.last_id, limit=PAGE)
         self.exhausted = len(items) < PAGE
         table = self.query_one(DataTable)
         for item in items:
@@ -87,7 +84,7 @@ class QueueScreen(Screen[int | None]):
             Text(str(item.state)),
             item.attempts,
             Text(item.verdict_label or "–", style=VERDICT_COLOUR.get(item.verdict, "")),
-            Text(displayable(item.source or "")),
+            Text(one_line(item.source or "")),
             first_line(item.text),
         ]
 
@@ -110,7 +107,7 @@ class QueueScreen(Screen[int | None]):
         self.dismiss(None)
 
     def action_filter(self) -> None:
-        self.app.push_screen(FilterDialog(self.session.filter, self.session.store.sources()), self._filtered)
+        self.app.push_screen(FilterDialog(self.session.filter, self.session.sources()), self._filtered)
 
     def _filtered(self, queue_filter: QueueFilter | None) -> None:
         if queue_filter is not None:

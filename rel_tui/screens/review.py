@@ -14,10 +14,11 @@ from textual.widgets import Footer, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
 from rel_core import verdicts
-from rel_core.checking import check_attempt, check_of, is_checkable, quick_check_attempt
+from rel_core.checking import check_of, is_checkable
 from rel_core.loop import reference_answer_of
 from rel_core.models import Attempt, Decision, Problem, Standing
-from rel_tui.database_write import database_write
+from rel_core.terminal_text import one_line
+from rel_tui.database_write import NOT_SAVED_ERRORS, database_write, report_not_saved
 from rel_tui.latex import displayable
 from rel_tui.messages import AnswerChecked, CritiqueFinished, DraftChunk, DraftFinished, DraftStarted
 from rel_tui.screens.confirm import AcceptAnywayDialog, ConfirmDialog
@@ -101,10 +102,14 @@ class ReviewScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#pane-tabs", Tabs).can_focus = False
-        if self.session.current is None and not self.session.next():
-            self.show_empty()
-        else:
+        opened = self.session.current is not None
+        if not opened:
+            with database_write(self, "The first item was not opened (n opens it)"):
+                opened = self.session.next()
+        if opened:
             self.show_opened_item()
+        else:
+            self.show_empty()
 
     @on(Tabs.TabActivated, "#pane-tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
@@ -194,12 +199,12 @@ class ReviewScreen(Screen[None]):
 
     def offer_autosaved_edit(self) -> None:
         history = self.session.current
-        saved = self.session.store.load_edit_draft(history.problem.id, self.session.annotator)
+        saved = self.session.saved_edit(history.problem.id)
         if saved is None:
             return
         self.app.push_screen(
             ConfirmDialog(
-                f"You have an unsaved edit of this item (autosaved {saved['updated_at'][:19].replace('T', ' ')} UTC).",
+                f"You have an unsaved edit of this item (autosaved {one_line(saved['updated_at'][:19]).replace('T', ' ')} UTC).",
                 [("resume", "Resume editing"), ("later", "Later"), ("discard", "Discard it")],
                 title="Unsaved edit",
             ),
@@ -210,7 +215,8 @@ class ReviewScreen(Screen[None]):
         if answer == "resume":
             self.action_edit()
         elif answer == "discard":
-            self.session.store.discard_edit_draft(self.session.problem_id, self.session.annotator)
+            with database_write(self, "The autosaved edit was not discarded (it is offered again next time)"):
+                self.session.discard_edit(self.session.problem_id)
 
     # -- which keys apply now ------------------------------------------------------------------
 
@@ -288,7 +294,15 @@ class ReviewScreen(Screen[None]):
             self.notify("Nothing to undo.", severity="warning", markup=False)
             return
         self.notify(f"Undid {review.decision} of #{review.problem_id}", timeout=3, markup=False)
-        if self.session.problem_id == review.problem_id:
+        with database_write(self, f"#{review.problem_id} was not reopened (p opens it)") as write:
+            if self.session.problem_id == review.problem_id:
+                self.session.reload()
+            else:
+                self.session.open(review.problem_id)
+        if write.failed:
+            self.session.remember(review.problem_id)
+            self.update_status()
+        elif self.session.problem_id == review.problem_id:
             self.show_opened_item(review.attempt_id)
         else:
             self.notify(f"#{review.problem_id} is open elsewhere; its state was restored.", severity="warning", markup=False)
@@ -297,17 +311,30 @@ class ReviewScreen(Screen[None]):
     # -- moving ------------------------------------------------------------------------------
 
     def action_next(self) -> None:
-        if self.session.next():
+        with database_write(self, "The next item was not opened (n tries again)") as write:
+            moved = self.session.next()
+            in_queue = not moved and self.session.current_in_queue()
+            if in_queue:
+                self.session.reload()  # it may have changed (a skip)
+            elif not moved:
+                self.session.close()
+        if write.failed:
+            if self.session.current is None:
+                self.show_empty()
+        elif moved:
             self.show_opened_item()
-        elif self.session.current_in_queue():
-            self.show_item(self.attempt.id if self.attempt else None)  # it may have changed (a skip)
+        elif in_queue:
+            self.show_item(self.attempt.id if self.attempt else None)
             self.notify("No other item in this queue.", timeout=3, markup=False)
         else:
-            self.session.close()
             self.show_empty()
 
     def action_previous(self) -> None:
-        if self.session.previous():
+        with database_write(self, "The earlier item was not opened (p tries again)") as write:
+            opened = self.session.previous()
+        if write.failed:
+            return
+        if opened:
             self.show_opened_item()
         else:
             self.notify("No earlier item in this session.", severity="warning", markup=False)
@@ -335,11 +362,15 @@ class ReviewScreen(Screen[None]):
     def open_problem(self, problem_id: int | None) -> None:
         if problem_id is None or problem_id == self.session.problem_id:
             return
-        if self.session.open(problem_id):
+        with database_write(self, f"#{problem_id} was not opened") as write:
+            opened = self.session.open(problem_id)
+            holder = None if opened else self.session.held_by(problem_id)
+        if write.failed:
+            return
+        if opened:
             self.show_opened_item()
         else:
-            holder = self.session.store.claimed_by(problem_id) or "someone else"
-            self.notify(f"#{problem_id} is open by {holder}.", severity="warning", markup=False)
+            self.notify(f"#{problem_id} is open by {one_line(holder or 'someone else')}.", severity="warning", markup=False)
 
     def action_queue(self) -> None:
         self.app.push_screen(QueueScreen(self.session), self._queue_closed)
@@ -349,12 +380,16 @@ class ReviewScreen(Screen[None]):
         self.update_status()
 
     def action_filter(self) -> None:
-        self.app.push_screen(FilterDialog(self.session.filter, self.session.store.sources()), self._filtered)
+        self.app.push_screen(FilterDialog(self.session.filter, self.session.sources()), self._filtered)
 
     def _filtered(self, queue_filter: QueueFilter | None) -> None:
         if queue_filter is None:
             return
-        if self.session.apply_filter(queue_filter):
+        with database_write(self, "The filtered queue was not opened (n tries again)") as write:
+            opened = self.session.apply_filter(queue_filter)
+        if write.failed and self.session.current is not None:
+            return  # nothing changed
+        if opened and not write.failed:
             self.show_opened_item()
         else:
             self.show_empty()
@@ -369,17 +404,17 @@ class ReviewScreen(Screen[None]):
 
     def action_edit(self) -> None:
         history = self.session.current
-        store, annotator = self.session.store, self.session.annotator
-        saved = store.load_edit_draft(history.problem.id, annotator)
+        saved = self.session.saved_edit(history.problem.id)
         parent = self.attempt
         if saved is not None:
             parent = next((a for a in history.attempts if a.id == saved["attempt_id"]), parent)
         text = saved["text"] if saved else (parent.text if parent else "")
-        editor = EditScreen(store, history.problem.id, annotator, parent, text, self.autosave_seconds)
+        editor = EditScreen(self.session, history.problem.id, parent, text, self.autosave_seconds)
         self.app.push_screen(editor, lambda attempt_id: self._edited(attempt_id, parent))
 
     def _edited(self, attempt_id: int | None, parent: Attempt | None) -> None:
-        self.session.reload()
+        with database_write(self, "The item was not reloaded"):
+            self.session.reload()
         self.show_item(attempt_id if attempt_id is not None else (self.attempt.id if self.attempt else None))
         if attempt_id is not None:
             edited = self.attempt.text
@@ -402,8 +437,8 @@ class ReviewScreen(Screen[None]):
 
     @work(exclusive=True, group=GENERATION, exit_on_error=False)
     async def regenerate(self, problem_id: int, attempt_id: int | None, hint: str | None) -> None:
-        engine = self.app.loop_engine()
         self.post_message(DraftStarted(problem_id, hint))
+        engine = await self.app.loop_engine()  # built off the UI thread: importing the SDKs takes seconds
         stream = _StreamForwarder(lambda text: self.post_message(DraftChunk(problem_id, text)))
         result = await engine.regenerate(problem_id, attempt_id, hint, on_delta=stream.add)
         stream.flush()
@@ -422,7 +457,7 @@ class ReviewScreen(Screen[None]):
 
     @work(exclusive=True, group=GENERATION, exit_on_error=False)
     async def recritique(self, problem_id: int, attempt_id: int) -> None:
-        engine = self.app.loop_engine()
+        engine = await self.app.loop_engine()
         critique = await engine.recritique(problem_id, attempt_id)
         self.post_message(CritiqueFinished(problem_id, critique))
 
@@ -464,13 +499,26 @@ class ReviewScreen(Screen[None]):
             self._generation_changed(event)
 
     def _answer_check_changed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR:  # the pane keeps saying "not run"; the expert can go on
-            self.notify(str(event.worker.error), title="Answer check failed", severity="warning", timeout=6, markup=False)
+        if event.state != WorkerState.ERROR:  # the pane keeps saying "not run"; the expert can go on
+            return
+        if isinstance(event.worker.error, NOT_SAVED_ERRORS):
+            report_not_saved(self, "The answer check was not stored (it runs again when the item is shown)", event.worker.error)
+        else:
+            self.notify(one_line(event.worker.error), title="Answer check failed", severity="warning", timeout=6, markup=False)
 
     def _generation_changed(self, event: Worker.StateChanged) -> None:
         self.refresh_bindings()
         if event.state == WorkerState.ERROR:
-            self.notify(str(event.worker.error), title="Generation failed", severity="error", timeout=10, markup=False)
+            if isinstance(event.worker.error, NOT_SAVED_ERRORS):
+                # What was committed before the database refused is kept and shown; the rest is redone by r or c.
+                report_not_saved(self, "The model's answer was not saved (r or c asks again)", event.worker.error)
+                with database_write(self, "The item was not reloaded") as write:
+                    self.session.reload()
+                if not write.failed and self.generation_problem == self.session.problem_id:
+                    self.show_item()  # a new attempt may have been stored before the database refused the rest
+                    return
+            else:
+                self.notify(one_line(event.worker.error), title="Generation failed", severity="error", timeout=10, markup=False)
             self._restore_draft()
         elif event.state == WorkerState.CANCELLED:
             self.notify("Generation cancelled.", timeout=3, markup=False)
@@ -493,9 +541,12 @@ class ReviewScreen(Screen[None]):
         """Store at once a check that needs no math-verify, so the item is drawn once, check included.
         False when math-verify has to look: the worker does that off the UI path."""
         try:
-            critique = quick_check_attempt(self.session.store, self.app.answer_checker(), attempt, problem)
+            critique = self.session.store_quick_check(self.app.answer_checker(), problem, attempt)
+        except NOT_SAVED_ERRORS as error:  # shown again, the item is checked again
+            report_not_saved(self, "The answer check was not stored (it runs again when the item is shown)", error)
+            return True
         except Exception as error:  # as a failed check worker: the pane says "not run", the expert goes on
-            self.notify(str(error), title="Answer check failed", severity="warning", timeout=6, markup=False)
+            self.notify(one_line(error), title="Answer check failed", severity="warning", timeout=6, markup=False)
             return True
         if critique is None:
             return False
@@ -509,7 +560,7 @@ class ReviewScreen(Screen[None]):
     @work(exclusive=True, group=ANSWER_CHECK, exit_on_error=False)
     async def check_answer(self, problem: Problem, attempt: Attempt) -> None:
         # On the event loop, so the store is used from one thread; math-verify runs in the checker's processes.
-        critique = await check_attempt(self.session.store, self.app.answer_checker(), problem, attempt)
+        critique = await self.session.store_check(self.app.answer_checker(), problem, attempt)
         if critique is not None:
             self.post_message(AnswerChecked(problem.id, attempt.id, critique))
 

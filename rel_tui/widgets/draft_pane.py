@@ -12,13 +12,17 @@ from textual.worker import get_current_worker
 
 from rel_tui.latex import displayable
 from rel_tui.messages import DraftRendered
-from rel_tui.widgets.rendered_draft import RenderedDraft, plain_lines, render_markdown
+from rel_tui.widgets.rendered_draft import RenderedDraft, cap_lines, plain_lines, render_markdown
 
 # Drafts up to this size render at once (a few ms). Longer ones show their first part rendered at
 # once and the whole from a thread, so moving between items never waits on Markdown.
 SYNC_RENDER_CHARS = 3_000
-# Beyond this a draft is shown as plain lines: rendering it would hold the GIL for seconds.
+# Beyond this a draft is shown as plain lines (also made in a thread): rendering it would hold the
+# GIL for seconds.
 MAX_RENDER_CHARS = 200_000
+# The raw view is a TextArea, which wraps all it holds when loaded (about half a second a megabyte):
+# it shows this much at most, and the plain lines show the rest.
+MAX_RAW_CHARS = 1_000_000
 FULL_RENDER_DELAY = 0.15  # seconds
 
 
@@ -58,7 +62,7 @@ class DraftPane(Vertical):
         self.streaming = True
         self.border_title = title
         raw = self.query_one("#draft-raw", TextArea)
-        raw.load_text(displayable(text))
+        raw.load_text(displayable(_raw_tail(text)))
         raw.scroll_end(animate=False)
         self._raw_version = -1
         self._update_view()
@@ -77,7 +81,7 @@ class DraftPane(Vertical):
 
     def _update_view(self) -> None:
         if self.raw and not self.streaming and self._raw_version != self._draft_version:
-            self.query_one("#draft-raw", TextArea).load_text(displayable(self._draft_text))
+            self.query_one("#draft-raw", TextArea).load_text(displayable(_raw_head(self._draft_text)))
             self._raw_version = self._draft_version
         had_focus = self.has_focus_within
         self.set_class(not self.showing_rendered, "-raw")
@@ -88,10 +92,12 @@ class DraftPane(Vertical):
     def _subtitle(self) -> str:
         if self.streaming:
             return "streaming… (escape: cancel)"
+        size = len(self._draft_text)
         if self.raw:
-            return "raw (t: rendered)"
-        if len(self._draft_text) > MAX_RENDER_CHARS:
-            return f"{len(self._draft_text) // 1000} KB: plain lines (t: wrapped raw)"
+            cut = f", first {MAX_RAW_CHARS // 1000:,} KB" if size > MAX_RAW_CHARS else ""
+            return f"raw{cut} (t: rendered)"
+        if size > MAX_RENDER_CHARS:
+            return f"{size // 1000:,} KB: plain lines (t: wrapped raw)"
         return "t: raw"
 
     def _render_width(self) -> int:
@@ -103,26 +109,29 @@ class DraftPane(Vertical):
         if self.content_region.width <= 0:
             return  # hidden (narrow layout, other tab): rendered on the next resize
         key = (self._draft_version, self._render_width())
-        if len(self._draft_text) > MAX_RENDER_CHARS:
-            self._show_rendered(key, plain_lines(self._draft_text))
-            return
+        plain = len(self._draft_text) > MAX_RENDER_CHARS
         if len(self._draft_text) <= SYNC_RENDER_CHARS:
             self._show_rendered(key, render_markdown(self._draft_text, key[1]))
             return
         if self._rendered_key is None or self._rendered_key[0] != self._draft_version:
-            self._show_rendered(key, render_markdown(_opening(self._draft_text), key[1]))
+            opening = _opening(self._draft_text)
+            self._show_rendered(key, plain_lines(opening) if plain else render_markdown(opening, key[1]))
+        elif plain:
+            return  # plain lines do not depend on the width: a resize needs no new ones
         # Start a moment later: the new item is on screen first, and an expert paging quickly past
         # long drafts never pays for their full render.
         if self._full_render_timer is not None:
             self._full_render_timer.stop()
         self.full_render_pending = True
-        self._full_render_timer = self.set_timer(FULL_RENDER_DELAY, lambda: self._render_in_thread(key, self._draft_text))
+        self._full_render_timer = self.set_timer(
+            FULL_RENDER_DELAY, lambda: self._render_in_thread(key, self._draft_text, plain)
+        )
 
     @work(thread=True, exclusive=True, group="render")
-    def _render_in_thread(self, key: tuple[int, int], text: str) -> None:
+    def _render_in_thread(self, key: tuple[int, int], text: str, plain: bool) -> None:
         if key[0] != self._draft_version:
             return  # the pane moved on before this render started
-        lines = render_markdown(text, key[1])
+        lines = plain_lines(text) if plain else render_markdown(text, key[1])
         if not get_current_worker().is_cancelled:
             self.post_message(DraftRendered(key, lines))
 
@@ -148,3 +157,19 @@ def _opening(text: str) -> str:
     head = text[:SYNC_RENDER_CHARS]
     cut = head.rfind("\n\n")
     return head[:cut] if cut > 0 else head
+
+
+def _raw_head(text: str) -> str:
+    """What the raw view shows of a stored draft: its start, lines cut, and a marker if there is more."""
+    if len(text) <= MAX_RAW_CHARS:
+        return cap_lines(text)
+    rest = len(text) - MAX_RAW_CHARS
+    return f"{cap_lines(text[:MAX_RAW_CHARS])}\n⟨{rest:,} more characters: t shows them all as plain lines⟩"
+
+
+def _raw_tail(text: str) -> str:
+    """What the raw view shows of a draft streaming in: its end, which is where the new text is."""
+    if len(text) <= MAX_RENDER_CHARS:  # reloaded for every chunk: less than the stored draft's view
+        return cap_lines(text)
+    skipped = len(text) - MAX_RENDER_CHARS
+    return f"⟨{skipped:,} earlier characters not shown while streaming⟩\n{cap_lines(text[-MAX_RENDER_CHARS:])}"

@@ -32,7 +32,7 @@ class ProblemPane(VerticalScroll):
         self.problem_id = problem.id
         self.border_title = f"Problem #{problem.id}"
         meta = [str(problem.state), problem.source, problem.subject, f"level {problem.level}" if problem.level else None]
-        self.query_one("#problem-meta", Static).update(Content(" · ".join(m for m in meta if m)))
+        self.query_one("#problem-meta", Static).update(Content(displayable(" · ".join(m for m in meta if m))))
         self.query_one("#problem-text", Static).update(readable(problem.text))
         answer = (
             Content(displayable(readable_answer(problem.reference_answer)))

@@ -3,6 +3,8 @@
 Rendering (Rich Markdown over LaTeX turned into Unicode) is a pure function of text and width, so
 long drafts can be rendered off the UI thread and the pane swaps the result in when it arrives.
 Drafts too long to render are shown as plain lines, each made into a strip only when visible.
+Very long lines (a 10 MB draft on one line) are cut for display with a visible marker: wrapping or
+measuring them whole would hold the UI for seconds, and nobody reads a megabyte-long line.
 """
 
 from __future__ import annotations
@@ -18,6 +20,23 @@ from textual.strip import Strip
 
 from rel_tui.latex import displayable, readable_math
 
+MAX_LINE_CHARS = 5_000
+"""Characters of one line shown; the rest of the line is replaced by a marker saying how much."""
+
+
+def cap_lines(text: str, limit: int = MAX_LINE_CHARS) -> str:
+    """`text` with each line longer than `limit` cut there and marked; linear in the text's length."""
+    if len(text) <= limit:
+        return text
+    lines = text.split("\n")
+    if all(len(line) <= limit for line in lines):
+        return text
+    return "\n".join(line if len(line) <= limit else _cut(line, limit) for line in lines)
+
+
+def _cut(line: str, limit: int) -> str:
+    return f"{line[:limit]} ⟨line cut here: {len(line) - limit:,} more characters⟩"
+
 
 def render_markdown(text: str, width: int) -> list[list[Segment]]:
     """The draft as Markdown lines `width` cells wide; its text is data, never console markup.
@@ -27,13 +46,13 @@ def render_markdown(text: str, width: int) -> list[list[Segment]]:
     console = Console(
         width=width, file=io.StringIO(), color_system="truecolor", force_terminal=True, legacy_windows=False
     )
-    markdown = Markdown(displayable(readable_math(text)), hyperlinks=False)
+    markdown = Markdown(displayable(readable_math(cap_lines(text))), hyperlinks=False)
     return console.render_lines(markdown, console.options.update_width(width), pad=False)
 
 
 def plain_lines(text: str) -> list[str]:
-    """The draft as unwrapped, displayable lines."""
-    return displayable(text).expandtabs(4).split("\n")
+    """The draft as unwrapped, displayable lines (each cut at MAX_LINE_CHARS)."""
+    return displayable(cap_lines(text)).expandtabs(4).split("\n")
 
 
 class RenderedDraft(ScrollView, can_focus=True):

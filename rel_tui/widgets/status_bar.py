@@ -6,6 +6,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from rel_core.models import ProblemState
+from rel_core.terminal_text import one_line
 
 
 class StatusBar(Static):
@@ -22,6 +23,7 @@ class StatusBar(Static):
                 (f"{accepted} accepted", "$text-success"),
                 " · ",
                 (f"{rejected} rejected", "$text-error"),
-                f" │ {annotator} │ {database} │ queue: {queue}",
+                # The annotator, the file name and the filter come from outside: shown as safe text.
+                one_line(f" │ {annotator} │ {database} │ queue: {queue}"),
             )
         )
