@@ -18,7 +18,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from rel_tui.latex import displayable, readable_math
+from rel_tui.latex import displayable, readable_markdown
 
 MAX_LINE_CHARS = 5_000
 """Characters of one line shown; the rest of the line is replaced by a marker saying how much."""
@@ -46,7 +46,7 @@ def render_markdown(text: str, width: int) -> list[list[Segment]]:
     console = Console(
         width=width, file=io.StringIO(), color_system="truecolor", force_terminal=True, legacy_windows=False
     )
-    markdown = Markdown(displayable(readable_math(cap_lines(text))), hyperlinks=False)
+    markdown = Markdown(displayable(readable_markdown(cap_lines(text))), hyperlinks=False)
     return console.render_lines(markdown, console.options.update_width(width), pad=False)
 
 
