@@ -247,16 +247,16 @@ class Store:
 
     def _import_one(self, record: ImportRecord, summary: ImportSummary) -> None:
         problem = record.problem
-        existing = self.conn.execute("select id, state from problems where hash = ?", [problem.hash]).fetchone()
+        problem_row = self._problem_row(problem)  # hashes the text once, for the lookup and the insert
+        existing = self.conn.execute("select id, state from problems where hash = ?", [problem_row["hash"]]).fetchone()
+        known: set[str] = set()
         if existing:
             problem_id, state = int(existing[0]), existing[1]
             summary.problems_existing += 1
+            known = {row[0] for row in self.conn.execute("select hash from attempts where problem_id = ?", [problem_id])}
         else:
-            problem_id, state = self._insert("problems", self._problem_row(problem)), str(problem.state)
+            problem_id, state = self._insert("problems", problem_row), str(problem.state)
             summary.problems_added += 1
-        known = {
-            row[0] for row in self.conn.execute("select hash from attempts where problem_id = ?", [problem_id])
-        }
         added = 0
         for index, attempt in enumerate(record.attempts):
             attempt_hash = content_hash(attempt.text)

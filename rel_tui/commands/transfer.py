@@ -11,6 +11,7 @@ import click
 from rel_core import exporters
 from rel_core.importers import FORMATS, FieldMap, ImportOutcome, import_paths
 from rel_core.store import Store
+from rel_core.terminal_text import one_line
 from rel_tui.cli import CliContext
 
 DEFAULT_FIELDS = FieldMap()
@@ -83,11 +84,12 @@ def import_command(
     )
     with obj.open_store() as store:
         outcome = import_paths(store, paths, fmt, fields, strict=strict)
+    # File names and data reach the terminal only through one_line: no escape sequences, one line each.
     for issue in outcome.errors:
-        click.echo(str(issue), err=True)
+        click.echo(one_line(issue), err=True)
     for warning in outcome.warnings:
-        click.echo(f"Warning: {warning}", err=True)
-    click.echo(_summary(outcome))
+        click.echo(f"Warning: {one_line(warning)}", err=True)
+    click.echo(one_line(_summary(outcome)))
     if outcome.skipped or not outcome.files:
         sys.exit(1)
 
