@@ -124,10 +124,11 @@ def run_once(root: Path, db_path: Path) -> tuple[float, str]:
 
 def throughput(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "REL release (export)"
-        size = generate(root, args.files, args.problems)
+        root = args.tree or Path(tmp) / "REL release (export)"
         count = args.files + 100
-        print(f"generated {count} files, JSON {size / args.files / 1024:.1f} KB average, {args.problems} problems")
+        if not root.exists():
+            size = generate(root, args.files, args.problems)
+            print(f"generated {count} files, JSON {size / args.files / 1024:.1f} KB average, {args.problems} problems")
         rates = []
         for run in range(args.runs):
             elapsed, summary = run_once(root, Path(tmp) / f"run{run}.db")
@@ -191,6 +192,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="profile one extra run with cProfile")
     parser.add_argument("--jsonl-mb", type=int, help="measure peak RSS importing a JSONL of this many MB instead")
+    parser.add_argument("--tree", type=Path, help="generate the files here, or reuse them if it exists (A/B runs)")
     args = parser.parse_args()
     if args.jsonl_mb:
         memory(args)

@@ -159,11 +159,11 @@ class Store:
         row["tags"] = json.loads(row.get("tags") or "[]")
         return Problem.model_validate(row)
 
-    def _problem_row(self, problem: Problem) -> dict[str, Any]:
+    def _problem_row(self, problem: Problem, problem_hash: str | None = None) -> dict[str, Any]:
         row = problem.model_dump(exclude={"id"})
         row["tags"] = json.dumps(row["tags"])
         row["state"] = str(problem.state)
-        row["hash"] = problem.hash
+        row["hash"] = problem_hash or problem.hash
         return row
 
     def add_problem(self, problem: Problem) -> tuple[int, bool]:
@@ -247,7 +247,7 @@ class Store:
 
     def _import_one(self, record: ImportRecord, summary: ImportSummary) -> None:
         problem = record.problem
-        problem_row = self._problem_row(problem)  # hashes the text once, for the lookup and the insert
+        problem_row = self._problem_row(problem, record.problem_hash)  # one hash for the lookup and the insert
         existing = self.conn.execute("select id, state from problems where hash = ?", [problem_row["hash"]]).fetchone()
         known: set[str] = set()
         if existing:
@@ -259,7 +259,7 @@ class Store:
             summary.problems_added += 1
         added = 0
         for index, attempt in enumerate(record.attempts):
-            attempt_hash = content_hash(attempt.text)
+            attempt_hash = record.attempt_hashes[index] if record.attempt_hashes else content_hash(attempt.text)
             if attempt_hash in known:
                 continue
             known.add(attempt_hash)

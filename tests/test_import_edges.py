@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from rel_core import importers
-from rel_core.importers import import_paths, read_paths
+from rel_core.importers import import_paths, parallel, read_paths
 from rel_core.store import Store
 
 
@@ -244,3 +244,33 @@ def test_reports_cannot_send_escape_sequences_to_the_terminal(tmp_path):
         f"{shown / 'bad␛]0;title␇.jsonl'}:2: no problem text (looked for: problem, question)",
         f"{shown / 'rows.csv'}:2: a quoted field opened here is never closed; the lines after it are read as rows",
     ]
+
+
+# -- many files in worker processes ---------------------------------------------------------
+
+
+def test_a_parallel_import_gives_what_a_serial_one_gives(tmp_path, monkeypatch):
+    """Workers parse chunks of small files; records, issues and their order are the same as in-process."""
+    monkeypatch.setattr(parallel, "SMALL_FILE_BYTES", 4096)  # so that the big file below is read here, streamed
+    data = tmp_path / "REL release (v1)"
+    for n in range(300):
+        folder = data / f"part {n % 3}"
+        folder.mkdir(parents=True, exist_ok=True)
+        body = {"problem": f"problem {n % 250}", "solution": f"draft {n}", "ground_truth": "\\boxed{1}"}
+        (folder / f"{n:04d}.json").write_text(json.dumps(body) if n % 50 else "{broken")
+    (data / "part 1" / "0150 big.jsonl").write_text("".join(row(f"big {n}", answer="2") for n in range(400)))
+    os.mkfifo(data / "part 2" / "0200 pipe.json")
+
+    def run(workers: int) -> tuple[list[str], list[str], object, int]:
+        db = tmp_path / f"w{workers}.db"
+        with Store(db) as store:
+            outcome = import_paths(store, [data], workers=workers)
+            texts = [r[0] for r in store.conn.execute("select p.text || '|' || coalesce(a.text, '') from problems p left join attempts a on a.problem_id = p.id order by p.id, a.id")]
+        return texts, [str(e) for e in outcome.errors], vars(outcome.summary), outcome.files
+
+    serial, in_workers = run(1), run(2)
+    assert in_workers == serial
+    texts, errors, summary, files = serial
+    assert files == 302 and len(errors) == 7  # six broken files and the FIFO
+    assert texts[:3] == ["problem 3|draft 3", "problem 3|draft 253", "problem 6|draft 6"]  # file order: part 0 first
+    assert summary == {"problems_added": 245 + 400, "problems_existing": 49, "attempts_added": 294}

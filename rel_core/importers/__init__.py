@@ -12,7 +12,7 @@ import itertools
 import os
 import stat
 import tempfile
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +24,7 @@ from rel_core.answers import choice_letter
 from rel_core.models import ImportRecord
 from rel_core.store import ImportSummary, Store
 
+from . import parallel
 from .common import BadInput, FieldMap, ImportIssue, InputFile, open_input, os_reason
 from .markdown import looks_like_markdown, record_from_markdown
 from .reasonset import looks_like_reasonset
@@ -114,11 +115,46 @@ class PathReader:
     fields: FieldMap = field(default_factory=FieldMap)
     files: int = 0
     errors: list[ImportIssue] = field(default_factory=list)
+    workers: int = 1  # processes parsing small files (parallel.py); 1: all in this process
 
     def records(self) -> Iterator[ImportRecord]:
-        for path in self._files():
+        files = self._files()
+        first = list(itertools.islice(files, parallel.MIN_FILES))
+        files = itertools.chain(first, files)
+        if self.workers < 2 or len(first) < parallel.MIN_FILES:
+            for path in files:
+                self.files += 1
+                yield from self._read(path)
+            return
+        yield from self._read_in_parallel(files)
+
+    def _read_in_parallel(self, files: Iterator[Path]) -> Iterator[ImportRecord]:
+        """Chunks of small files go to worker processes, a few ahead; results are used in file order."""
+        ahead = self.workers * 3
+        pool = parallel.pool(self.workers)
+        try:
+            pending: deque[parallel.Pending] = deque()
+            for item in parallel.plan(files):
+                if isinstance(item, list):
+                    pending.append(pool.submit(parallel.read_chunk, item, self.fmt, self.fields))
+                else:
+                    pending.append(item)
+                while len(pending) > ahead:
+                    yield from self._collect(pending.popleft())
+            while pending:
+                yield from self._collect(pending.popleft())
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+    def _collect(self, item: parallel.Pending) -> Iterator[ImportRecord]:
+        if isinstance(item, Path):  # a big or odd file: read here, streamed
             self.files += 1
-            yield from self._read(path)
+            yield from self._read(item)
+            return
+        records, errors, files = item.result()
+        self.files += files
+        self.errors.extend(errors)
+        yield from records
 
     def _files(self) -> Iterator[Path]:
         wanted = EXTENSIONS.get(self.fmt, EXTENSIONS["auto"])
@@ -273,6 +309,7 @@ def import_paths(
     fields: FieldMap | None = None,
     strict: bool = False,
     batch_size: int = 1000,
+    workers: int = 1,
 ) -> ImportOutcome:
     """Read and store everything in `paths`, a batch per transaction so the TUI can write in between.
 
@@ -283,8 +320,12 @@ def import_paths(
     write lock while parsing would leave other processes with "database is locked"), and the
     records are kept in a temporary file, not in memory; only if nothing was bad are they
     stored, all in one transaction.
+
+    `workers` > 1 parses folders of many small files in that many worker processes (see
+    parallel.py); the calling script's main module must then be import-safe (`if __name__ ==
+    "__main__":`), as for any multiprocessing.
     """
-    reader = PathReader(paths, fmt, fields or FieldMap())
+    reader = PathReader(paths, fmt, fields or FieldMap(), workers=workers)
     letters = OptionLetters()
     summary = ImportSummary()
     if not strict:

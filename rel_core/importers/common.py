@@ -23,6 +23,7 @@ from rel_core.models import (
     ImportRecord,
     Problem,
     ProblemState,
+    content_hash,
 )
 
 from .boxed import draft_final_answer
@@ -327,9 +328,13 @@ def imported_attempt(text: str, iteration: int = 0) -> Attempt:
 def make_record(
     problem: Problem, draft: str | None, origin: str, critique: Critique | None = None, iteration: int = 0
 ) -> ImportRecord:
-    """A problem with its draft, if any; a problem that comes with a draft is ready for review."""
+    """A problem with its draft, if any; a problem that comes with a draft is ready for review.
+
+    The content hashes are worked out here, in the process that read the file (a worker, in a
+    parallel import), not by the store in the one process that writes the database.
+    """
     if not draft or not draft.strip():
-        return ImportRecord(problem=problem, origin=origin)
+        return ImportRecord(problem=problem, origin=origin, problem_hash=problem.hash)
     # Set here rather than left to the store, which saves an UPDATE per new problem.
     problem.state = ProblemState.AWAITING_REVIEW
     return ImportRecord(
@@ -337,4 +342,6 @@ def make_record(
         attempts=[imported_attempt(draft, iteration)],
         critiques=[critique] if critique else [],
         origin=origin,
+        problem_hash=problem.hash,
+        attempt_hashes=[content_hash(draft)],
     )
