@@ -14,6 +14,7 @@ import stat
 import tempfile
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -222,7 +223,8 @@ class PathReader:
             yield from self._parse_text(path, source.text())
 
     def _parse_text(self, path: Path, text: str) -> Iterator[ImportRecord]:
-        fmt, lines = self.fmt, path.suffix.lower() in JSON_LINES
+        fmt: str | None = self.fmt
+        lines = path.suffix.lower() in JSON_LINES
         if fmt == "auto":
             if path.suffix.lower() not in EXTENSIONS["markdown"] and _looks_like_json(text):
                 yield from self._json(path, json_items(text, lines))  # parsed once, not sniffed first
@@ -325,7 +327,22 @@ def import_paths(
     parallel.py); the calling script's main module must then be import-safe (`if __name__ ==
     "__main__":`), as for any multiprocessing.
     """
-    reader = PathReader(paths, fmt, fields or FieldMap(), workers=workers)
+    with _fewer_checkpoints(store):
+        return _import(store, PathReader(paths, fmt, fields or FieldMap(), workers=workers), strict, batch_size)
+
+
+@contextmanager
+def _fewer_checkpoints(store: Store) -> Iterator[None]:
+    """Checkpoint the WAL (an fsync each time) every 64 MB written instead of every 4 MB, while importing."""
+    (previous,) = store.conn.execute("pragma wal_autocheckpoint").fetchone()
+    store.conn.execute("pragma wal_autocheckpoint = 16384")
+    try:
+        yield
+    finally:
+        store.conn.execute(f"pragma wal_autocheckpoint = {int(previous)}")
+
+
+def _import(store: Store, reader: PathReader, strict: bool, batch_size: int) -> ImportOutcome:
     letters = OptionLetters()
     summary = ImportSummary()
     if not strict:

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from rel_core.models import (
     Attempt,
@@ -99,7 +98,7 @@ def _refuse_special(mode: int) -> None:
 class InputFile:
     """One opened input file and the encoding its first bytes say it is in (UTF-8 unless a BOM says otherwise)."""
 
-    binary: BinaryIO
+    binary: io.BufferedReader[io.FileIO]
     encoding: str
 
     def text(self) -> str:
@@ -135,7 +134,7 @@ class InputFile:
 
     def _decoded_lines(self) -> Iterator[tuple[int, str | BadInput]]:
         reader = io.TextIOWrapper(self.binary, self.encoding, newline="")
-        number, pending = 1, []  # pieces of a line that spans chunks (joined once: no quadratic +=)
+        number, pending = 1, list[str]()  # pieces of a line that spans chunks (joined once: no quadratic +=)
         try:
             while chunk := reader.read(_CHUNK_CHARS):
                 *complete, rest = chunk.split("\n")
@@ -190,16 +189,15 @@ def open_input(path: Path) -> Iterator[InputFile]:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise BadInput(os_reason(exc)) from None
-    with os.fdopen(fd, "rb") as binary:
-        _refuse_special(os.fstat(fd).st_mode)
-        os.set_blocking(fd, True)
-        yield InputFile(binary, _encoding(binary))
+    with io.BufferedReader(io.FileIO(fd, "rb"), _HEAD_BYTES) as binary:
+        info = os.fstat(fd)
+        _refuse_special(info.st_mode)  # O_NONBLOCK does nothing to a regular file, so it can stay
+        yield InputFile(binary, _encoding(binary, info.st_size))
 
 
-def _encoding(binary: BinaryIO) -> str:
-    head = binary.read(_HEAD_BYTES)
-    binary.seek(0)
-    if not head.strip() and len(head) < _HEAD_BYTES:
+def _encoding(binary: io.BufferedReader[io.FileIO], size: int) -> str:
+    head = binary.peek(_HEAD_BYTES)[:_HEAD_BYTES]  # read once, still there for the reader
+    if not head.strip() and size <= len(head):
         raise BadInput("empty file")
     for bom, encoding in _BOMS:
         if head.startswith(bom):

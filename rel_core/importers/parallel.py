@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
@@ -64,10 +65,10 @@ def plan(paths: Iterable[Path]) -> Iterator[Path | list[Path]]:
 
 def _small_file(path: Path) -> bool:
     try:
-        info = path.stat()
+        info = os.stat(path)
     except OSError:
         return False  # the caller reports why
-    return path.is_file() and info.st_size < SMALL_FILE_BYTES
+    return stat.S_ISREG(info.st_mode) and info.st_size < SMALL_FILE_BYTES
 
 
 def pool(workers: int) -> ProcessPoolExecutor:
