@@ -123,13 +123,12 @@ class PathReader:
         first = list(itertools.islice(files, parallel.MIN_FILES))
         files = itertools.chain(first, files)
         if self.workers < 2 or len(first) < parallel.MIN_FILES:
-            for path in files:
-                self.files += 1
-                yield from self._read(path)
+            for item in files:
+                yield from self._collect(item)
             return
         yield from self._read_in_parallel(files)
 
-    def _read_in_parallel(self, files: Iterator[Path]) -> Iterator[ImportRecord]:
+    def _read_in_parallel(self, files: Iterator[Path | ImportIssue]) -> Iterator[ImportRecord]:
         """Chunks of small files go to worker processes, a few ahead; results are used in file order."""
         ahead = self.workers * 3
         pool = parallel.pool(self.workers)
@@ -148,58 +147,52 @@ class PathReader:
             pool.shutdown(cancel_futures=True)
 
     def _collect(self, item: parallel.Pending) -> Iterator[ImportRecord]:
-        if isinstance(item, Path):  # a big or odd file: read here, streamed
+        if isinstance(item, ImportIssue):  # found while walking: reported in its place
+            self.errors.append(item)
+        elif isinstance(item, Path):  # read here (streamed, if big)
             self.files += 1
             yield from self._read(item)
-            return
-        records, errors, files = item.result()
-        self.files += files
-        self.errors.extend(errors)
-        yield from records
+        else:
+            records, errors, files = item.result()
+            self.files += files
+            self.errors.extend(errors)
+            yield from records
 
-    def _files(self) -> Iterator[Path]:
+    def _files(self) -> Iterator[Path | ImportIssue]:
+        """The files to read, in order, with what was wrong with the paths that are not (in their place)."""
         wanted = EXTENSIONS.get(self.fmt, EXTENSIONS["auto"])
         for given in self.paths:
             path = Path(given)
             try:
                 is_folder = stat.S_ISDIR(os.stat(path).st_mode)
             except OSError as exc:
-                self._error(path, None, os_reason(exc))
+                yield ImportIssue(str(path), None, os_reason(exc))
                 continue
             if is_folder:
-                yield from (p for p in self._walk(path) if p.suffix.lower() in wanted)
+                yield from (p for p in self._walk(path) if not isinstance(p, Path) or p.suffix.lower() in wanted)
             else:
                 yield path  # a file named on the command line is read whatever its extension
 
-    def _walk(self, folder: Path) -> Iterator[Path]:
+    def _walk(self, folder: Path) -> Iterator[Path | ImportIssue]:
         """Files under `folder`, sorted, skipping hidden files and folders and READMEs.
 
         Symbolic links to folders are followed, each real folder once: a link back up the tree
         (a loop) is reported and not entered again.
         """
+        found: list[ImportIssue] = []
 
         def unreadable(exc: OSError) -> None:
-            self._error(Path(exc.filename or folder), None, f"cannot read folder: {exc.strerror}")
+            found.append(ImportIssue(str(exc.filename or folder), None, f"cannot read folder: {exc.strerror}"))
 
         seen = {_identity(folder)}
         for root, dirs, files in os.walk(folder, onerror=unreadable, followlinks=True):
-            dirs[:] = [d for d in sorted(dirs) if not d.startswith(".") and self._first_visit(Path(root, d), seen)]
+            dirs[:] = [d for d in sorted(dirs) if not d.startswith(".") and _first_visit(Path(root, d), seen, found)]
+            yield from found
+            found.clear()
             for name in sorted(files):
                 if not name.startswith(".") and not name.lower().startswith(NOT_DATA):
                     yield Path(root, name)
-
-    def _first_visit(self, folder: Path, seen: set[tuple[int, int]]) -> bool:
-        try:
-            identity = _identity(folder)
-        except OSError as exc:
-            self._error(folder, None, os_reason(exc))
-            return False
-        if identity in seen:
-            if folder.is_symlink():
-                self._error(folder, None, "symbolic link loop (a link to a folder already read); not followed")
-            return False
-        seen.add(identity)
-        return True
+        yield from found
 
     def _error(self, path: Path | str, line: int | None, message: str) -> None:
         self.errors.append(ImportIssue(str(path), line, message))
@@ -257,6 +250,21 @@ class PathReader:
                 self._error(path, exc.line or line, exc.message)
             except ValidationError as exc:  # a value the models refuse is bad data too
                 self._error(path, line, _first_validation_error(exc))
+
+
+def _first_visit(folder: Path, seen: set[tuple[int, int]], found: list[ImportIssue]) -> bool:
+    """Whether to walk into `folder`: not if it is a folder already walked (through a link) or unreadable."""
+    try:
+        identity = _identity(folder)
+    except OSError as exc:
+        found.append(ImportIssue(str(folder), None, os_reason(exc)))
+        return False
+    if identity in seen:
+        if folder.is_symlink():
+            found.append(ImportIssue(str(folder), None, "symbolic link loop (a link to a folder already read); not followed"))
+        return False
+    seen.add(identity)
+    return True
 
 
 def _identity(folder: Path) -> tuple[int, int]:

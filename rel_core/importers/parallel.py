@@ -45,11 +45,11 @@ def read_chunk(paths: list[Path], fmt: str, fields: FieldMap) -> ChunkResult:
     return records, reader.errors, reader.files
 
 
-def plan(paths: Iterable[Path]) -> Iterator[Path | list[Path]]:
-    """Consecutive small regular files grouped in chunks; anything else (big, odd, missing) alone."""
+def plan(paths: Iterable[Path | ImportIssue]) -> Iterator[Path | ImportIssue | list[Path]]:
+    """Consecutive small regular files grouped in chunks; anything else (big, odd, missing, an issue) alone."""
     chunk: list[Path] = []
     for path in paths:
-        if _small_file(path):
+        if isinstance(path, Path) and _small_file(path):
             chunk.append(path)
             if len(chunk) >= CHUNK_FILES:
                 yield chunk
@@ -84,4 +84,4 @@ def pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
-Pending = Path | Future[ChunkResult]
+Pending = Path | ImportIssue | Future[ChunkResult]
