@@ -6,6 +6,7 @@ Every test imports into a real SQLite file, through `rel-tui import` or `import_
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -13,11 +14,16 @@ import sys
 import time
 import tracemalloc
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rel_core import importers
-from rel_core.importers import import_paths, parallel, read_paths
+from rel_core.importers import common, import_paths, parallel, read_paths
+from rel_core.importers.common import open_input
+from rel_core.importers.tabular import csv_rows
 from rel_core.store import Store
 
 
@@ -274,3 +280,44 @@ def test_a_parallel_import_gives_what_a_serial_one_gives(tmp_path, monkeypatch):
     assert files == 302 and len(errors) == 7  # six broken files and the FIFO
     assert texts[:3] == ["problem 3|draft 3", "problem 3|draft 253", "problem 6|draft 6"]  # file order: part 0 first
     assert summary == {"problems_added": 245 + 400, "problems_existing": 49, "attempts_added": 294}
+
+
+# -- the readers on adversarial input (linear time, never an exception) ----------------------
+
+CSV_CHARS = '",\n\r\t ab\\'
+
+
+@settings(max_examples=150, deadline=3000, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet=CSV_CHARS, max_size=4000))
+def test_csv_rows_take_any_text(text):
+    lines = [number for number, _ in csv_rows(io.StringIO("problem,answer\n" + text, newline=""))]
+    assert lines == sorted(lines)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '"x\n' * 50_000,  # every line opens a quote
+        '"\n' * 100_000,
+        "a," * 100_000 + '"' + "b\n" * 50_000,  # one unclosed quote, then many lines
+        '""' * 100_000 + "\n" + '"""\n' * 20_000,
+    ],
+)
+def test_csv_worst_cases_finish(body):
+    start = time.monotonic()
+    rows = list(csv_rows(io.StringIO("problem\n" + body, newline="")))
+    assert rows and time.monotonic() - start < 20
+
+
+@settings(max_examples=100, deadline=3000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=3000), st.sampled_from(["utf-16", "utf-32", "utf-8-sig"]))
+def test_json_lines_split_on_newline_only_in_every_encoding(tmp_path, text, encoding):
+    """U+2028, \r and friends stay inside their line, in UTF-8 and in the chunked UTF-16/32 reader."""
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(("x" + text).encode(encoding))
+    with patch.object(common, "_CHUNK_CHARS", 7), open_input(path) as source:  # lines across many chunks
+        lines = [line for _, line in source.lines()]
+    expected = ("x" + text).split("\n")
+    if expected[-1] == "":
+        expected.pop()
+    assert lines == expected
