@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rel_core import importers
-from rel_core.importers import common, import_paths, parallel, read_paths
+from rel_core.importers import PathReader, common, import_paths, parallel, read_paths
 from rel_core.importers.common import open_input
 from rel_core.importers.tabular import csv_rows
 from rel_core.store import Store
@@ -321,3 +321,52 @@ def test_json_lines_split_on_newline_only_in_every_encoding(tmp_path, text, enco
     if expected[-1] == "":
         expected.pop()
     assert lines == expected
+
+
+def _worker_dies(*args: object) -> None:
+    os._exit(3)  # as an OOM kill would end it
+
+
+def _no_pool(workers: int) -> None:
+    raise OSError(38, "Function not implemented")  # as sem_open fails without /dev/shm
+
+
+@pytest.mark.parametrize("failure", ["worker dies", "no pool"])
+def test_when_workers_die_or_cannot_start_their_files_are_read_in_process(tmp_path, monkeypatch, failure):
+    data = tmp_path / "many"
+    data.mkdir()
+    for n in range(parallel.MIN_FILES + 20):
+        (data / f"{n:04d}.jsonl").write_text(row(f"problem {n}") if n % 100 else "{broken\n")
+    if failure == "worker dies":
+        monkeypatch.setattr(parallel, "read_chunk", _worker_dies)
+    else:
+        monkeypatch.setattr(parallel, "pool", _no_pool)
+    with Store(tmp_path / "rel.db") as store:
+        outcome = import_paths(store, [data], workers=2)
+    assert outcome.files == parallel.MIN_FILES + 20
+    assert [str(e) for e in outcome.errors] == [
+        f"{data / f'{n:04d}.jsonl'}:1: invalid JSON: Expecting property name enclosed in double quotes (column 2)"
+        for n in (0, 100, 200)
+    ]
+    assert problems(tmp_path) == [f"problem {n}" for n in range(parallel.MIN_FILES + 20) if n % 100]
+
+
+def test_workers_are_kept_only_a_few_chunks_ahead(tmp_path):
+    """Memory stays bounded in a parallel import too: files are handed out as results are used."""
+    paths = []
+    for n in range(2000):
+        paths.append(tmp_path / f"{n:04d}.jsonl")
+        paths[-1].write_text(row(f"problem {n}"))
+    handed_out = 0
+
+    def counted():
+        nonlocal handed_out
+        for path in paths:
+            handed_out += 1
+            yield path
+
+    records = PathReader(counted(), workers=2).records()
+    assert next(records).problem.text == "problem 0"
+    ahead = parallel.MIN_FILES + (2 * 3 + 1) * parallel.CHUNK_FILES
+    assert handed_out <= ahead < len(paths)
+    assert [r.problem.text for r in records] == [f"problem {n}" for n in range(1, 2000)]

@@ -14,6 +14,7 @@ import stat
 import tempfile
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,14 +130,25 @@ class PathReader:
         yield from self._read_in_parallel(files)
 
     def _read_in_parallel(self, files: Iterator[Path | ImportIssue]) -> Iterator[ImportRecord]:
-        """Chunks of small files go to worker processes, a few ahead; results are used in file order."""
+        """Chunks of small files go to worker processes, a few ahead; results are used in file order.
+
+        If the workers cannot start or die (no /dev/shm, an OOM kill), their files are read here.
+        """
         ahead = self.workers * 3
-        pool = parallel.pool(self.workers)
+        try:
+            pool = parallel.pool(self.workers)
+        except OSError:
+            pool = None
         try:
             pending: deque[parallel.Pending] = deque()
             for item in parallel.plan(files):
-                if isinstance(item, list):
-                    pending.append(pool.submit(parallel.read_chunk, item, self.fmt, self.fields))
+                if isinstance(item, list) and pool is not None:
+                    try:
+                        pending.append(parallel.Chunk(item, pool.submit(parallel.read_chunk, item, self.fmt, self.fields)))
+                    except BrokenProcessPool:
+                        pool.shutdown(cancel_futures=True)
+                        pool = None
+                        pending.append(item)
                 else:
                     pending.append(item)
                 while len(pending) > ahead:
@@ -144,7 +156,8 @@ class PathReader:
             while pending:
                 yield from self._collect(pending.popleft())
         finally:
-            pool.shutdown(cancel_futures=True)
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
 
     def _collect(self, item: parallel.Pending) -> Iterator[ImportRecord]:
         if isinstance(item, ImportIssue):  # found while walking: reported in its place
@@ -152,8 +165,15 @@ class PathReader:
         elif isinstance(item, Path):  # read here (streamed, if big)
             self.files += 1
             yield from self._read(item)
+        elif isinstance(item, list):  # a chunk with no pool to go to
+            for path in item:
+                yield from self._collect(path)
         else:
-            records, errors, files = item.result()
+            try:
+                records, errors, files = item.future.result()
+            except BrokenProcessPool:
+                yield from self._collect(item.paths)
+                return
             self.files += files
             self.errors.extend(errors)
             yield from records

@@ -14,6 +14,7 @@ import signal
 import stat
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from rel_core.models import ImportRecord
@@ -90,4 +91,12 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-Pending = Path | ImportIssue | Future[ChunkResult]
+@dataclass(frozen=True)
+class Chunk:
+    """Files handed to a worker, kept so they can be read in-process if the worker dies."""
+
+    paths: list[Path]
+    future: Future[ChunkResult]
+
+
+Pending = Path | ImportIssue | list[Path] | Chunk
