@@ -198,3 +198,7 @@ class ImportRecord(BaseModel):
     attempts: list[Attempt] = Field(default_factory=list)
     critiques: list[Critique] = Field(default_factory=list)  # one per attempt, same order; may be shorter
     origin: str = ""  # path:line, for error messages
+    # Content hashes worked out where the record was read (an import worker process), so that the
+    # process writing the database does not spend its time on them; None: the store works them out.
+    problem_hash: str | None = None
+    attempt_hashes: list[str] | None = None  # one per attempt

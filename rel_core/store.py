@@ -267,11 +267,11 @@ class Store:
         row["tags"] = json.loads(row.get("tags") or "[]")
         return Problem.model_validate(row)
 
-    def _problem_row(self, problem: Problem) -> dict[str, Any]:
+    def _problem_row(self, problem: Problem, problem_hash: str | None = None) -> dict[str, Any]:
         row = problem.model_dump(exclude={"id"})
         row["tags"] = json.dumps(row["tags"])
         row["state"] = str(problem.state)
-        row["hash"] = problem.hash
+        row["hash"] = problem_hash or problem.hash
         return row
 
     def add_problem(self, problem: Problem) -> tuple[int, bool]:
@@ -355,19 +355,19 @@ class Store:
 
     def _import_one(self, record: ImportRecord, summary: ImportSummary) -> None:
         problem = record.problem
-        existing = self.conn.execute("select id, state from problems where hash = ?", [problem.hash]).fetchone()
+        problem_row = self._problem_row(problem, record.problem_hash)  # one hash for the lookup and the insert
+        existing = self.conn.execute("select id, state from problems where hash = ?", [problem_row["hash"]]).fetchone()
+        known: set[str] = set()
         if existing:
             problem_id, state = int(existing[0]), existing[1]
             summary.problems_existing += 1
+            known = {row[0] for row in self.conn.execute("select hash from attempts where problem_id = ?", [problem_id])}
         else:
-            problem_id, state = self._insert("problems", self._problem_row(problem)), str(problem.state)
+            problem_id, state = self._insert("problems", problem_row), str(problem.state)
             summary.problems_added += 1
-        known = {
-            row[0] for row in self.conn.execute("select hash from attempts where problem_id = ?", [problem_id])
-        }
         added = 0
         for index, attempt in enumerate(record.attempts):
-            attempt_hash = content_hash(attempt.text)
+            attempt_hash = record.attempt_hashes[index] if record.attempt_hashes else content_hash(attempt.text)
             if attempt_hash in known:
                 continue
             known.add(attempt_hash)

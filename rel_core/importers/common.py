@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import ast
+import codecs
+import errno
+import io
 import math
+import os
+import re
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from rel_core.models import Attempt, AttemptKind, Critique, ImportRecord, Problem, ProblemState
+from rel_core.models import (
+    Attempt,
+    AttemptKind,
+    Critique,
+    ImportRecord,
+    Problem,
+    ProblemState,
+    content_hash,
+)
 
 from .boxed import draft_final_answer
 
@@ -45,28 +61,180 @@ class FieldMap:
     source: str | None = None
 
 
-def read_text(path: Path) -> str:
-    """A file's text, or BadInput saying in words why it is not readable UTF-8 text."""
+# Byte-order marks, longest first: a UTF-32-LE mark begins with the UTF-16-LE one.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_HEAD_BYTES = 8192
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of an undecodable byte
+_CHUNK_CHARS = 1 << 20
+# What a path that is not a regular file is, for the refusal.
+_SPECIAL = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a directory"),
+)
+
+
+def os_reason(exc: OSError) -> str:
+    """Why a path cannot be read, in words."""
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop; not followed"
+    if exc.errno == errno.ENOENT:
+        return "no such file or directory"
+    return f"cannot read: {exc.strerror or exc}"
+
+
+def _refuse_special(mode: int) -> None:
+    """Only regular files are read: opening a FIFO or a device would wait forever or never end."""
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _SPECIAL if test(mode)), "not a regular file")
+    raise BadInput(f"{kind}, not a regular file; not read")
+
+
+@dataclass
+class InputFile:
+    """One opened input file and the encoding its first bytes say it is in (UTF-8 unless a BOM says otherwise)."""
+
+    binary: io.BufferedReader[io.FileIO]
+    encoding: str
+
+    def text(self) -> str:
+        """The whole file as text; BadInput for undecodable bytes or a file with nothing in it."""
+        data = self.binary.read()
+        try:
+            text = data.decode(self.encoding)
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].decode(self.encoding, "replace").count("\n") + 1
+            raise BadInput(self._undecodable(data, exc.start), line) from None
+        if not text.strip():
+            raise BadInput("empty file")
+        return text
+
+    def lines(self) -> Iterator[tuple[int, str | BadInput]]:
+        """(line number, text) for each "\\n"-separated line, read as it is needed (JSON Lines).
+
+        In UTF-8 a line with undecodable bytes costs only itself. Splitting on "\\n" only: other
+        line breaks (U+2028, a lone \\r) may sit inside JSON strings.
+        """
+        if self.encoding.startswith("utf-8"):
+            return self._utf8_lines()
+        return self._decoded_lines()
+
+    def _utf8_lines(self) -> Iterator[tuple[int, str | BadInput]]:
+        for number, raw in enumerate(self.binary, start=1):
+            if raw.endswith(b"\n"):
+                raw = raw[:-1]
+            try:
+                yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                yield number, BadInput(self._undecodable(raw, exc.start), number)
+
+    def _decoded_lines(self) -> Iterator[tuple[int, str | BadInput]]:
+        reader = io.TextIOWrapper(self.binary, self.encoding, newline="")
+        number, pending = 1, list[str]()  # pieces of a line that spans chunks (joined once: no quadratic +=)
+        try:
+            while chunk := reader.read(_CHUNK_CHARS):
+                *complete, rest = chunk.split("\n")
+                for line in complete:
+                    yield number, "".join([*pending, line]) if pending else line
+                    pending = []
+                    number += 1
+                pending.append(rest)
+        except UnicodeDecodeError:
+            yield number, BadInput(f"not valid {self._name()} text", number)
+            return
+        finally:
+            reader.detach()  # the file is closed by its owner
+        if any(pending):
+            yield number, "".join(pending)
+
+    def text_lines(self) -> Iterator[str]:
+        """Lines with their line ends, as the csv module wants them (CSV).
+
+        Undecodable UTF-8 is BadInput at its own line, after the lines before it were used: the
+        bytes are decoded with surrogateescape (a decoded UTF-8 line never holds a lone surrogate
+        otherwise) and each non-ASCII line is checked. Other encodings raise UnicodeDecodeError.
+        """
+        utf8 = self.encoding.startswith("utf-8")
+        reader = io.TextIOWrapper(self.binary, self.encoding, "surrogateescape" if utf8 else "strict", newline="")
+        try:
+            for number, line in enumerate(reader, start=1):
+                if utf8 and not line.isascii() and (bad := _ESCAPED_BYTE.search(line)):
+                    raise BadInput(f"not UTF-8 text (byte 0x{ord(bad.group()) - 0xDC00:02x})", number)
+                yield line
+        finally:
+            reader.detach()
+
+    def _undecodable(self, data: bytes, start: int) -> str:
+        if self.encoding.startswith("utf-8"):
+            return f"not UTF-8 text (byte 0x{data[start]:02x})"
+        return f"not valid {self._name()} text"
+
+    def _name(self) -> str:
+        return {"utf-16": "UTF-16", "utf-32": "UTF-32"}.get(self.encoding, self.encoding)
+
+
+@contextmanager
+def open_input(path: Path) -> Iterator[InputFile]:
+    """`path` opened for reading, if it is a regular text file; BadInput at once otherwise.
+
+    FIFOs and devices are refused before they are opened (opening a FIFO waits for a writer), and
+    the file is opened non-blocking and checked again, in case it was swapped in between.
+    """
     try:
-        data = path.read_bytes()
+        _refuse_special(os.stat(path).st_mode)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        raise BadInput(f"cannot read: {exc.strerror or exc}") from None
-    if not data.strip():
+        raise BadInput(os_reason(exc)) from None
+    with io.BufferedReader(io.FileIO(fd, "rb"), _HEAD_BYTES) as binary:
+        info = os.fstat(fd)
+        _refuse_special(info.st_mode)  # O_NONBLOCK does nothing to a regular file, so it can stay
+        yield InputFile(binary, _encoding(binary, info.st_size))
+
+
+def _encoding(binary: io.BufferedReader[io.FileIO], size: int) -> str:
+    head = binary.peek(_HEAD_BYTES)[:_HEAD_BYTES]  # read once, still there for the reader
+    if not head.strip() and size <= len(head):
         raise BadInput("empty file")
-    if b"\x00" in data[:8192]:
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding
+    if b"\x00" in head:
+        if head[1::2].count(0) > len(head) // 4 or head[::2].count(0) > len(head) // 4:
+            raise BadInput("looks like UTF-16 without a byte-order mark; save it as UTF-8 (or UTF-16 with a BOM)")
         raise BadInput("binary file, not text")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise BadInput(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", line) from None
+    return "utf-8-sig"
+
+
+def read_text(path: Path) -> str:
+    """A file's text, or BadInput saying in words why it is not readable text."""
+    with open_input(path) as source:
+        return source.text()
+
+
+class JsonNumber(str):
+    """A JSON number kept as the text it was written as.
+
+    An answer is text: "2.50" must stay "2.50", 1e999999 must not become inf, and an integer of
+    over 4300 digits must not make Python refuse the whole line.
+    """
+
+    __slots__ = ()
 
 
 def text_value(value: object, what: str) -> str | None:
     """A field as text: strings as they are, numbers written out, null/empty as None."""
     if value is None:
         return None
-    if isinstance(value, (int, float)):  # bools too: "True"
+    if isinstance(value, (int, float, JsonNumber)):  # bools too: "True"
         return str(value)
     if isinstance(value, str):
         return encodable(value) if value.strip() else None
@@ -75,6 +243,8 @@ def text_value(value: object, what: str) -> str | None:
 
 def encodable(text: str) -> str:
     """JSON may carry lone surrogates ("\\ud800") that SQLite cannot store; they become "?"."""
+    if text.isascii():  # the common case, and much cheaper than encoding
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -105,6 +275,8 @@ def flag(value: object) -> bool | None:
         return value
     if isinstance(value, (int, float)):
         return bool(value)
+    if isinstance(value, JsonNumber):
+        return float(value) != 0
     if isinstance(value, str):
         word = value.strip().strip("'\"").lower()
         if word in ("true", "yes", "1"):
@@ -149,7 +321,7 @@ def whole_number(value: object, default: int = 0) -> int:
 
 def type_name(value: object) -> str:
     names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-    return names.get(type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__)
+    return names.get(type(value), "a number" if isinstance(value, (int, float, JsonNumber)) else type(value).__name__)
 
 
 def imported_attempt(text: str, iteration: int = 0) -> Attempt:
@@ -159,9 +331,13 @@ def imported_attempt(text: str, iteration: int = 0) -> Attempt:
 def make_record(
     problem: Problem, draft: str | None, origin: str, critique: Critique | None = None, iteration: int = 0
 ) -> ImportRecord:
-    """A problem with its draft, if any; a problem that comes with a draft is ready for review."""
+    """A problem with its draft, if any; a problem that comes with a draft is ready for review.
+
+    The content hashes are worked out here, in the process that read the file (a worker, in a
+    parallel import), not by the store in the one process that writes the database.
+    """
     if not draft or not draft.strip():
-        return ImportRecord(problem=problem, origin=origin)
+        return ImportRecord(problem=problem, origin=origin, problem_hash=problem.hash)
     # Set here rather than left to the store, which saves an UPDATE per new problem.
     problem.state = ProblemState.AWAITING_REVIEW
     return ImportRecord(
@@ -169,4 +345,6 @@ def make_record(
         attempts=[imported_attempt(draft, iteration)],
         critiques=[critique] if critique else [],
         origin=origin,
+        problem_hash=problem.hash,
+        attempt_hashes=[content_hash(draft)],
     )

@@ -20,7 +20,16 @@ from typing import Any
 from rel_core.models import Critique, CritiqueSource, ImportRecord, Problem, Verdict
 
 from .boxed import choice_answer, last_boxed
-from .common import BadInput, FieldMap, flag, make_record, text_value, type_name, unrepr, whole_number
+from .common import (
+    BadInput,
+    FieldMap,
+    flag,
+    make_record,
+    text_value,
+    type_name,
+    unrepr,
+    whole_number,
+)
 
 EXPORT_KEYS = frozenset({"working_out", "provided_solution"})
 PLACEHOLDER_PREFIX = "no solution provided"

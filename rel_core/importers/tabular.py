@@ -11,20 +11,22 @@ turn as the draft.
 from __future__ import annotations
 
 import csv
-import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from rel_core.models import ImportRecord, Problem
 
 from .boxed import last_boxed
-from .common import BadInput, FieldMap, make_record, text_value, type_name
+from .common import BadInput, FieldMap, JsonNumber, make_record, text_value, type_name
 from .reasonset import looks_like_reasonset
 from .reasonset import record_from_object as reasonset_record
 
 csv.field_size_limit(2**31 - 1)  # worked solutions are long; the default limit is 128 KiB
-TOO_LONG_NUMBER = "a number too long to read (over 4300 digits)"
+
+# Numbers are kept as the text they were written as (JsonNumber says why).
+_DECODER = json.JSONDecoder(parse_int=JsonNumber, parse_float=JsonNumber, parse_constant=JsonNumber)
+loads = _DECODER.decode
 
 
 def json_items(text: str, lines: bool = False) -> Iterator[tuple[int, Any]]:
@@ -33,19 +35,17 @@ def json_items(text: str, lines: bool = False) -> Iterator[tuple[int, Any]]:
     With `lines` (a .jsonl file) every line stands alone, so one bad line costs only itself.
     """
     if lines:
-        yield from _json_lines(text)
+        yield from json_line_items(enumerate(text.split("\n"), start=1))
         return
     try:
-        data = json.loads(text)
+        data = loads(text)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":
-            yield from _json_lines(text)
+            yield from json_line_items(enumerate(text.split("\n"), start=1))
             return
         raise BadInput(f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
     except RecursionError:
         raise BadInput("invalid JSON: nested too deeply", 1) from None
-    except ValueError:  # Python refuses integer literals over 4300 digits
-        raise BadInput(f"invalid JSON: {TOO_LONG_NUMBER}", 1) from None
     if isinstance(data, list):
         yield from zip(_array_item_lines(text, len(data)), data, strict=True)
     elif isinstance(data, dict):
@@ -54,24 +54,29 @@ def json_items(text: str, lines: bool = False) -> Iterator[tuple[int, Any]]:
         raise BadInput(f"expected a JSON object or an array of objects, found {type_name(data)}", 1)
 
 
-def _json_lines(text: str) -> Iterator[tuple[int, Any]]:
-    # Split on "\n" only: str.splitlines() would also split inside strings holding U+2028 and the like.
-    for number, line in enumerate(text.split("\n"), start=1):
+def json_line_items(lines: Iterable[tuple[int, str | BadInput]]) -> Iterator[tuple[int, Any]]:
+    """(line, value or BadInput) for each non-blank line of JSON Lines, parsed as it is read."""
+    seen = False
+    for number, line in lines:
+        if isinstance(line, BadInput):
+            seen = True
+            yield number, line
+            continue
         if not line.strip():
             continue
+        seen = True
         try:
-            yield number, json.loads(line)
+            yield number, loads(line)
         except json.JSONDecodeError as exc:
             yield number, BadInput(f"invalid JSON: {exc.msg} (column {exc.colno})", number)
         except RecursionError:
             yield number, BadInput("invalid JSON: nested too deeply", number)
-        except ValueError:  # after JSONDecodeError, its subclass: an integer literal over 4300 digits
-            yield number, BadInput(f"invalid JSON: {TOO_LONG_NUMBER}", number)
+    if not seen:
+        raise BadInput("empty file")
 
 
 def _array_item_lines(text: str, count: int) -> list[int]:
     """The line each element of a (valid) JSON array starts on."""
-    decoder = json.JSONDecoder()
     lines, index = [], text.index("[") + 1
     line, counted_to = 1, 0
     for _ in range(count):
@@ -79,7 +84,7 @@ def _array_item_lines(text: str, count: int) -> list[int]:
         line += text.count("\n", counted_to, index)
         counted_to = index
         lines.append(line)
-        _, index = decoder.raw_decode(text, index)
+        _, index = _DECODER.raw_decode(text, index)
     return lines
 
 
@@ -93,23 +98,82 @@ def _first_line(text: str) -> int:
     return text.count("\n", 0, len(text) - len(text.lstrip())) + 1
 
 
-def csv_rows(text: str) -> Iterator[tuple[int, Any]]:
-    """(line, row dict) for each CSV or TSV row; the header names the fields."""
-    first_line = text.split("\n", 1)[0]
-    delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+class _RowLines:
+    """The lines fed to a csv reader, keeping those of the row being read (to re-read after a bad quote)."""
+
+    def __init__(self, lines: Iterator[str]):
+        self.lines = lines
+        self.row: list[str] = []
+
+    def __iter__(self) -> _RowLines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.lines)
+        self.row.append(line)
+        return line
+
+
+def csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, Any]]:
+    """(line, row dict or BadInput) for each CSV or TSV row; the header names the fields.
+
+    Read as it goes. A quote that is never closed swallows the rest of the file as one field: that
+    row is reported and the lines after its first are read again as rows of their own.
+    """
+    lines = iter(lines)
     try:
-        if not reader.fieldnames:
-            raise BadInput("no header row", 1)
-        while True:
-            start = reader.line_num + 1  # a quoted field may run over several lines
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            yield start, {k: v for k, v in row.items() if k is not None}
+        header = next(lines)
+    except StopIteration:
+        raise BadInput("empty file") from None
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"not {exc.encoding.upper()} text", 1) from None
+    delimiter = "\t" if header.count("\t") > header.count(",") else ","
+    reader = csv.reader(_RowLines(iter([header])), delimiter=delimiter)
+    fieldnames = next(reader, None)
+    if not fieldnames or not any(name.strip() for name in fieldnames):
+        raise BadInput("no header row", 1)
+    yield from _csv_body(lines, fieldnames, delimiter, first_line=2)
+
+
+def _csv_body(lines: Iterator[str], fieldnames: list[str], delimiter: str, first_line: int) -> Iterator[tuple[int, Any]]:
+    feed = _RowLines(lines)
+    reader = csv.DictReader(feed, fieldnames=fieldnames, delimiter=delimiter)
+    held: tuple[int, dict, list[str]] | None = None  # the last row read: it may be the unclosed one
+    while True:
+        feed.row = []
+        start = first_line + reader.line_num  # a quoted field may run over several lines
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except BadInput:  # undecodable bytes: the rows before them still count
+            if held:
+                yield held[0], held[1]
+            raise
+        except csv.Error as exc:
+            raise BadInput(f"malformed CSV: {exc}", start) from None
+        except UnicodeDecodeError as exc:
+            raise BadInput(f"not {exc.encoding.upper()} text", start) from None
+        if held:
+            yield held[0], held[1]
+        held = (start, {k: v for k, v in row.items() if k is not None}, feed.row)
+    if held is None:
+        return
+    start, row, raw = held
+    if _unclosed_quote(raw, delimiter):
+        yield start, BadInput("a quoted field opened here is never closed; the lines after it are read as rows", start)
+        yield from _csv_body(iter(raw[1:]), fieldnames, delimiter, start + 1)
+    else:
+        yield start, row
+
+
+def _unclosed_quote(raw: list[str], delimiter: str) -> bool:
+    """Whether these lines (the last row) end inside a quoted field."""
+    try:
+        list(csv.reader(raw, delimiter=delimiter, strict=True))
     except csv.Error as exc:
-        raise BadInput(f"malformed CSV: {exc}", reader.line_num) from None
+        return "unexpected end of data" in str(exc)
+    return False
 
 
 def record_from_item(item: Any, origin: str, default_source: str, fields: FieldMap, prefer: str) -> ImportRecord:
@@ -175,6 +239,6 @@ def _block_text(block: dict) -> str:
     text = block.get("text")
     if text is None:
         return ""
-    if not isinstance(text, str):
+    if not isinstance(text, str) or isinstance(text, JsonNumber):
         raise BadInput(f'"text" of a content block must be text, not {type_name(text)}')
     return text

@@ -13,7 +13,9 @@ import click
 
 from rel_core import exporters
 from rel_core.importers import FORMATS, FieldMap, ImportOutcome, import_paths
+from rel_core.importers.parallel import worker_count
 from rel_core.store import Store
+from rel_core.terminal_text import one_line
 from rel_tui.cli import CliContext
 
 DEFAULT_FIELDS = FieldMap()
@@ -58,6 +60,11 @@ def _names(values: tuple[str, ...], default: tuple[str, ...]) -> tuple[str, ...]
 )
 @click.option("--source", help="Source name recorded on every problem (default: from the file or folder name).")
 @click.option("--strict", is_flag=True, help="Import nothing unless every file and row is valid.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Processes parsing files in parallel when there are many (default: one per CPU, up to 4).",
+)
 @click.pass_obj
 def import_command(
     obj: CliContext,
@@ -69,6 +76,7 @@ def import_command(
     draft_field: tuple[str, ...],
     source: str | None,
     strict: bool,
+    workers: int | None,
 ) -> None:
     """Import problems and worked solutions from files or folders (walked recursively).
 
@@ -85,12 +93,13 @@ def import_command(
         source=source,
     )
     with obj.open_store() as store:
-        outcome = import_paths(store, paths, fmt, fields, strict=strict)
+        outcome = import_paths(store, paths, fmt, fields, strict=strict, workers=workers or worker_count())
+    # File names and data reach the terminal only through one_line: no escape sequences, one line each.
     for issue in outcome.errors:
-        click.echo(str(issue), err=True)
+        click.echo(one_line(issue), err=True)
     for warning in outcome.warnings:
-        click.echo(f"Warning: {warning}", err=True)
-    click.echo(_summary(outcome))
+        click.echo(f"Warning: {one_line(warning)}", err=True)
+    click.echo(one_line(_summary(outcome)))
     if outcome.skipped or not outcome.files:
         sys.exit(1)
 
