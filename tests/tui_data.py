@@ -53,12 +53,23 @@ def pending_problem(store: Store, text: str = "A problem nobody has drafted yet.
 
 
 async def settle(pilot) -> None:
-    """Wait until no worker runs (a superseded render may end cancelled), then for the screen to update."""
+    """Wait until no worker runs and no draft render is still due (a superseded render may end
+    cancelled), then for the screen to update."""
     import asyncio
 
-    while running := [w for w in pilot.app.workers if w.is_running]:
-        await asyncio.wait([asyncio.ensure_future(_quiet_wait(w)) for w in running])
-    await pilot.pause()
+    while True:
+        while running := [w for w in pilot.app.workers if w.is_running]:
+            await asyncio.wait([asyncio.ensure_future(_quiet_wait(w)) for w in running])
+        await pilot.pause()
+        if not _render_due(pilot.app):
+            return
+        await asyncio.sleep(0.05)  # the full render starts from a short timer: let it fire
+
+
+def _render_due(app) -> bool:
+    from rel_tui.widgets.draft_pane import DraftPane
+
+    return any(pane.full_render_pending for pane in app.screen.query(DraftPane))
 
 
 async def _quiet_wait(worker) -> None:
