@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .models import Verdict
@@ -20,7 +21,7 @@ _POSITIVE = {"yes", "y", "true", "correct", "right", "accurate", "valid", "pass"
 _NEGATIVE = {"no", "n", "false", "incorrect", "wrong", "inaccurate", "invalid", "fail", "not correct"}
 _NO_STEP = {"", "n/a", "na", "none", "null", "-", "not applicable"}
 
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
+_FENCE = "```"
 _DECORATION = re.compile(r"[*_`#>\[\]]")
 
 
@@ -104,7 +105,7 @@ def _json_candidates(text: str) -> list[str]:
 
     Inside an object, braces within JSON strings ("the set {1, 2", "\left\{ x") are not counted.
     """
-    candidates = [block.strip() for block in _FENCE.findall(text)]
+    candidates = list(_fenced_blocks(text))
     depth, start, in_string, escaped = 0, None, False, False
     for index, char in enumerate(text):
         if in_string:
@@ -126,6 +127,23 @@ def _json_candidates(text: str) -> list[str]:
             if depth == 0 and start is not None:
                 candidates.append(text[start : index + 1])
     return candidates
+
+
+def _fenced_blocks(text: str) -> Iterator[str]:
+    """The text of each ``` fenced block (a `json` tag after the opening fence dropped), in one pass.
+
+    Paired with str.find: the regex ```(?:json)?\\s*(.*?)``` it replaces retried its lazy group
+    for every blank line after an unclosed fence, ~14 s on a reply of a fence and blank lines.
+    """
+    position = 0
+    while (opening := text.find(_FENCE, position)) >= 0:
+        begin = opening + len(_FENCE)
+        closing = text.find(_FENCE, begin)
+        if closing < 0:
+            return
+        block = text[begin:closing]
+        yield (block[4:] if block[:4].lower() == "json" else block).strip()
+        position = closing + len(_FENCE)
 
 
 def _from_json(text: str) -> ParsedVerdict | None:
