@@ -345,7 +345,9 @@ class LoopEngine:
         completion = await self._call_generator("revise", problem, prompt, iteration, on_delta)
         # A revision continues the earlier trace: the stored attempt is the whole trace.
         text = f"{demote_answer_tags(parent.text).rstrip()}\n\n{completion.text.lstrip()}"
-        return await self._commit_attempt(problem, parent, AttemptKind.REVISED, text, completion, template, iteration, hint)
+        return await self._commit_attempt(
+            problem, parent, AttemptKind.REVISED, text, completion, template, iteration, hint
+        )
 
     async def _final_rewrite(self, problem: Problem, parent: Attempt, iteration: int) -> Committed:
         template = self.templates["final_rewrite"]
@@ -418,7 +420,9 @@ class LoopEngine:
         # A check that needs no math-verify is committed with the attempt: one write instead of two.
         # A draft cut off at the token limit has no final answer to trust, whatever it said mid-way.
         reference = reference_answer_of(problem)
-        quick = TRUNCATED if completion.truncated else await asyncio.to_thread(self.checker.quick_check, text, reference)
+        quick = (
+            TRUNCATED if completion.truncated else await asyncio.to_thread(self.checker.quick_check, text, reference)
+        )
         checks = []
         with self._step_commit(problem.id):
             attempt.id = self.store.add_attempt(attempt)
