@@ -61,9 +61,10 @@ def adversarial(*focus: str) -> st.SearchStrategy[str]:
     runs = st.lists(run, max_size=24).map(lambda runs: _joined(runs, MAX_CHARS))
     units = st.lists(st.tuples(piece, st.integers(1, 4)), min_size=1, max_size=8).map(lambda runs: _joined(runs, 200))
     repeated = st.tuples(units, st.integers(100, 20_000)).map(lambda unit: (unit[0] * unit[1])[:MAX_CHARS])
+    opener = st.sampled_from(focus) if focus else _piece
     filler = st.sampled_from(FILLERS + focus)
-    pumped = st.tuples(piece, filler, long_count, piece).map(lambda p: (p[0] + p[1] * p[2])[:MAX_CHARS] + p[3])
-    return runs | repeated | pumped
+    pumped = st.tuples(opener, filler, long_count, piece).map(lambda p: (p[0] + p[1] * p[2])[:MAX_CHARS] + p[3])
+    return st.one_of(runs, repeated, pumped, pumped)
 
 
 BOXES = ("\\boxed{", "\\fbox{", "}", "\\{", "\\}", "{", "\\boxed ", "\\")
@@ -232,3 +233,51 @@ def test_trailing_rules_match_the_old_regex(text):
 def test_headings_match_the_old_regex(text):
     old = [(m.start(), m.start(1), m.group(1)) for m in _OLD_HEADING.finditer(text) if m.group(1).strip(" \t")]
     assert list(markdown._headings(text)) == old
+
+
+def _old_escape_latex_backslashes(text: str) -> str:
+    out, index = [], 0
+    while index < len(text):
+        if text[index] != "\\":
+            out.append(text[index])
+            index += 1
+            continue
+        following = text[index + 1 : index + 2]
+        if following == "\\":
+            out.append("\\\\")
+            index += 2
+            continue
+        latex = critic._is_latex(text, index + 1) or following not in critic._JSON_ESCAPES
+        out.append("\\\\" if latex else "\\")
+        index += 1
+    return "".join(out)
+
+
+def _old_json_objects(text: str) -> list[str]:
+    found, depth, start, in_string, escaped = [], 0, None, False, False
+    for index, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+            continue
+        if char == '"' and depth:
+            in_string = True
+        elif char == "{":
+            start = index if depth == 0 else start
+            depth += 1
+        elif char == "}" and depth:
+            depth -= 1
+            if depth == 0:
+                found.append(text[start : index + 1])
+    return found
+
+
+@ORACLE
+@given(small_texts)
+def test_latex_escaping_and_json_objects_match_the_old_character_loops(text):
+    assert critic.escape_latex_backslashes(text) == _old_escape_latex_backslashes(text)
+    assert critic._json_candidates(text) == list(critic._fenced_blocks(text)) + _old_json_objects(text)
