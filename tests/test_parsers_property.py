@@ -231,7 +231,11 @@ def test_trailing_rules_match_the_old_regex(text):
 @ORACLE
 @given(small_texts)
 def test_headings_match_the_old_regex(text):
-    old = [(m.start(), m.start(1), m.group(1)) for m in _OLD_HEADING.finditer(text) if m.group(1).strip(" \t")]
+    old = [
+        (m.start(), m.start(1), m.group(1))
+        for m in _OLD_HEADING.finditer(text)
+        if m.group(1).strip(" \t") and m.group().strip("#")  # "##" alone: the old regex backtracked to heading "#"
+    ]
     assert list(markdown._headings(text)) == old
 
 
