@@ -14,6 +14,7 @@ import re
 import select
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .models import Verdict
@@ -22,8 +23,7 @@ CHECK_TIMEOUT_SECONDS = 20.0
 WORKER_START_SECONDS = 60.0
 MATH_VERIFY_TIMEOUT_SECONDS = 5
 
-_ANSWER_TAG = re.compile(r"<ANSWER>(.*?)</ANSWER>", re.IGNORECASE | re.DOTALL)
-_ANSWER_LINE = re.compile(r"answer\s+is\s*:?\s*(.+)", re.IGNORECASE)
+_ANSWER_LINE = re.compile(r"answer\s+is\s*(?::\s*)?(.+)", re.IGNORECASE)
 _CHOICE = re.compile(r"^(?:\(([A-J])\)|([A-J])(?:[.):]|$))")
 _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 _WORD = re.compile(r"[A-Za-z]{3,}")
@@ -33,35 +33,116 @@ _MATH_WORDS = frozenset(
 
 
 # -- extraction ------------------------------------------------------------------------
+#
+# Every scanner here runs in time linear in its input: drafts can be megabytes of one line, with
+# thousands of unclosed `\boxed{` or `<ANSWER>`. Patterns are literal or anchored, and each
+# construct is paired with its closer in one forward pass, never by a lazy `.*?` per opening.
+
+_ANSWER_OPEN = re.compile(r"<ANSWER>", re.IGNORECASE)
+_ANSWER_CLOSE = re.compile(r"</ANSWER>", re.IGNORECASE)
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_BRACE_OR_ESCAPE = re.compile(r"\\.|[{}]", re.DOTALL)  # `\{` and `\}` are literal braces, not grouping
 
 
-def extract_answer(text: str) -> str | None:
-    """The final answer: the last <ANSWER> tag, else the last \\boxed{}, else a last "answer is" line."""
-    tags = _ANSWER_TAG.findall(text or "")
-    if tags and tags[-1].strip():
-        return tags[-1].strip()
-    boxed = last_boxed(text or "")
-    if boxed:
-        return boxed
-    return _last_answer_line(text or "")
+def extract_answer(text: str | None) -> str | None:
+    """The final answer: the last <ANSWER> tag, else the last \\boxed{}, else a last "answer is" line.
+
+    A tag that holds only a \\boxed{} gives what is inside the box. The loop, the importers and
+    the answer check all use this, so an attempt's stored answer is the one that was checked.
+    """
+    text = text or ""
+    tagged = answer_tag(text)
+    if tagged:
+        return _unboxed(tagged)
+    return last_boxed(text) or _last_answer_line(text)
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last \\boxed{...} (or \\fbox{...}), nested braces included."""
-    start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
-    if start < 0:
+def answer_tag(text: str | None) -> str | None:
+    """The text of the last <ANSWER>...</ANSWER> block (any case), stripped; None if absent or empty."""
+    text = text or ""
+    last = None
+    for _, begin, end, _ in _answer_tags(text):
+        last = (begin, end)
+    return (text[last[0] : last[1]].strip() or None) if last else None
+
+
+def _answer_tags(text: str) -> Iterator[tuple[int, int, int, int]]:
+    """(tag start, content start, content end, tag end) of each <ANSWER>...</ANSWER> in one pass.
+
+    Each opening pairs with the first closing after it, as the lazy regex used to; an opening with
+    no closing after it ends the search (no later opening can have one either).
+    """
+    position = 0
+    while (opening := _ANSWER_OPEN.search(text, position)) is not None:
+        closing = _ANSWER_CLOSE.search(text, opening.end())
+        if closing is None:
+            return
+        yield opening.start(), opening.end(), closing.start(), closing.end()
+        position = closing.end()
+
+
+def _unboxed(answer: str) -> str:
+    """`\\boxed{12}` -> `12` when the box is the whole answer; anything else as it is."""
+    opening = _BOXED.match(answer)
+    if opening is None:
+        return answer
+    close = _closing_brace(answer, opening.end())
+    if close != len(answer) - 1:
+        return answer
+    return answer[opening.end() : close].strip() or answer
+
+
+def last_boxed(text: str | None, *, skip_unclosed: bool = False) -> str | None:
+    """Content of the last \\boxed{...} (or \\fbox{...}), nested braces included; `\\{` is a literal brace.
+
+    A draft whose last box is unclosed was cut off mid-answer, so it has no answer: None, the
+    default. A reference solution (the importers) can have a stray unclosed box in its prose, so
+    `skip_unclosed=True` gives the last box that is closed instead. An empty box gives None.
+    """
+    if not text or "box" not in text:
         return None
-    index = text.index("{", start) + 1
-    depth, begin = 1, index
-    while index < len(text):
-        if text[index] == "{":
+    starts = [match.end() for match in _BOXED.finditer(text)]
+    if not starts:
+        return None
+    if skip_unclosed:
+        span = _last_closed_box(text, starts)
+    else:
+        close = _closing_brace(text, starts[-1])
+        span = None if close is None else (starts[-1], close)
+    return None if span is None else (text[span[0] : span[1]].strip() or None)
+
+
+def _closing_brace(text: str, start: int) -> int | None:
+    """Where the brace that opens just before `start` is closed; None if it never is."""
+    depth = 1
+    for token in _BRACE_OR_ESCAPE.finditer(text, start):
+        char = token.group()
+        if char == "{":
             depth += 1
-        elif text[index] == "}":
+        elif char == "}":
             depth -= 1
             if depth == 0:
-                return text[begin:index].strip() or None
-        index += 1
-    return None  # unbalanced: the model was cut off mid-answer
+                return token.start()
+    return None
+
+
+def _last_closed_box(text: str, starts: list[int]) -> tuple[int, int] | None:
+    """(content start, content end) of the last box that is closed, in one pass with a stack of braces.
+
+    Scanning from each box to its end would be quadratic in the number of unclosed boxes.
+    """
+    boxes = set(starts)
+    open_braces: list[int] = []
+    best: tuple[int, int] | None = None
+    for token in _BRACE_OR_ESCAPE.finditer(text, starts[0] - 1):
+        char = token.group()
+        if char == "{":
+            open_braces.append(token.end())
+        elif char == "}" and open_braces:
+            begin = open_braces.pop()
+            if begin in boxes and (best is None or begin > best[0]):
+                best = (begin, token.start())
+    return best
 
 
 # The "answer is" fallback trusts only a statement that ends the text. A model that writes "so the
@@ -102,7 +183,12 @@ def _last_answer_line(text: str) -> str | None:
 
 def demote_answer_tags(text: str) -> str:
     """Earlier answers in a trace that is being continued become plain text, so only one tag remains."""
-    return _ANSWER_TAG.sub(lambda m: f"(my answer at this point: {m.group(1).strip()})", text)
+    pieces, position = [], 0
+    for start, begin, end, stop in _answer_tags(text):
+        pieces += [text[position:start], f"(my answer at this point: {text[begin:end].strip()})"]
+        position = stop
+    pieces.append(text[position:])
+    return "".join(pieces)
 
 
 # -- normalisation ---------------------------------------------------------------------
@@ -124,10 +210,78 @@ def normalise(answer: str) -> str:
     return text.lower()
 
 
-def choice_letter(answer: str) -> str | None:
-    """`C`, `(C)`, `C.` or `C) 42` -> "C"; anything else -> None."""
-    match = _CHOICE.match(normalise(answer).upper())
+def choice_letter(answer: str | None, problem: str | None = None) -> str | None:
+    """The option an answer names; None if it names none, or if that is unclear.
+
+    Without `problem`: the answer written as a letter, `C`, `(C)`, `C.` or `C) 42` -> "C".
+    With `problem`: the answer (a GPQA-style reference starts with the correct option's text, then
+    explains it) matched to the problem's lettered options: an exact match of its first line wins,
+    otherwise the single longest option it starts with. A problem with no options gives None.
+    """
+    if problem is not None:
+        return _option_named(options(problem), answer)
+    match = _CHOICE.match(normalise(answer or "").upper())
     return (match.group(1) or match.group(2)) if match else None
+
+
+def choice_answer(problem: str, reference: str | None) -> str | None:
+    """The correct option written as the bundled dataset writes it, "(C)"; None if unclear."""
+    letter = choice_letter(reference, problem)
+    return f"({letter})" if letter else None
+
+
+# `[^\S\n]` (whitespace but not a newline) keeps each try on one line: `\s*` would run across every
+# following blank line from each line start, quadratic in the number of blank lines.
+_OPTIONS_HEADER = re.compile(r"^[^\S\n]*Options[^\S\n]*:[^\S\n]*$", re.MULTILINE | re.IGNORECASE)
+_OPTION_LINE = re.compile(r"^\s*\(([A-Z])\)\s*(.*)$")  # used on single lines only
+
+
+def options(problem: str) -> dict[str, str]:
+    """The lettered options after an `Options:` line, e.g. {"A": "16", "B": "2"}; {} if none."""
+    header = _OPTIONS_HEADER.search(problem)
+    if not header:
+        return {}
+    found: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in problem[header.end() :].splitlines():
+        option = _OPTION_LINE.match(line)
+        if option:
+            current = found.setdefault(option.group(1), [])
+            current.append(option.group(2))
+        elif current is not None and line.strip():
+            current.append(line)  # an option that runs over several lines
+    return {letter: _casefolded(" ".join(lines)) for letter, lines in found.items()}
+
+
+def _option_named(choices: dict[str, str], reference: str | None) -> str | None:
+    if not choices or not reference or not reference.strip():
+        return None
+    first_line = _casefolded(reference.strip().splitlines()[0])
+    exact = [letter for letter, text in choices.items() if text and text == first_line]
+    if len(exact) == 1:
+        return exact[0]
+    if exact:
+        return None
+    lead = _casefolded(reference[: 4 * max(len(t) for t in choices.values()) + 20])
+    prefixes = [(len(text), letter) for letter, text in choices.items() if text and _starts_with_word(lead, text)]
+    if not prefixes:
+        return None
+    prefixes.sort(reverse=True)
+    if len(prefixes) > 1 and prefixes[0][0] == prefixes[1][0]:
+        return None
+    return prefixes[0][1]
+
+
+def _casefolded(text: str) -> str:
+    return " ".join(text.split()).rstrip(".").strip().casefold()
+
+
+def _starts_with_word(text: str, prefix: str) -> bool:
+    """`text` starts with `prefix` and the prefix ends at a word boundary ("16" must not match "160")."""
+    if not text.startswith(prefix):
+        return False
+    rest = text[len(prefix) :]
+    return not rest or not rest[0].isalnum()
 
 
 def looks_like_prose(answer: str) -> bool:
@@ -272,7 +426,7 @@ class AnswerChecker:
         return _checkable(reference, extract_answer(text))
 
     async def check(self, text: str, reference: str | None) -> CheckResult:
-        answer = extract_answer(text)
+        answer = await asyncio.to_thread(extract_answer, text)  # a long draft is CPU work: off the event loop
         quick = _checkable(reference, answer)
         if quick is not None:
             return quick

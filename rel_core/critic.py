@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .models import Verdict
@@ -20,7 +21,7 @@ _POSITIVE = {"yes", "y", "true", "correct", "right", "accurate", "valid", "pass"
 _NEGATIVE = {"no", "n", "false", "incorrect", "wrong", "inaccurate", "invalid", "fail", "not correct"}
 _NO_STEP = {"", "n/a", "na", "none", "null", "-", "not applicable"}
 
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
+_FENCE = "```"
 _DECORATION = re.compile(r"[*_`#>\[\]]")
 
 
@@ -54,6 +55,7 @@ _N_COMMANDS = frozenset(
 _JSON_ESCAPES = frozenset('"\\/bfnrtu')
 _LETTERS = re.compile(r"[A-Za-z]+")
 _HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
+_JSON_TOKEN = re.compile(r'[{}"\\]')
 
 
 def escape_latex_backslashes(text: str) -> str:
@@ -65,20 +67,17 @@ def escape_latex_backslashes(text: str) -> str:
     non-letter stay JSON escapes.
     """
     out: list[str] = []
-    index, end = 0, len(text)
-    while index < end:
-        char = text[index]
-        if char != "\\":
-            out.append(char)
-            index += 1
-            continue
-        following = text[index + 1 : index + 2]
+    index = 0
+    while (at := text.find("\\", index)) >= 0:  # from backslash to backslash: the text between is kept
+        out.append(text[index:at])
+        following = text[at + 1 : at + 2]
         if following == "\\":
             out.append("\\\\")
-            index += 2
+            index = at + 2
             continue
-        out.append("\\\\" if _is_latex(text, index + 1) or following not in _JSON_ESCAPES else "\\")
-        index += 1
+        out.append("\\\\" if _is_latex(text, at + 1) or following not in _JSON_ESCAPES else "\\")
+        index = at + 1
+    out.append(text[index:])
     return "".join(out)
 
 
@@ -104,14 +103,14 @@ def _json_candidates(text: str) -> list[str]:
 
     Inside an object, braces within JSON strings ("the set {1, 2", "\left\{ x") are not counted.
     """
-    candidates = [block.strip() for block in _FENCE.findall(text)]
-    depth, start, in_string, escaped = 0, None, False, False
-    for index, char in enumerate(text):
+    candidates = list(_fenced_blocks(text))
+    depth, start, in_string, position = 0, None, False, 0
+    while (token := _JSON_TOKEN.search(text, position)) is not None:  # other characters change nothing
+        index, char = token.start(), token.group()
+        position = index + 1
         if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
+            if char == "\\":
+                position = index + 2  # the escaped character, whatever it is
             elif char == '"':
                 in_string = False
             continue
@@ -126,6 +125,23 @@ def _json_candidates(text: str) -> list[str]:
             if depth == 0 and start is not None:
                 candidates.append(text[start : index + 1])
     return candidates
+
+
+def _fenced_blocks(text: str) -> Iterator[str]:
+    """The text of each ``` fenced block (a `json` tag after the opening fence dropped), in one pass.
+
+    Paired with str.find: the regex ```(?:json)?\\s*(.*?)``` it replaces retried its lazy group
+    for every blank line after an unclosed fence, ~14 s on a reply of a fence and blank lines.
+    """
+    position = 0
+    while (opening := text.find(_FENCE, position)) >= 0:
+        begin = opening + len(_FENCE)
+        closing = text.find(_FENCE, begin)
+        if closing < 0:
+            return
+        block = text[begin:closing]
+        yield (block[4:] if block[:4].lower() == "json" else block).strip()
+        position = closing + len(_FENCE)
 
 
 def _from_json(text: str) -> ParsedVerdict | None:

@@ -11,6 +11,7 @@ at the first step that has no committed result and never repeats a completed LLM
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -337,7 +338,7 @@ class LoopEngine:
         template = self.templates["generate"]
         text = problem.text if not hint else f"{problem.text}\n\n(Hint from an expert: {hint})"
         completion = await self._call_generator("generate", problem, template.render(problem=text), 0, on_delta)
-        return self._commit_attempt(
+        return await self._commit_attempt(
             problem, None, AttemptKind.GENERATED, completion.text, completion, template, 0, hint
         )
 
@@ -349,7 +350,9 @@ class LoopEngine:
         completion = await self._call_generator("revise", problem, prompt, iteration, on_delta)
         # A revision continues the earlier trace: the stored attempt is the whole trace.
         text = f"{demote_answer_tags(parent.text).rstrip()}\n\n{completion.text.lstrip()}"
-        return self._commit_attempt(problem, parent, AttemptKind.REVISED, text, completion, template, iteration, hint)
+        return await self._commit_attempt(
+            problem, parent, AttemptKind.REVISED, text, completion, template, iteration, hint
+        )
 
     async def _final_rewrite(self, problem: Problem, parent: Attempt, iteration: int) -> Committed:
         template = self.templates["final_rewrite"]
@@ -360,16 +363,16 @@ class LoopEngine:
             reference_answer=reference_answer_of(problem) or "(see the reference solution)",
         )
         completion = await self._call_generator("rewrite", problem, prompt, iteration, None)
-        return self._commit_attempt(
+        return await self._commit_attempt(
             problem, parent, AttemptKind.FINAL_REWRITE, completion.text, completion, template, iteration, None
         )
 
     async def _cleanup(self, problem: Problem, parent: Attempt, iteration: int) -> Committed:
         template = self.templates["cleanup"]
-        final_answer = parent.final_answer or extract_answer(parent.text) or ""
+        final_answer = parent.final_answer or await asyncio.to_thread(extract_answer, parent.text) or ""
         prompt = template.render(problem=problem.text, attempt=parent.text, final_answer=final_answer)
         completion = await self._call_generator("cleanup", problem, prompt, iteration, None)
-        return self._commit_attempt(
+        return await self._commit_attempt(
             problem, parent, AttemptKind.CLEANED, completion.text, completion, template, iteration, None
         )
 
@@ -398,7 +401,7 @@ class LoopEngine:
         self.usage.add(completion)
         return completion
 
-    def _commit_attempt(
+    async def _commit_attempt(
         self,
         problem: Problem,
         parent: Attempt | None,
@@ -414,7 +417,7 @@ class LoopEngine:
             parent_id=parent.id if parent else None,
             kind=kind,
             text=text,
-            final_answer=extract_answer(text),
+            final_answer=await asyncio.to_thread(extract_answer, text),  # CPU-bound: off the event loop
             model=_model_name(self.settings.generator, completion),
             template=template.name,
             template_version=template.version,
@@ -426,7 +429,10 @@ class LoopEngine:
         )
         # A check that needs no math-verify is committed with the attempt: one write instead of two.
         # A draft cut off at the token limit has no final answer to trust, whatever it said mid-way.
-        quick = TRUNCATED if completion.truncated else self.checker.quick_check(text, reference_answer_of(problem))
+        reference = reference_answer_of(problem)
+        quick = (
+            TRUNCATED if completion.truncated else await asyncio.to_thread(self.checker.quick_check, text, reference)
+        )
         checks = []
         with self._step_commit(problem.id):
             attempt.id = self.store.add_attempt(attempt)
@@ -471,7 +477,7 @@ class LoopEngine:
             problem_id=problem.id,
         )
         completion = await self._complete(request)
-        parsed = parse_verdict(completion.text)
+        parsed = await asyncio.to_thread(parse_verdict, completion.text)  # CPU-bound: off the event loop
         # When the check is decisive the verdict is the check's; the critic only explains.
         verdict = check.verdict if check.decisive else parsed.verdict
         critique = Critique(

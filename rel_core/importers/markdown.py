@@ -10,6 +10,7 @@ Other headings, such as `### **Method 1**` inside the answer, are part of the te
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from rel_core.models import ImportRecord, Problem
@@ -17,8 +18,10 @@ from rel_core.models import ImportRecord, Problem
 from .boxed import last_boxed
 from .common import BadInput, FieldMap, make_record
 
-_HEADING = re.compile(r"^#{1,6}[ \t]*(.+?)[ \t]*$", re.MULTILINE)
-_TRAILING_RULES = re.compile(r"(\s*(?:-{3,}|\*{3,}|_{3,}))+\s*$")
+# The heading's text is trimmed in code, not by `[ \t]*(.+?)[ \t]*$`: the lazy group would retry
+# the trailing spaces at each character, quadratic on a heading line of 40k spaces.
+_HEADING = re.compile(r"^#{1,6}([^\n]*)", re.MULTILINE)
+_RULE_CHARS = "-*_"
 
 QUESTION, ANSWER = "question", "answer"
 REFERENCE_SOLUTION = ("actual solution", "reference solution", "official solution", "solution (reference)")
@@ -26,7 +29,16 @@ REFERENCE_ANSWER = ("reference answer", "ground truth")
 
 
 def looks_like_markdown(text: str) -> bool:
-    return any(_split_heading(m.group(1))[0] == QUESTION for m in _HEADING.finditer(text[:4096]))
+    return any(_split_heading(heading)[0] == QUESTION for _, _, heading in _headings(text[:4096]))
+
+
+def _headings(text: str) -> Iterator[tuple[int, int, str]]:
+    """(line start, text start, text) of each `#`-heading with text, the text without its outer spaces."""
+    for match in _HEADING.finditer(text):
+        line = match.group(1)
+        heading = line.strip(" \t")
+        if heading:
+            yield match.start(), match.start(1) + len(line) - len(line.lstrip(" \t")), heading
 
 
 def record_from_markdown(text: str, path: Path, fields: FieldMap) -> ImportRecord:
@@ -57,18 +69,40 @@ def _sections(text: str) -> tuple[dict[str, str], int]:
     """
     starts: list[tuple[str, int, int]] = []  # (role, heading start, body start)
     seen: set[str] = set()
-    for match in _HEADING.finditer(text):
-        name, inline_at = _split_heading(match.group(1))
+    for line_start, heading_start, heading in _headings(text):
+        name, inline_at = _split_heading(heading)
         role = _role(name, seen)
         if role:
             seen.add(role)
-            starts.append((role, match.start(), match.start(1) + inline_at))
+            starts.append((role, line_start, heading_start + inline_at))
     sections = {}
     for index, (role, _, body_start) in enumerate(starts):
         end = starts[index + 1][1] if index + 1 < len(starts) else len(text)
-        sections[role] = _TRAILING_RULES.sub("", text[body_start:end]).strip()
+        sections[role] = _without_trailing_rules(text[body_start:end]).strip()
     question_line = next((text.count("\n", 0, s) + 1 for r, s, _ in starts if r == QUESTION), 1)
     return sections, question_line
+
+
+def _without_trailing_rules(text: str) -> str:
+    """`text` without the horizontal rules (`---`, `***`, `___`, runs of 3 or more) that end it.
+
+    One backward pass. The regex `(\\s*(?:-{3,}|...))+\\s*$` it replaces could split a long run of
+    dashes in exponentially many ways before failing, as on a table's `|-----|` separator row.
+    """
+    end = cut = len(text)
+    while True:
+        index = end
+        while index and text[index - 1].isspace():
+            index -= 1
+        char = text[index - 1] if index else ""
+        run_start = index
+        while char in _RULE_CHARS and run_start and text[run_start - 1] == char:
+            run_start -= 1
+        if not char or index - run_start < 3:
+            return text[:cut]
+        end = cut = run_start
+        while cut and text[cut - 1].isspace():
+            cut -= 1
 
 
 def _split_heading(heading: str) -> tuple[str, int]:
