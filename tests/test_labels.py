@@ -11,7 +11,14 @@ from rel_core.answers import AnswerChecker
 from rel_core.checking import check_attempt
 from rel_core.labels import LabelError, Rating, RulingAspect, RulingSource
 from rel_core.migrations import migrate
-from rel_core.models import Attempt, AttemptKind, Critique, CritiqueSource, Problem, Verdict
+from rel_core.models import (
+    Attempt,
+    AttemptKind,
+    Critique,
+    CritiqueSource,
+    Problem,
+    Verdict,
+)
 from rel_core.steps import split_steps
 from rel_core.store import Store
 
