@@ -116,7 +116,7 @@ def expert_actions(made: Built) -> None:
 
     review(store, p["[P3]"], Decision.REJECTED, made.attempts("[P3]")[-1].id, "bob", 20)
 
-    g4, r4 = made.attempts("[P4]")
+    _, r4 = made.attempts("[P4]")
     edit = store.save_human_edit(p["[P4]"], "ana", r4.id, "Six sevens: 6 x 7 = 42, as 7 + 7 + 7 + 7 + 7 + 7 = 42.\n\n<ANSWER>42</ANSWER>")
     review(store, p["[P4]"], Decision.ACCEPTED, edit, "ana", 80)
 
@@ -197,8 +197,8 @@ async def test_kto_labels_and_sources(built):
     rows = export(built.store, "kto")
     by_attempt = {r["attempt_id"]: (r["label"], r["label_source"]) for r in rows}
     g1, r1 = built.attempts("[P1]")
-    g3, r3, f3 = built.attempts("[P3]")
-    g4, r4, edit = built.attempts("[P4]")
+    g3, _, f3 = built.attempts("[P3]")
+    _, r4, edit = built.attempts("[P4]")
     assert by_attempt[g1.id] == (False, "answer_check") and by_attempt[r1.id] == (True, "expert:ana")
     assert g3.id not in by_attempt  # disputed: the check says wrong, the critic right: no label
     assert by_attempt[f3.id] == (False, "expert:bob")  # bob rejected the final rewrite
