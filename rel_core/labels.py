@@ -23,7 +23,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .models import Attempt, Critique, CritiqueSource, Verdict, content_hash, utcnow
+from .models import (
+    Attempt,
+    Critique,
+    CritiqueSource,
+    Review,
+    Verdict,
+    content_hash,
+    utcnow,
+)
 from .steps import Step, split_steps
 from .store import Store
 from .verdicts import critic_judgement, latest
@@ -191,18 +199,38 @@ def comment_step(
 def undo_last_label(store: Store, annotator: str) -> LabelAction | None:
     """Take back this annotator's latest live label or ruling (marked undone, not deleted)."""
     with store.transaction():
-        rows = _rows(
-            store,
-            "select * from label_actions where annotator = ? and undone_at is null order by id desc limit 1",
-            [annotator],
-        )
-        if not rows:
+        action = last_label_action(store, annotator)
+        if action is None:
             return None
-        row = rows[0]
-        row["undone_at"] = utcnow()
-        store.conn.execute("update label_actions set undone_at = ? where id = ?", [row["undone_at"], row["id"]])
-        steps = [r[0] for r in store.conn.execute("select step from step_labels where action_id = ? order by id", [row["id"]])]
-    return LabelAction(**row, steps=steps)
+        action.undone_at = utcnow()
+        store.conn.execute("update label_actions set undone_at = ? where id = ?", [action.undone_at, action.id])
+    return action
+
+
+def last_label_action(store: Store, annotator: str) -> LabelAction | None:
+    """What `undo_last_label` would take back, without taking it back."""
+    if not has_label_tables(store):
+        return None
+    rows = _rows(
+        store, "select * from label_actions where annotator = ? and undone_at is null order by id desc limit 1", [annotator]
+    )
+    if not rows:
+        return None
+    steps = [r[0] for r in store.conn.execute("select step from step_labels where action_id = ? order by id", [rows[0]["id"]])]
+    return LabelAction(**rows[0], steps=steps)
+
+
+def undo_latest(store: Store, annotator: str) -> LabelAction | Review | None:
+    """One undo key for both: take back this annotator's latest label action or review decision,
+    whichever came last; returns what was undone."""
+    with store.transaction():
+        action = last_label_action(store, annotator)
+        review = store.conn.execute(
+            "select max(created_at) from reviews where annotator = ? and undone_at is null", [annotator]
+        ).fetchone()[0]
+        if action is not None and (review is None or action.created_at >= review):
+            return undo_last_label(store, annotator)
+        return store.undo_last_review(annotator)
 
 
 # -- rulings on the critic -----------------------------------------------------------------------
@@ -237,6 +265,21 @@ def rule_on_critique(
             action_id=action_id,
         )
     return action_id
+
+
+def expert_ruling(store: Store, critique_id: int, aspect: RulingAspect | str) -> Ruling | None:
+    """The critique's standing expert ruling on one aspect (the latest live one, any annotator)."""
+    return standing_ruling(rulings(store, [critique_id]), critique_id, RulingAspect(aspect), RulingSource.EXPERT)
+
+
+def toggle_ruling(store: Store, critique_id: int, aspect: RulingAspect | str, annotator: str) -> bool:
+    """One key per aspect: agree when there is no standing ruling or it disagrees, else disagree.
+    Returns the ruling now standing (True: agree)."""
+    with store.transaction():
+        standing = expert_ruling(store, critique_id, aspect)
+        agrees = standing is None or not standing.agrees
+        rule_on_critique(store, critique_id, aspect, agrees, annotator)
+    return agrees
 
 
 def check_disagrees(critiques: Sequence[Critique], critique: Critique) -> Critique | None:

@@ -209,3 +209,37 @@ def test_no_ruling_when_the_check_agrees_or_cannot_decide(store, attempt_id):
 @pytest.mark.parametrize("named, number", [("3", 3), ("Step 3", 3), ("step 12.", 12), (None, None), ("none", None)])
 def test_step_number_of_what_the_critic_named(named, number):
     assert labels.step_number(named) == number
+
+
+def test_one_key_per_ruling_toggles_agree_and_disagree(store, attempt_id):
+    critique_id = critic(store, attempt_id)
+    assert labels.toggle_ruling(store, critique_id, RulingAspect.VERDICT, "ana") is True
+    assert labels.toggle_ruling(store, critique_id, RulingAspect.VERDICT, "ana") is False
+    assert labels.expert_ruling(store, critique_id, RulingAspect.VERDICT).agrees is False
+    assert labels.expert_ruling(store, critique_id, RulingAspect.FIRST_ERROR_STEP) is None
+
+
+def test_undo_latest_takes_back_a_label_or_a_decision_whichever_came_last(store, attempt_id):
+    import time
+
+    from rel_core.models import Decision, Review
+
+    problem_id = store.get_attempt(attempt_id).problem_id
+    labels.label_step(store, attempt_id, 1, Rating.GOOD, "ana")
+    time.sleep(0.005)  # timestamps are to the millisecond; a person's keys are further apart
+    store.record_review(Review(problem_id=problem_id, decision=Decision.ACCEPTED, attempt_id=attempt_id, annotator="ana"))
+    time.sleep(0.005)
+    labels.label_step(store, attempt_id, 2, Rating.BAD, "ana")
+    assert labels.last_label_action(store, "ana").steps == [2]
+    assert labels.undo_latest(store, "ana").steps == [2]  # the label came last
+    assert isinstance(labels.undo_latest(store, "ana"), Review)  # then the decision
+    assert store.get_problem(problem_id).state == "pending"
+    assert labels.undo_latest(store, "ana").steps == [1]
+    assert labels.undo_latest(store, "ana") is None
+
+
+def test_foreign_keys_are_enforced(store):
+    import sqlite3
+
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+        store.conn.execute("insert into label_actions (attempt_id, annotator, kind, created_at) values (12345, 'ana', 'rate', 'now')")
