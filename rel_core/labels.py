@@ -335,20 +335,37 @@ def attempt_labels(store: Store, attempt_id: int, annotator: str) -> AttemptLabe
 
 def labellers(store: Store, attempt_id: int) -> list[str]:
     """Who has live step labels on the attempt, in the order they started."""
-    if not has_label_tables(store):
-        return []
-    rows = store.conn.execute(
-        "select a.annotator from step_labels s join label_actions a on a.id = s.action_id "
-        "where s.attempt_id = ? and a.undone_at is null group by a.annotator order by min(a.id)",
-        [attempt_id],
-    )
-    return [r[0] for r in rows]
+    attempt = store.get_attempt(attempt_id)
+    return [] if attempt is None else [labels.annotator for labels in all_attempt_labels(store, attempt)]
 
 
 def all_attempt_labels(store: Store, attempt: Attempt) -> list[AttemptLabels]:
     """Every annotator's labels on the attempt (those with at least one standing label)."""
-    found = [labels_from_rows(attempt, who, _label_rows(store, attempt.id, who)) for who in labellers(store, attempt.id)]
-    return [labels for labels in found if labels.steps]
+    return labels_of_attempts(store, [attempt]).get(attempt.id, [])
+
+
+def labels_of_attempts(store: Store, attempts: Sequence[Attempt]) -> dict[int, list[AttemptLabels]]:
+    """Every annotator's standing labels per attempt id, in one query (exports and the report read
+    a problem's attempts together). Annotators in the order they started; attempts with none left out."""
+    if not attempts or not has_label_tables(store):
+        return {}
+    marks = ", ".join("?" for _ in attempts)
+    rows = _rows(
+        store,
+        "select s.*, a.annotator, a.created_at from step_labels s join label_actions a on a.id = s.action_id "
+        f"where s.attempt_id in ({marks}) and a.undone_at is null order by s.id",
+        [a.id for a in attempts],
+    )
+    grouped: dict[int, dict[str, list[dict[str, Any]]]] = {}
+    for row in rows:
+        grouped.setdefault(row["attempt_id"], {}).setdefault(row["annotator"], []).append(row)
+    found: dict[int, list[AttemptLabels]] = {}
+    for attempt in attempts:
+        by_annotator = grouped.get(attempt.id, {})
+        folded = [labels_from_rows(attempt, who, who_rows) for who, who_rows in by_annotator.items()]
+        if kept := [labels for labels in folded if labels.steps]:
+            found[attempt.id] = kept
+    return found
 
 
 def rulings(store: Store, critique_ids: Sequence[int]) -> list[Ruling]:

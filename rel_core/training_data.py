@@ -48,8 +48,8 @@ class Item:
 
 
 def load_item(store: Store, history: ProblemHistory) -> Item:
-    found = {a.id: labels.all_attempt_labels(store, a) for a in history.attempts}
-    return Item(history, {k: v for k, v in found.items() if v}, labels.rulings(store, [c.id for c in history.critiques]))
+    llm = [c.id for c in history.critiques if c.source == CritiqueSource.LLM]
+    return Item(history, labels.labels_of_attempts(store, history.attempts), labels.rulings(store, llm))
 
 
 # -- who says an attempt is right or wrong ------------------------------------------------------

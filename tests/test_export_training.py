@@ -326,3 +326,23 @@ def test_samples_are_what_the_exporters_write(tmp_path):
         assert shipped and len(shipped) == len(made), name
         assert [sorted(r) for r in shipped] == [sorted(r) for r in made], name
         assert [r.get("labels") or r.get("label") for r in shipped] == [r.get("labels") or r.get("label") for r in made], name
+
+
+def test_a_database_from_before_labels_exports_and_reports_read_only(tmp_path):
+    """`export` and `report` open read-only and never migrate: a file without the m006 tables still works."""
+    path = tmp_path / "old.db"
+    with Store(path) as store:
+        problem_id, _ = store.add_problem(Problem(text="What is 1+1?", reference_answer="2"))
+        from rel_core.models import Attempt, AttemptKind
+
+        attempt_id = store.add_attempt(Attempt(problem_id=problem_id, kind=AttemptKind.GENERATED, text="2"))
+        review(store, problem_id, Decision.ACCEPTED, attempt_id, "ana", 10)
+        for table in ("critic_rulings", "step_labels", "label_actions"):
+            store.conn.execute(f"drop table {table}")
+        store.conn.execute("delete from _migrations where name = 'm006_step_labels_and_rulings'")
+    with Store(path, read_only=True) as store:
+        assert not labels.has_label_tables(store)
+        assert export(store, "prm800k") == [] and export(store, "trl-steps", include_critic_steps=True) == []
+        assert [r["label_source"] for r in export(store, "kto")] == ["expert:ana"]
+    result = CliRunner().invoke(main, ["--db", str(path), "report", "--json"])
+    assert result.exit_code == 0 and json.loads(result.output)["annotators"][0]["items"] == 1
