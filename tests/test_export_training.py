@@ -18,7 +18,14 @@ from rel_core import exporters, labels
 from rel_core.config import LoopSettings, ModelSettings, ProviderSettings, Settings
 from rel_core.labels import Rating, RulingAspect
 from rel_core.loop import LoopEngine
-from rel_core.models import Decision, Problem, ProblemState, Review
+from rel_core.models import (
+    Attempt,
+    AttemptKind,
+    Decision,
+    Problem,
+    ProblemState,
+    Review,
+)
 from rel_core.providers.client import LLMClient
 from rel_core.steps import split_steps
 from rel_core.store import Store
@@ -333,8 +340,6 @@ def test_a_database_from_before_labels_exports_and_reports_read_only(tmp_path):
     path = tmp_path / "old.db"
     with Store(path) as store:
         problem_id, _ = store.add_problem(Problem(text="What is 1+1?", reference_answer="2"))
-        from rel_core.models import Attempt, AttemptKind
-
         attempt_id = store.add_attempt(Attempt(problem_id=problem_id, kind=AttemptKind.GENERATED, text="2"))
         review(store, problem_id, Decision.ACCEPTED, attempt_id, "ana", 10)
         for table in ("critic_rulings", "step_labels", "label_actions"):
