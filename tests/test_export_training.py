@@ -114,6 +114,7 @@ def expert_actions(made: Built) -> None:
     critique = made.llm_critique("[P1]")
     labels.rule_on_critique(store, critique.id, RulingAspect.VERDICT, True, "ana")
     labels.rule_on_critique(store, critique.id, RulingAspect.FIRST_ERROR_STEP, True, "ana")
+    review(store, p["[P1]"], Decision.REJECTED, g1.id, "bob", 15)  # bob rejected the first draft
     review(store, p["[P1]"], Decision.ACCEPTED, r1.id, "ana", 45)
 
     [a2] = made.attempts("[P2]")
@@ -188,7 +189,7 @@ async def test_dpo_pairs_and_their_reasons(built):
     g4, r4, edit = built.attempts("[P4]")
     got = {(r["chosen_attempt_id"], r["rejected_attempt_id"]): (r["pair_reason"], r["chosen_source"], r["rejected_source"]) for r in rows}
     assert got == {
-        (r1.id, g1.id): ("accepted_vs_incorrect", "expert:ana", "answer_check"),
+        (r1.id, g1.id): ("accepted_vs_rejected", "expert:ana", "expert:bob"),
         (edit.id, r4.id): ("expert_edit", "expert:ana", "expert:ana"),
         (edit.id, g4.id): ("accepted_vs_incorrect", "expert:ana", "answer_check"),
     }
@@ -205,8 +206,9 @@ async def test_kto_labels_and_sources(built):
     by_attempt = {r["attempt_id"]: (r["label"], r["label_source"]) for r in rows}
     g1, r1 = built.attempts("[P1]")
     g3, _, f3 = built.attempts("[P3]")
-    _, r4, edit = built.attempts("[P4]")
-    assert by_attempt[g1.id] == (False, "answer_check") and by_attempt[r1.id] == (True, "expert:ana")
+    g4, r4, edit = built.attempts("[P4]")
+    assert by_attempt[g1.id] == (False, "expert:bob") and by_attempt[r1.id] == (True, "expert:ana")
+    assert by_attempt[g4.id] == (False, "answer_check")  # no expert said anything about it
     assert g3.id not in by_attempt  # disputed: the check says wrong, the critic right: no label
     assert by_attempt[f3.id] == (False, "expert:bob")  # bob rejected the final rewrite
     assert by_attempt[r4.id] == (True, "answer_check") and by_attempt[edit.id] == (True, "expert:ana")
