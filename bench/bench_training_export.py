@@ -6,8 +6,8 @@ Each problem gets a wrong draft (checked incorrect, an LLM critique naming step 
 revision (checked correct); every --labelled-every-th one also gets step labels, a "first error
 here", a ruling on the critique and an accept of the revision. Then each training format is
 written to memory, the report built and the hf folder written (if pyarrow is installed), timed.
-Measured on the 2-core dev machine under load (3,000 problems): prm800k 0.65 s, trl-steps 0.64 s,
-dpo 0.44 s, kto 0.52 s (6,000 records), report 0.62 s, hf folder 1.0 s.
+Measured on the 2-core dev machine shared with other jobs (3,000 problems, two runs): each JSONL
+format 0.4-1.2 s, the report 0.6-1.2 s, the hf folder 1.0-1.5 s.
 """
 
 from __future__ import annotations
