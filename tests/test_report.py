@@ -230,3 +230,14 @@ def test_cli_tables_and_json(store, tmp_path):
     assert result.exit_code == 2 and "--since is after --until" in result.output
     result = runner.invoke(main, ["--db", str(tmp_path / "none.db"), "report"])
     assert result.exit_code == 1 and "no database" in result.output
+
+
+def test_names_from_the_database_reach_the_terminal_as_plain_text(tmp_path):
+    with Store(tmp_path / "rel.db") as store:
+        problem_id = problem(store, 1)
+        a = attempt(store, problem_id, model="openai:\x1b]52;c;aGk=\x07evil")
+        review(store, problem_id, Decision.ACCEPTED, a, "[bold red]ana[/]", 10)
+    result = CliRunner().invoke(main, ["--db", str(tmp_path / "rel.db"), "report"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "␛" in result.output
+    assert "[bold red]ana[/]" in result.output

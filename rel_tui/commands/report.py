@@ -8,8 +8,10 @@ from datetime import datetime
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from rel_core.report import Report, ReportFilter, build_report
+from rel_core.terminal_text import one_line
 from rel_tui.cli import CliContext
 
 
@@ -19,6 +21,11 @@ def _percent(value: float | None) -> str:
 
 def _number(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _name(value: str) -> Text:
+    """A model or annotator name from the database: never markup, never terminal commands."""
+    return Text(one_line(value))
 
 
 def _day(value: datetime | None):
@@ -61,8 +68,8 @@ def critic_tables(report: Report) -> list[Table]:
     for row in report.critics:
         ruled, checked = row.against_experts, row.against_check
         steps = f"{_percent(row.step_accuracy)} ({row.steps_right}/{row.steps_compared})"
-        experts.add_row(row.model, str(row.critiques), str(ruled.compared), _percent(ruled.precision), _percent(ruled.recall), steps)
-        check.add_row(row.model, str(checked.compared), str(row.told), _percent(checked.precision), _percent(checked.recall))
+        experts.add_row(_name(row.model), str(row.critiques), str(ruled.compared), _percent(ruled.precision), _percent(ruled.recall), steps)
+        check.add_row(_name(row.model), str(checked.compared), str(row.told), _percent(checked.precision), _percent(checked.recall))
     check.caption = "told: left out, the check's verdict was in the critic's prompt"
     return [experts, check]
 
@@ -78,7 +85,7 @@ def generator_table(report: Report) -> Table:
     table = _table("Generator", "generator model", "generations", "judged", "first try", "solved", "revisions")
     for row in report.generators:
         table.add_row(
-            row.model, str(row.generations), str(row.judged), _percent(row.first_try_accuracy),
+            _name(row.model), str(row.generations), str(row.judged), _percent(row.first_try_accuracy),
             str(row.solved), _number(row.revisions_needed, 2),
         )
     return table
@@ -88,7 +95,7 @@ def annotator_table(report: Report) -> Table:
     table = _table("Annotators", "annotator", "items", "median s", "items/h", "accept", "reject", "edit", "skipped")
     for row in report.annotators:
         table.add_row(
-            row.annotator, str(row.items), _number(row.median_seconds), _number(row.items_per_hour),
+            _name(row.annotator), str(row.items), _number(row.median_seconds), _number(row.items_per_hour),
             _percent(row.accept_rate), _percent(row.reject_rate), _percent(row.edit_rate), str(row.skipped),
         )
     return table
