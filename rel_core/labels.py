@@ -38,6 +38,7 @@ from .verdicts import critic_judgement, latest
 
 COMMENT_MAX_CHARS = 2000  # a short note on a step, not an essay
 LABEL_TABLES = ("label_actions", "step_labels", "critic_rulings")
+ANSWER_CHECK_ANNOTATOR = "answer_check"  # who the automatic rulings are by
 
 
 class LabelError(Exception):
@@ -311,6 +312,7 @@ def record_check_disagreement(store: Store, attempt_id: int) -> list[int]:
                 aspect=str(RulingAspect.VERDICT),
                 agrees=0,
                 source=str(RulingSource.ANSWER_CHECK),
+                annotator=ANSWER_CHECK_ANNOTATOR,
                 check_critique_id=check.id,
                 ignore_repeat=True,
             )

@@ -195,6 +195,7 @@ async def test_the_answer_check_records_its_disagreement_with_the_critic_once(st
     assert check is not None and check.verdict == Verdict.INCORRECT
     [ruling] = labels.rulings(store, [critique_id])
     assert (ruling.source, ruling.agrees, ruling.check_critique_id, ruling.label_source) == ("answer_check", False, check.id, "answer_check")
+    assert ruling.annotator == "answer_check" and ruling.created_at
     assert labels.record_check_disagreement(store, attempt_id) == []  # never twice
 
 
