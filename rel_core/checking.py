@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .answers import AnswerChecker, CheckResult
+from .labels import record_check_disagreement
 from .loop import check_critique, latest_critique, reference_answer_of
 from .models import Attempt, Critique, CritiqueSource, Problem, ProblemHistory, ProblemState, Verdict
 from .store import Store
@@ -62,6 +63,7 @@ def _store_check(store: Store, attempt: Attempt, result: CheckResult) -> Critiqu
             return earlier
         critique = check_critique(attempt, result)
         critique.id = store.add_critique(critique)
+        record_check_disagreement(store, attempt.id)  # an LLM critique it contradicts gets a ruling
     return critique
 
 

@@ -17,6 +17,11 @@ only the attempt they accepted; with "all" every problem, with its accepted or l
   `verified` is rel_core.verdicts.verified: true when the answer check and the LLM critic that
   decided say correct, false when they say incorrect, null when they disagree or none decided.
 
+Training formats (rel_core.training_data; status "all" by default, since a rejected draft's labels
+teach as much as an accepted one's): prm800k, trl-steps, dpo, kto as JSON Lines, and hf, a
+Hugging Face dataset folder (rel_core.hf_dataset). Every label in them says where it came from:
+`expert:<annotator>`, `critic:<model>` or `answer_check`.
+
 Chat formats skip problems with no attempt (there is nothing to train on). Files are written
 to a temporary file beside the target and renamed into place, so a crash leaves no half file;
 the target keeps its permission mode, and FIFOs and devices are refused.
@@ -34,12 +39,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from rel_core import verdicts
+from rel_core import training_data, verdicts
 from rel_core.models import Attempt, AttemptKind, Decision, ProblemHistory, ProblemState
 from rel_core.store import Store
 
-FORMATS = ("openai", "anthropic", "reasonset", "jsonl")
+TRAINING_FORMATS = ("prm800k", "trl-steps", "dpo", "kto")
+FOLDER_FORMATS = ("hf",)
+FORMATS = ("openai", "anthropic", "reasonset", "jsonl")  # the fine-tuning formats: each imports back
+ALL_FORMATS = (*FORMATS, *TRAINING_FORMATS, *FOLDER_FORMATS)
 STATUSES = ("accepted", "all")
+BUNDLED_LICENSE = "cc-by-4.0"  # dataset/README.md: the bundled problems' licence
+
+
+def default_status(fmt: str) -> str:
+    """accepted for the fine-tuning formats; all for the training formats, whose labels matter on
+    rejected drafts too."""
+    return "all" if fmt in TRAINING_FORMATS or fmt in FOLDER_FORMATS else "accepted"
 
 
 def iter_histories(store: Store, status: str = "accepted") -> Iterator[tuple[ProblemHistory, Attempt | None]]:
@@ -56,11 +71,20 @@ def iter_histories(store: Store, status: str = "accepted") -> Iterator[tuple[Pro
 
 
 def write_export(
-    store: Store, out: TextIO, fmt: str = "jsonl", status: str = "accepted", system: str | None = None
+    store: Store,
+    out: TextIO,
+    fmt: str = "jsonl",
+    status: str = "accepted",
+    system: str | None = None,
+    *,
+    include_critic_steps: bool = False,
+    conversational: bool = False,
 ) -> int:
     """Write every item to `out`; returns how many were written."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}")
+    if fmt not in ALL_FORMATS or fmt in FOLDER_FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}" if fmt not in ALL_FORMATS else f"{fmt} writes a folder: use export_folder")
+    if fmt in TRAINING_FORMATS:
+        return _write_lines(out, training_records(store, fmt, status, system, include_critic_steps, conversational))
     items = iter_histories(store, status)
     if fmt == "reasonset":
         return _write_json_array(out, (reasonset_item(h, a) for h, a in items))
@@ -71,10 +95,54 @@ def write_export(
 
 
 def export_to_path(
-    store: Store, path: str | Path, fmt: str = "jsonl", status: str = "accepted", system: str | None = None
+    store: Store, path: str | Path, fmt: str = "jsonl", status: str = "accepted", system: str | None = None, **options: bool
 ) -> int:
     with atomic_writer(Path(path)) as out:
-        return write_export(store, out, fmt, status, system)
+        return write_export(store, out, fmt, status, system, **options)
+
+
+def training_records(
+    store: Store, fmt: str, status: str = "all", system: str | None = None, include_critic_steps: bool = False, conversational: bool = False
+) -> Iterator[dict[str, Any]]:
+    """The records of one training format, a problem at a time."""
+    for history, _ in iter_histories(store, status):
+        item = training_data.load_item(store, history)
+        if fmt == "prm800k":
+            yield from training_data.prm800k_records(item)
+        elif fmt == "trl-steps":
+            yield from training_data.trl_step_records(item, include_critic_steps)
+        elif fmt == "dpo":
+            yield from training_data.dpo_records(item, conversational, system)
+        elif fmt == "kto":
+            yield from training_data.kto_records(item, conversational, system)
+        else:
+            raise ValueError(f"not a training format: {fmt!r}")
+
+
+def export_folder(
+    store: Store,
+    path: str | Path,
+    status: str = "all",
+    *,
+    include_critic_steps: bool = False,
+    license_id: str | None = None,
+) -> int:
+    """The hf dataset folder (rel_core.hf_dataset); returns the rows written over every config.
+    The licence defaults to the bundled data's when every problem is bundled, else `other`."""
+    from rel_core import hf_dataset
+
+    rows: dict[str, list[dict[str, Any]]] = {config: [] for config in hf_dataset.CONFIGS}
+    sources: set[str] = set()
+    for history, _ in iter_histories(store, status):
+        item = training_data.load_item(store, history)
+        sources.add(history.problem.source or "unknown")
+        rows["sft"] += training_data.sft_records(item)
+        rows["steps"] += training_data.trl_step_records(item, include_critic_steps)
+        rows["dpo"] += training_data.dpo_records(item)
+        rows["kto"] += training_data.kto_records(item)
+    if license_id is None:
+        license_id = BUNDLED_LICENSE if sources == {"bundled"} else "other"
+    return hf_dataset.write_folder(Path(path), rows, license_id, sources)
 
 
 class ExportError(Exception):

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from .answers import AnswerChecker, CheckResult, demote_answer_tags, extract_answer, last_boxed
 from .config import Settings
 from .critic import parse_verdict
+from .labels import record_check_disagreement
 from .models import (
     Attempt,
     AttemptKind,
@@ -495,6 +496,7 @@ class LoopEngine:
     def _commit_critique(self, problem_id: int, critique: Critique) -> Critique:
         with self._step_commit(problem_id):
             critique.id = self.store.add_critique(critique)
+            record_check_disagreement(self.store, critique.attempt_id)  # the check rules on the critic
         return critique
 
     # -- persistence helpers ------------------------------------------------------------------

@@ -276,3 +276,65 @@ def m005_reasoning(db: sqlite_utils.Database) -> None:
     # Ollama `reasoning`, Anthropic thinking): kept beside the answer, never mixed into it.
     db.execute("alter table llm_calls add column reasoning text")
     db.execute("alter table attempts add column reasoning text")
+
+
+@migration
+def m006_step_labels_and_rulings(db: sqlite_utils.Database) -> None:
+    # One expert keystroke on one attempt (rate a step, mark the first error, flag, comment, rule on
+    # a critique): the unit that undo takes back. Undo sets `undone_at`; nothing is deleted, so
+    # what an expert did and took back stays on record.
+    db.execute(
+        "create table label_actions ("
+        "id integer primary key, "
+        "attempt_id integer not null references attempts(id), "
+        "annotator text not null, "
+        "kind text not null check (kind in ('rate', 'first_error', 'flag', 'comment', 'rule')), "
+        "created_at text not null, "
+        "undone_at text)"
+    )
+    db.execute("create index label_actions_by_annotator on label_actions (annotator, id)")
+    db.execute("create index label_actions_by_attempt on label_actions (attempt_id, id)")
+    # Per-step labels (PRM800K's -1/0/+1 rating, a flag, a comment), one row per step an action
+    # touched. A step is its number by rel_core.steps plus the hash of its text, so a label never
+    # moves to other text: a row whose hash no longer matches that step is stale, not applied.
+    # `field` says which of rating / flagged / comment the row sets; a null rating clears one.
+    db.execute(
+        "create table step_labels ("
+        "id integer primary key, "
+        "action_id integer not null references label_actions(id), "
+        "attempt_id integer not null references attempts(id), "
+        "step integer not null check (step >= 1), "
+        "step_hash text not null, "
+        "field text not null check (field in ('rating', 'flagged', 'comment')), "
+        "rating integer check (rating in (-1, 0, 1)), "
+        "flagged integer check (flagged in (0, 1)), "
+        "comment text)"
+    )
+    db.execute("create index step_labels_by_attempt on step_labels (attempt_id, step, id)")
+    db.execute("create index step_labels_by_action on step_labels (action_id)")
+    # Rulings on an LLM critique: does its verdict, and its first wrong step, stand? From an expert
+    # (with the action that made it, so it can be undone) or from the answer check, recorded
+    # automatically when the check's verdict contradicts the critic's own. This is what the
+    # report's precision, recall and step accuracy of each critic are measured against.
+    db.execute(
+        "create table critic_rulings ("
+        "id integer primary key, "
+        "critique_id integer not null references critiques(id), "
+        "attempt_id integer not null references attempts(id), "
+        "aspect text not null check (aspect in ('verdict', 'first_error_step')), "
+        "agrees integer not null check (agrees in (0, 1)), "
+        "correct_step integer check (correct_step >= 1), "
+        "source text not null check (source in ('expert', 'answer_check')), "
+        "annotator text, "
+        "action_id integer references label_actions(id), "
+        "check_critique_id integer references critiques(id), "
+        "created_at text not null)"
+    )
+    db.execute("create index critic_rulings_by_critique on critic_rulings (critique_id, id)")
+    db.execute("create index critic_rulings_by_attempt on critic_rulings (attempt_id)")
+    db.execute("create index critic_rulings_by_action on critic_rulings (action_id)")
+    # The answer check rules once per (critique, check): re-running the hook records nothing twice.
+    db.execute(
+        "create unique index critic_rulings_check_once on critic_rulings (critique_id, check_critique_id) "
+        "where source = 'answer_check'"
+    )

@@ -123,42 +123,68 @@ def _plural(count: int, noun: str) -> str:
 
 
 @click.command("export")
-@click.argument("out", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("out", type=click.Path(allow_dash=True))
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(exporters.FORMATS),
+    type=click.Choice(exporters.ALL_FORMATS),
     default="jsonl",
     show_default=True,
-    help="openai/anthropic: chat fine-tuning JSONL; reasonset: REL-style JSON array; jsonl: every field.",
+    help="openai/anthropic: chat fine-tuning JSONL; reasonset: REL-style JSON array; jsonl: every field; "
+    "prm800k, trl-steps, dpo, kto: training JSONL; hf: a Hugging Face dataset folder (OUT is a folder).",
 )
 @click.option(
     "--status",
     type=click.Choice(exporters.STATUSES),
-    default="accepted",
-    show_default=True,
-    help="accepted: only what an expert accepted; all: every problem with its accepted or latest attempt.",
+    help="accepted: only what an expert accepted; all: every problem with its accepted or latest attempt "
+    "(default: accepted; all for prm800k, trl-steps, dpo, kto, hf).",
 )
-@click.option("--system", help="openai/anthropic: a system prompt to put on every example.")
+@click.option("--system", help="openai/anthropic (and dpo/kto --conversational): a system prompt on every example.")
+@click.option("--include-critic-steps", is_flag=True, help="trl-steps/hf: also rows from the critic's first-wrong-step claims.")
+@click.option("--conversational", is_flag=True, help="dpo/kto: the messages form instead of plain strings.")
+@click.option("--license", "license_id", help="hf: the card's licence (default: cc-by-4.0 for the bundled data, else other).")
 @click.pass_obj
-def export_command(obj: CliContext, out: str, fmt: str, status: str, system: str | None) -> None:
+def export_command(
+    obj: CliContext,
+    out: str,
+    fmt: str,
+    status: str | None,
+    system: str | None,
+    include_critic_steps: bool,
+    conversational: bool,
+    license_id: str | None,
+) -> None:
     """Export the dataset to OUT ('-' for standard output), written atomically.
 
     Reads the database only, so it works on a read-only file or directory. An existing OUT keeps its
     permission mode; a FIFO or device is refused; an interrupted export leaves OUT as it was.
     """
+    status = status or exporters.default_status(fmt)
     try:
-        if out != "-":
-            exporters.export_target(Path(out))  # before anything opens it: a FIFO would block
-        refuse_to_overwrite_a_database(out, obj.db_path)
-        with obj.open_store(read_only=True) as store, _interruptible(out):
-            refuse_a_damaged_database(store)
-            count = _export(store, out, fmt, status, system)
+        if fmt in exporters.FOLDER_FORMATS:
+            count = _export_folder(obj, out, status, include_critic_steps, license_id)
+        else:
+            if out != "-":
+                exporters.export_target(Path(out))  # before anything opens it: a FIFO would block
+            refuse_to_overwrite_a_database(out, obj.db_path)
+            options = {"include_critic_steps": include_critic_steps, "conversational": conversational}
+            with obj.open_store(read_only=True) as store, _interruptible(out):
+                refuse_a_damaged_database(store)
+                count = _export(store, out, fmt, status, system, options)
     except exporters.ExportError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"{out}: cannot write ({exc.strerror or exc})") from None
-    click.echo(f"Exported {count} problems ({fmt}, {status}) to {'standard output' if out == '-' else out}.", err=True)
+    noun = "records" if fmt in exporters.TRAINING_FORMATS or fmt in exporters.FOLDER_FORMATS else "problems"
+    click.echo(f"Exported {count} {noun} ({fmt}, {status}) to {'standard output' if out == '-' else out}.", err=True)
+
+
+def _export_folder(obj: CliContext, out: str, status: str, include_critic_steps: bool, license_id: str | None) -> int:
+    if out == "-":
+        raise exporters.ExportError("--format hf writes a dataset folder, not standard output: give a folder path")
+    with obj.open_store(read_only=True) as store, _interruptible(out):
+        refuse_a_damaged_database(store)
+        return exporters.export_folder(store, out, status, include_critic_steps=include_critic_steps, license_id=license_id)
 
 
 class ExportInterrupted(click.ClickException):
@@ -216,11 +242,11 @@ def refuse_to_overwrite_a_database(out: str, db_path: Path) -> None:
         raise click.ClickException(f"{out}: is an SQLite database; refusing to overwrite it with an export")
 
 
-def _export(store: Store, out: str, fmt: str, status: str, system: str | None) -> int:
+def _export(store: Store, out: str, fmt: str, status: str, system: str | None, options: dict[str, bool]) -> int:
     if out != "-":
-        return exporters.export_to_path(store, out, fmt, status, system)
+        return exporters.export_to_path(store, out, fmt, status, system, **options)
     try:
-        count = exporters.write_export(store, sys.stdout, fmt, status, system)
+        count = exporters.write_export(store, sys.stdout, fmt, status, system, **options)
         sys.stdout.flush()
         return count
     except BrokenPipeError:  # `rel-tui export - | head`: the reader left, which is fine
