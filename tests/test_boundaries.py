@@ -22,3 +22,33 @@ def test_rel_core_imports_no_textual():
         check=True,
     )
     assert int(check.stdout) > 50
+
+
+def test_import_linter_contract_holds(tmp_path):
+    """The contract in pyproject.toml (rel_core never imports rel_tui or Textual), checked by import-linter."""
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    assert lint, "import-linter is in the test extra"
+    result = subprocess.run([lint], cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 kept, 0 broken" in result.stdout
+
+
+def test_import_linter_would_catch_a_broken_contract(tmp_path):
+    """The same contract, run against a copy of the core that imports Textual, fails: the check can fail."""
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    shutil.copytree(root / "rel_core", tmp_path / "rel_core", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "rel_tui").mkdir()
+    (tmp_path / "rel_tui" / "__init__.py").write_text("")
+    (tmp_path / "rel_core" / "leak.py").write_text("import rel_tui\n")
+    (tmp_path / "pyproject.toml").write_text((root / "pyproject.toml").read_text())
+    lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    result = subprocess.run([lint], cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert result.returncode != 0
+    assert "BROKEN" in result.stdout
