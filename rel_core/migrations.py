@@ -276,3 +276,10 @@ def m005_reasoning(db: sqlite_utils.Database) -> None:
     # Ollama `reasoning`, Anthropic thinking): kept beside the answer, never mixed into it.
     db.execute("alter table llm_calls add column reasoning text")
     db.execute("alter table attempts add column reasoning text")
+
+
+@migration
+def m010_guideline_versions(db: sqlite_utils.Database) -> None:
+    # Which guidelines were in force when a decision was made (rel_core/guidelines.py): the start
+    # of the SHA-256 of their text, so labels given under different rules can be told apart.
+    db.execute("alter table reviews add column guideline_version text")
