@@ -6,6 +6,7 @@ browser session's review process is one).
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import html
 from collections.abc import Callable
@@ -40,6 +41,7 @@ class ReviewServer(Server):
         if public_url:
             self.allowed_hosts.add(urlsplit(public_url).hostname or "")
         self.check_host = check_host
+        self.sessions: set[asyncio.Task] = set()
 
     async def _make_app(self) -> web.Application:
         app = await super()._make_app()
@@ -51,6 +53,12 @@ class ReviewServer(Server):
         example = self.default_annotator or "NAME"
         self.console.print(f"Serving the review app on {self.public_url}/?annotator={example}", highlight=False)
         self.console.print("Press Ctrl+C to stop.", highlight=False)
+
+    async def on_shutdown(self, app: web.Application) -> None:
+        # aiohttp waits for open websockets before it exits; textual-serve's handler, cancelled,
+        # closes its socket and tells that session's app to quit (the app releases its claim).
+        for task in list(self.sessions):
+            task.cancel()
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -93,7 +101,13 @@ class ReviewServer(Server):
         # textual-serve runs `self.command`: a copy per session carries this session's command.
         session = copy.copy(self)
         session.command = self.command_for(annotator)
-        return await Server.handle_websocket(session, request)
+        task = asyncio.current_task()
+        assert task is not None
+        self.sessions.add(task)
+        try:
+            return await Server.handle_websocket(session, request)
+        finally:
+            self.sessions.discard(task)
 
 
 def name_form(error: str | None = None, status: int = 200) -> web.Response:

@@ -60,32 +60,41 @@ def port_open(port: int) -> bool:
 
 
 @contextmanager
-def serving(db: Path, tmp_path: Path, *args: str) -> Iterator[int]:
+def serving(db: Path, tmp_path: Path, *args: str) -> Iterator[tuple[int, subprocess.Popen]]:
     port = free_port()
-    log = open(tmp_path / "serve.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rel_tui", "--db", str(db), "serve", "--port", str(port), *args],
-        stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
-    )  # fmt: skip
-    try:
-        wait_until(lambda: port_open(port), 30, "the server's port", process)
-        yield port
-    finally:
-        process.send_signal(signal.SIGTERM)
+    with open(tmp_path / "serve.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rel_tui", "--db", str(db), "serve", "--port", str(port), *args],
+            stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
+        )  # fmt: skip
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)  # any review process the server left behind
-        log.close()
+            wait_until(lambda: port_open(port), 30, "the server's port", process)
+            yield port, process
+        finally:
+            stop(process)
+
+
+def stop(process: subprocess.Popen) -> bool:
+    """SIGTERM, as Ctrl+C would; True if the server and its sessions ended by themselves."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+        by_itself = True
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        by_itself = False
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # a review process the server left behind
+        by_itself = False
+    return by_itself
 
 
 def claimed_by(db: Path, annotator: str) -> bool:
     with Store(db) as store:
-        row = store.conn.execute("select count(*) from problems where claim_label like ?", [f"%{annotator}%"]).fetchone()
-    return row[0] > 0
+        query = "select count(*) from problems where claimed_by is not null and claim_label like ?"
+        return store.conn.execute(query, [f"%{annotator}%"]).fetchone()[0] > 0
 
 
 def accepted_by(db: Path, annotator: str) -> list:
@@ -103,7 +112,7 @@ def test_accept_through_the_page_in_headless_chromium(tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (the test extra) is not installed")
     db = make_db(tmp_path / "rel.db", count=3)
     screenshot = Path(os.environ.get(SCREENSHOT_ENV) or tmp_path / "page.png")
-    with serving(db, tmp_path) as port, sync_api.sync_playwright() as playwright:
+    with serving(db, tmp_path) as (port, server), sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=browser_path, args=CHROMIUM_FLAGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -115,9 +124,11 @@ def test_accept_through_the_page_in_headless_chromium(tmp_path):
             page.click("#terminal")
             page.keyboard.press("a")
             decided = wait_until(lambda: accepted_by(db, "browser-expert"), 20, "the accepted review in the database")
+            assert stop(server), "the server did not stop its sessions on SIGTERM"
         finally:
             browser.close()
     assert decided == [(1, str(Decision.ACCEPTED))]
+    assert not claimed_by(db, "browser-expert")  # the session's app quit and gave its item back
     assert screenshot.stat().st_size > 20_000  # a drawn app, not a blank page
 
 
@@ -145,7 +156,7 @@ WEBSOCKET_HEADERS = {
 def test_server_refuses_bad_names_foreign_hosts_and_foreign_origins(tmp_path):
     db = make_db(tmp_path / "rel.db", count=1)
     marker = tmp_path / "injected"  # the server runs in tmp_path: a shell would create it there
-    with serving(db, tmp_path) as port:
+    with serving(db, tmp_path) as (port, _):
         assert http_status(port, "/") == 200  # the form asking for a name
         assert http_status(port, "/?annotator=alice") == 200
         same_origin = {**WEBSOCKET_HEADERS, "Origin": f"http://127.0.0.1:{port}"}
@@ -162,7 +173,7 @@ def test_non_loopback_host_needs_the_explicit_flag(tmp_path):
     db = make_db(tmp_path / "rel.db", count=1)
     refused = subprocess.run(
         [sys.executable, "-m", "rel_tui", "--db", str(db), "serve", "--host", "0.0.0.0", "--port", str(free_port())],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert refused.returncode == 2
     [line] = refused.stderr.strip().splitlines()
@@ -171,7 +182,7 @@ def test_non_loopback_host_needs_the_explicit_flag(tmp_path):
 
 def test_public_bind_warns(tmp_path):
     db = make_db(tmp_path / "rel.db", count=1)
-    with serving(db, tmp_path, "--host", "0.0.0.0", "--i-understand-this-is-public") as port:
+    with serving(db, tmp_path, "--host", "0.0.0.0", "--i-understand-this-is-public") as (port, _):
         assert http_status(port, "/?annotator=alice") == 200
     assert "WARNING: serving on 0.0.0.0" in (tmp_path / "serve.log").read_text()
 
