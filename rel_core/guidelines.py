@@ -7,6 +7,8 @@ text was in force, so a dataset can tell which labels were given under which rul
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +38,10 @@ def guideline_version(text: str) -> str:
 def load_guidelines(path: Path) -> Guidelines:
     """The file's current text; GuidelinesUnavailable when missing, too large or not UTF-8."""
     try:
-        with open(path, "rb") as file:
+        # O_NONBLOCK: a FIFO or device at the path is refused below instead of waited on (the UI thread reads this).
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise GuidelinesUnavailable(f"guidelines file {path} is not a regular file")
             data = file.read(MAX_GUIDELINE_BYTES + 1)
     except FileNotFoundError:
         raise GuidelinesUnavailable(f"guidelines file {path} not found") from None

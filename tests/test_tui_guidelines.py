@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from rich.markdown import Markdown
 from textual.widgets import Static
 
@@ -96,6 +97,19 @@ async def test_no_guidelines_configured_says_how_to_set_them(tmp_path):
         assert "review.guidelines" in notice.message
         await pilot.press("a")
     assert recorded_versions(db) == [None]
+
+
+def test_fifo_or_folder_is_refused_without_waiting(tmp_path):
+    import os
+
+    from rel_core.guidelines import GuidelinesUnavailable, load_guidelines, version_in_force
+
+    fifo = tmp_path / "guidelines.md"
+    os.mkfifo(fifo)
+    for path in (fifo, tmp_path):
+        with pytest.raises(GuidelinesUnavailable, match="not a regular file|Is a directory"):
+            load_guidelines(path)
+        assert version_in_force(path) is None
 
 
 def test_path_is_relative_to_the_config_file(tmp_path, monkeypatch):
