@@ -60,11 +60,12 @@ def port_open(port: int) -> bool:
 
 
 @contextmanager
-def serving(db: Path, tmp_path: Path, *args: str) -> Iterator[tuple[int, subprocess.Popen]]:
+def serving(db: Path, tmp_path: Path, *args: str, annotator: str | None = None) -> Iterator[tuple[int, subprocess.Popen]]:
     port = free_port()
+    preset = ["--annotator", annotator] if annotator else []
     with open(tmp_path / "serve.log", "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "rel_tui", "--db", str(db), "serve", "--port", str(port), *args],
+            [sys.executable, "-m", "rel_tui", "--db", str(db), *preset, "serve", "--port", str(port), *args],
             stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
         )  # fmt: skip
         try:
@@ -167,6 +168,15 @@ def test_server_refuses_bad_names_foreign_hosts_and_foreign_origins(tmp_path):
         assert http_status(port, "/ws/alice", {**WEBSOCKET_HEADERS, "Origin": "http://evil.example"}) == 403
         assert http_status(port, "/ws/alice", WEBSOCKET_HEADERS) == 403  # no Origin at all
     assert not marker.exists()
+
+
+def test_global_annotator_names_tabs_that_give_none(tmp_path):
+    import urllib.request
+
+    db = make_db(tmp_path / "rel.db", count=1)
+    with serving(db, tmp_path, annotator="bob") as (port, _), urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+        page = response.read().decode()
+    assert f'data-session-websocket-url="ws://127.0.0.1:{port}/ws/bob"' in page
 
 
 def test_non_loopback_host_needs_the_explicit_flag(tmp_path):
