@@ -118,6 +118,9 @@ class ReviewSettings(StrictModel):
     """Binding id to keys, e.g. {"accept" = "a,enter"}."""
     autosave_seconds: float = Field(3.0, gt=0)
     """How often an edit in progress is saved to the database."""
+    guidelines: Path | None = None
+    """Markdown file of annotation guidelines, shown on a key; relative to the config file that names it.
+    The start of its SHA-256 is recorded on each decision as `guideline_version`."""
 
 
 class TrustSettings(StrictModel):
@@ -193,11 +196,11 @@ def load_settings(
     project_path = config_path_for(db_path, explicit)
     if not project_path.exists() and explicit:
         raise ConfigError(f"config file {project_path} does not exist")
-    user_data = _read_config(user_path) if user_path.exists() else {}
+    user_data = _resolve_guidelines(_read_config(user_path), user_path) if user_path.exists() else {}
     user = _validate(user_data, str(user_path))
     project_data: dict[str, Any] = {}
     if project_path.exists() and not _same_file(project_path, user_path):
-        project_data = _read_config(project_path)
+        project_data = _resolve_guidelines(_read_config(project_path), project_path)
         if "trust" in project_data:
             raise ConfigError(f"{project_path}: [trust] is read from your user config only ({user_path}); remove it here")
         _validate(project_data, str(project_path))
@@ -205,6 +208,14 @@ def load_settings(
     check_project_trust(project_data, settings, user, project_path, user_path)
     _refuse_credentials_in_environment(environ)
     return apply_env_overrides(settings, environ)
+
+
+def _resolve_guidelines(data: dict[str, Any], config_file: Path) -> dict[str, Any]:
+    """`review.guidelines` read relative to the file that names it, not the working directory."""
+    review = data.get("review")
+    if isinstance(review, dict) and isinstance(review.get("guidelines"), str):
+        review["guidelines"] = str(config_file.parent / Path(review["guidelines"]).expanduser())
+    return data
 
 
 def _same_file(a: Path, b: Path) -> bool:

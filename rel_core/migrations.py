@@ -338,3 +338,10 @@ def m006_step_labels_and_rulings(db: sqlite_utils.Database) -> None:
         "create unique index critic_rulings_check_once on critic_rulings (critique_id, check_critique_id) "
         "where source = 'answer_check'"
     )
+
+
+@migration
+def m010_guideline_versions(db: sqlite_utils.Database) -> None:
+    # Which guidelines were in force when a decision was made (rel_core/guidelines.py): the start
+    # of the SHA-256 of their text, so labels given under different rules can be told apart.
+    db.execute("alter table reviews add column guideline_version text")

@@ -133,6 +133,8 @@ class Review(BaseModel):
     previous_state: ProblemState | None = None
     undone_at: str | None = None
     created_at: str = Field(default_factory=utcnow)
+    guideline_version: str | None = None
+    """Start of the SHA-256 of the guidelines in force when the decision was made (None: none configured)."""
 
 
 class LLMCall(BaseModel):

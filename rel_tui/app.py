@@ -60,7 +60,7 @@ class ReviewApp(App[int]):
         self.annotator = annotator
         self.handle_signals = handle_signals
         self.store = Store(self.db_path, busy_timeout=busy_timeout)
-        self.session = ReviewSession(self.store, annotator)
+        self.session = ReviewSession(self.store, annotator, guidelines=settings.review.guidelines)
         self._engine = None
         self._engine_build: asyncio.Future | None = None
         self._checker = None

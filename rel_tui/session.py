@@ -19,6 +19,7 @@ from typing import Any
 from rel_core.answers import AnswerChecker, extract_answer
 from rel_core.checking import check_attempt, quick_check_attempt
 from rel_core.claims import ClaimHolder
+from rel_core.guidelines import version_in_force
 from rel_core.models import Attempt, Critique, Decision, Problem, ProblemHistory, ProblemState, QueueItem, Review
 from rel_core.store import Store
 
@@ -61,6 +62,7 @@ class ReviewSession:
     # Unique per session: two windows of one annotator (or experts sharing a login) must not
     # share a claim, or both could open, and decide on, the same item.
     holder: ClaimHolder | None = None
+    guidelines: Path | None = None  # review.guidelines: its version is recorded on each decision
 
     def __post_init__(self) -> None:
         if self.holder is None:
@@ -201,6 +203,7 @@ class ReviewSession:
             annotator=self.annotator,
             seconds_spent=round(time.monotonic() - self.opened_at, 3),
             note=note or None,
+            guideline_version=version_in_force(self.guidelines),
         )
         return self.store.record_review(review)
 

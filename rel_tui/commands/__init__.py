@@ -6,7 +6,13 @@ import importlib
 
 import click
 
-MODULES = ("rel_tui.commands.transfer", "rel_tui.commands.config_cmd", "rel_tui.commands.check", "rel_tui.commands.report")
+MODULES = (
+    "rel_tui.commands.transfer",
+    "rel_tui.commands.config_cmd",
+    "rel_tui.commands.check",
+    "rel_tui.commands.report",
+    "rel_tui.commands.serve",
+)
 
 
 def registered() -> list[click.Command]:

@@ -74,6 +74,7 @@ class ReviewScreen(Screen[None]):
         Binding("1", "show_pane('problem')", "Problem", id="pane_problem", tooltip="Narrow layout: show the problem", show=False),
         Binding("2", "show_pane('draft')", "Draft", id="pane_draft", tooltip="Narrow layout: show the draft", show=False),
         Binding("3", "show_pane('critic')", "Critic pane", id="pane_critic", tooltip="Narrow layout: show the critic", show=False),
+        Binding("G", "guidelines", "Guidelines", id="guidelines", tooltip="The project's annotation guidelines (review.guidelines)", show=False),
     ]
 
     def __init__(self, session: ReviewSession, database: str, autosave_seconds: float) -> None:
@@ -580,6 +581,11 @@ class ReviewScreen(Screen[None]):
     def _restore_draft(self) -> None:
         if self.session.current is not None:
             self.show_attempt()
+
+    def action_guidelines(self) -> None:
+        from rel_tui.screens.guidelines import show_guidelines
+
+        show_guidelines(self.app, self.session.guidelines)
 
 
 class _StreamForwarder:
