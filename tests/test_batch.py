@@ -1,0 +1,232 @@
+"""`--auto --batch` in-process: the batch driver (rel_core/batch.py) with the real SDK batch clients
+against the loopback server's OpenAI Batch and Anthropic Message Batches, on real SQLite files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from llm_server import Reply
+from loop_helpers import Script, critic_json, solution
+
+from rel_core.batch import BatchRunner, BatchStopReason, open_batch_views
+from rel_core.config import LoopSettings, ModelSettings, ProviderSettings, Settings
+from rel_core.loop import LoopEngine
+from rel_core.models import Problem, ProblemState
+from rel_core.providers.base import ProviderError
+from rel_core.providers.client import LLMClient
+from rel_core.providers.pricing import batch_price_for, price_for
+from rel_core.runner import Runner, StopReason
+from rel_core.store import Store
+
+GEN, CRITIC = "openai:gen", "anthropic:critic"  # both providers' batch APIs in every run
+
+
+def make_settings(server, **loop) -> Settings:
+    price = ModelSettings(input_per_million=1.0, output_per_million=2.0)
+    return Settings(
+        generator=GEN,
+        critic=CRITIC,
+        openai=ProviderSettings(base_url=server.openai_base_url, max_retries=1, timeout=10),
+        anthropic=ProviderSettings(base_url=server.anthropic_base_url, max_retries=1, timeout=10),
+        models={GEN: price, CRITIC: price},
+        loop=LoopSettings(**{"critic_when_correct": True, **loop}),
+    )
+
+
+def add_problems(db, markers):
+    with Store(db) as store:
+        for marker in markers:
+            store.add_problem(Problem(text=f"{marker} What is 6 x 7?", reference_answer="42", reference_solution="6 x 7 = 42"))
+
+
+def mixed_script(markers) -> Script:
+    """Right at once, right after one revision, right only in the final rewrite, and never right."""
+    script = Script()
+    for n, marker in enumerate(markers):
+        kind = n % 4
+        script.on(marker, "critic", critic_json("incorrect", 1, "Recount."), critic_json("correct"))
+        if kind == 0:
+            script.on(marker, "generate", solution("42"))
+            script.on(marker, "critic", critic_json("correct"))
+        elif kind == 1:
+            script.on(marker, "generate", solution("41"))
+            script.on(marker, "revise", solution("42"))
+        elif kind == 2:
+            script.on(marker, "generate", solution("40"))
+            script.on(marker, "revise", solution("41"))
+            script.on(marker, "final_rewrite", solution("42"))
+            script.on(marker, "cleanup", solution("42", "clean"))
+        else:
+            script.on(marker, "generate", solution("40"))
+            script.on(marker, "revise", solution("43"))
+            script.on(marker, "final_rewrite", solution("44"))
+    return script
+
+
+def outcome(db) -> dict[str, tuple]:
+    """Per problem marker: state, detail, and the kinds and final answers of its attempts, in order."""
+    with Store(db) as store:
+        result = {}
+        for problem_id in store.iter_problem_ids():
+            history = store.history(problem_id)
+            marker = history.problem.text.split()[0]
+            attempts = tuple((str(a.kind), a.final_answer, a.iteration) for a in history.attempts)
+            verdicts = tuple((str(c.source), str(c.verdict)) for c in history.critiques)
+            result[marker] = (str(history.problem.state), history.problem.state_detail, attempts, verdicts)
+        return result
+
+
+async def direct_run(db, server, **loop):
+    settings = make_settings(server, **loop)
+    with Store(db) as store:
+        engine = LoopEngine(store, LLMClient(settings, store), settings)
+        try:
+            return await Runner(store, engine, settings).run()
+        finally:
+            engine.close()
+            await engine.client.aclose()
+
+
+async def batch_run(db, server, wait=True, **loop):
+    settings = make_settings(server, **loop)
+    with Store(db) as store:
+        client = LLMClient(settings, store)
+        engine = LoopEngine(store, client, settings)
+        runner = BatchRunner(store, client, engine, settings, wait=wait, poll_seconds=0.05)
+        try:
+            await runner.check_batch_api()
+            return await runner.run()
+        finally:
+            engine.close()
+            await client.aclose()
+
+
+def calls(db) -> list[dict]:
+    with Store(db) as store:
+        return store._rows("select * from llm_calls order by id")
+
+
+async def test_a_batch_run_ends_every_problem_as_a_direct_run_does(tmp_path, llm_env):
+    markers = [f"[Q{i}]" for i in range(24)]
+    direct_db, batch_db = tmp_path / "direct.db", tmp_path / "batch.db"
+    add_problems(direct_db, markers)
+    add_problems(batch_db, markers)
+    llm_env.respond_with(mixed_script(markers))
+    await direct_run(direct_db, llm_env, max_iterations=1, cleanup=True)
+    direct_requests = len(llm_env.requests)
+
+    llm_env.clear()
+    llm_env.respond_with(mixed_script(markers))
+    llm_env.batches.delay = 0.1
+    stats = await batch_run(batch_db, llm_env, max_iterations=1, cleanup=True)
+
+    assert outcome(batch_db) == outcome(direct_db)
+    states = {state for state, *_ in outcome(batch_db).values()}
+    assert states == {"awaiting_review", "failed"}
+    # every LLM call went in a batch: none was sent directly, and each provider got its own batches
+    assert not [r for r in llm_env.requests if r.path.endswith(("/chat/completions", "/messages"))]
+    providers = {provider for provider, _ in llm_env.batches.submissions}
+    assert providers == {"openai", "anthropic"}
+    sent = [cid for _, ids in llm_env.batches.submissions for cid in ids]
+    assert len(sent) == len(set(sent)) == stats.calls == direct_requests
+    assert stats.stop_reason == StopReason.QUEUE_EMPTY and not open_batch_views(Store(batch_db))
+
+
+async def test_batch_calls_are_metered_at_half_the_price(tmp_path, llm_env):
+    add_problems(tmp_path / "b.db", ["[M]"])
+    llm_env.respond_with(mixed_script(["[M]"]))
+    await batch_run(tmp_path / "b.db", llm_env)
+    rows = calls(tmp_path / "b.db")
+    assert [r["purpose"] for r in rows] == ["generate", "critic"]
+    for row in rows:
+        assert json.loads(row["request"])["batch"] is True
+        assert row["input_tokens"] and row["output_tokens"]
+        # the configured 1.0 / 2.0 USD per million, halved
+        assert row["cost_usd"] == pytest.approx((row["input_tokens"] * 0.5 + row["output_tokens"] * 1.0) / 1e6)
+
+
+def test_batch_price_is_the_tables_own_or_half_and_unknown_stays_unknown(llm_server):
+    settings = Settings(generator="openai:gpt-4o-mini", critic="anthropic:claude-sonnet-4-5")
+    standard = price_for("openai:gpt-4o-mini", settings, hosted=True)
+    batch = batch_price_for("openai:gpt-4o-mini", settings, hosted=True)
+    assert batch.input_per_million == standard.input_per_million / 2
+    assert batch.output_per_million == standard.output_per_million / 2
+    assert batch_price_for("openai:no-such-model", settings, hosted=True) is None
+    assert batch_price_for("openai:gpt-4o-mini", settings, hosted=False) is None  # a local server: priced by the config only
+
+
+async def test_an_errored_request_errors_its_problem_with_the_providers_message(tmp_path, llm_env):
+    db = tmp_path / "b.db"
+    add_problems(db, ["[OK]", "[BAD]"])
+    script = mixed_script(["[OK]"])
+    script.on("[BAD]", "generate", Reply.error(400, "max_tokens is too large for this model"))
+    llm_env.respond_with(script)
+    stats = await batch_run(db, llm_env)
+    result = outcome(db)
+    assert result["[OK]"][0] == "awaiting_review"
+    state, detail, attempts, _ = result["[BAD]"]
+    assert state == "errored" and attempts == ()
+    assert "max_tokens is too large for this model" in detail and "\n" not in detail
+    failed = [r for r in calls(db) if r["error"]]
+    assert len(failed) == 1 and "max_tokens is too large" in failed[0]["error"]
+    assert stats.errored == 1
+
+
+async def test_an_expired_request_is_sent_again_in_the_next_round(tmp_path, llm_env):
+    db = tmp_path / "b.db"
+    add_problems(db, ["[E1]", "[E2]"])
+    llm_env.respond_with(mixed_script(["[E1]", "[E2]"]))
+    expired = []
+
+    def expire_once(request):
+        if "[E2]" in request.prompt and not expired:
+            expired.append(request)
+            return True
+        return False
+
+    llm_env.batches.expires = expire_once
+    await batch_run(db, llm_env)
+    assert expired
+    assert {state for state, *_ in outcome(db).values()} == {"awaiting_review"}
+    generations = [ids for _, ids in llm_env.batches.submissions if any("-generate-" in i for i in ids)]
+    e2 = [i for ids in generations for i in ids if i.startswith(generations[0][1].split("-")[0])]
+    assert len(generations) == 2 and len(generations[1]) == 1  # only the expired one, in a round of its own
+    assert e2 and len({i for i in e2}) == len(e2)  # sent again under a new custom_id
+
+
+async def test_a_batch_that_fails_validation_stops_the_run_with_one_line(tmp_path, llm_env):
+    db = tmp_path / "b.db"
+    add_problems(db, ["[V]"])
+    llm_env.respond_with(mixed_script(["[V]"]))
+    llm_env.batches.validation_error = "the file has an invalid line"
+    stats = await batch_run(db, llm_env)
+    assert stats.stop_reason == BatchStopReason.REFUSED
+    assert "the file has an invalid line" in stats.stop_detail and "\n" not in stats.stop_detail
+    with Store(db) as store:  # nothing lost: the problem is free for the next run
+        assert store.get_problem(1).state in (ProblemState.PENDING, ProblemState.IN_PROGRESS)
+        assert store.claimed_by(1) is None
+
+
+async def test_a_server_without_batch_api_is_a_config_error(tmp_path, llm_env):
+    llm_env.batches.enabled = False
+    with pytest.raises(ProviderError) as raised:
+        await batch_run(tmp_path / "b.db", llm_env)
+    assert raised.value.fatal and "has no batch API" in str(raised.value)
+
+
+async def test_problems_in_a_live_batch_are_held_and_a_direct_runner_leaves_them(tmp_path, llm_env):
+    db = tmp_path / "b.db"
+    add_problems(db, ["[H1]", "[H2]"])
+    llm_env.respond_with(mixed_script(["[H1]", "[H2]"]))
+    llm_env.batches.delay = 3600
+    stats = await batch_run(db, llm_env, wait=False)
+    assert stats.stop_reason == BatchStopReason.SUBMITTED
+    with Store(db) as store:
+        views = open_batch_views(store)
+        assert [(v.model, v.requests, v.state) for v in views] == [(GEN, 2, "submitted")]
+        assert store.claim_label(1) == f"batch {GEN} #{views[0].id}"
+        assert store.count_claimable([ProblemState.PENDING, ProblemState.IN_PROGRESS]) == 0
+    direct = await direct_run(db, llm_env, lease_seconds=0.5)
+    assert direct.done == 0 and direct.held_by_others == 2
+    assert not [r for r in llm_env.requests if r.path.endswith("/chat/completions")]
