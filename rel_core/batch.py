@@ -166,8 +166,8 @@ class BatchLedger:
     def set_file(self, batch_id: int, file_id: str) -> None:
         self._update(batch_id, input_file_id=file_id)
 
-    def submitted(self, batch_id: int, provider_batch_id: str) -> None:
-        self._update(batch_id, state="submitted", provider_batch_id=provider_batch_id, submitted_at=utcnow())
+    def submitted(self, batch_id: int, provider_batch_id: str, provider_status: str | None = None) -> None:
+        self._update(batch_id, state="submitted", provider_batch_id=provider_batch_id, provider_status=provider_status, submitted_at=utcnow())
 
     def status(self, batch_id: int, status: str, counts: dict[str, int]) -> None:
         self._update(batch_id, provider_status=status, counts=json.dumps(counts))
@@ -539,7 +539,7 @@ class BatchRunner:
             return
         items = [BatchItem(custom_id, call.request) for custom_id, call in kept]
         try:
-            provider_id = await client.submit(items, f"rel-{batch_id}", lambda file_id: self.ledger.set_file(batch_id, file_id))
+            provider_id, provider_status = await client.submit(items, f"rel-{batch_id}", lambda file_id: self.ledger.set_file(batch_id, file_id))
         except ProviderError as exc:
             if exc.status is None and exc.kind in (ErrorKind.CONNECTION, ErrorKind.TIMEOUT):
                 return  # it may have reached the provider: left `submitting`, looked up later
@@ -548,7 +548,7 @@ class BatchRunner:
             self.observer.on_line(line)
             self.stop(StopReason.FATAL if exc.fatal else BatchStopReason.REFUSED, line)
             return
-        self.ledger.submitted(batch_id, provider_id)
+        self.ledger.submitted(batch_id, provider_id, provider_status)
         self.stats.submitted_batches += 1
         self.stats.submitted_requests += len(items)
 

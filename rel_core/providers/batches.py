@@ -78,7 +78,7 @@ class BatchClient(Protocol):
 
     async def probe(self) -> None: ...
 
-    async def submit(self, items: list[BatchItem], label: str, on_uploaded: Any) -> str: ...
+    async def submit(self, items: list[BatchItem], label: str, on_uploaded: Any) -> tuple[str, str]: ...
 
     async def find(self, label: str, input_file_id: str | None, since: datetime, count: int) -> str | None: ...
 
@@ -127,7 +127,8 @@ class OpenAIBatches:
     async def probe(self) -> None:
         await self._call(self.client.batches.list(limit=1), "openai", probing=True)
 
-    async def submit(self, items: list[BatchItem], label: str, on_uploaded: Any) -> str:
+    async def submit(self, items: list[BatchItem], label: str, on_uploaded: Any) -> tuple[str, str]:
+        """(the provider's batch id, its status); `on_uploaded(file_id)` runs between upload and create."""
         content = b"".join(self.encoded(item) for item in items)
         uploaded = await self._call(self.client.files.create(file=(f"{label}.jsonl", content), purpose="batch"), items[0].request.model)
         on_uploaded(uploaded.id)  # written before the batch is created: a kill now can still find it
@@ -137,7 +138,7 @@ class OpenAIBatches:
             ),
             items[0].request.model,
         )
-        return batch.id
+        return batch.id, batch.status
 
     async def find(self, label: str, input_file_id: str | None, since: datetime, count: int) -> str | None:
         if input_file_id is None:  # the file never got an id back: no batch can have been made from it
@@ -223,9 +224,9 @@ class AnthropicBatches:
     async def probe(self) -> None:
         await self._call(self.client.messages.batches.list(limit=1), "anthropic", probing=True)
 
-    async def submit(self, items: list[BatchItem], label: str, on_uploaded: Any) -> str:
+    async def submit(self, items: list[BatchItem], label: str, on_uploaded: Any) -> tuple[str, str]:
         batch = await self._call(self.client.messages.batches.create(requests=[self._entry(i) for i in items]), items[0].request.model)
-        return batch.id
+        return batch.id, batch.processing_status
 
     async def find(self, label: str, input_file_id: str | None, since: datetime, count: int) -> str | None:
         """A batch created since `since` with `count` requests that this database does not know yet:
