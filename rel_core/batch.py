@@ -453,6 +453,11 @@ class BatchRunner:
     # -- planning and submitting a round ---------------------------------------------------------------
 
     async def _submit_round(self) -> None:
+        budget = self.settings.loop.budget_usd
+        if budget is not None and self.engine.usage.cost_usd >= budget:  # live batches are still collected
+            self.stats.stop_reason = StopReason.BUDGET
+            self.stats.stop_detail = f"spent ${self.engine.usage.cost_usd:.4f}"
+            return
         calls = await self._plan_round()
         groups: dict[str, list[StepCall]] = {}
         for call in calls:

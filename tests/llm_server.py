@@ -823,11 +823,10 @@ class BatchBackend:
             for kind, _ in batch.results.values():
                 counts[kind] += 1
         ended = batch.results is not None
-        stamp = lambda t: time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e6):06d}Z"  # noqa: E731
         return {
             "id": batch.id, "type": "message_batch", "processing_status": "ended" if ended else "in_progress",
-            "request_counts": counts, "created_at": stamp(batch.created), "expires_at": stamp(batch.created + 86400),
-            "ended_at": stamp(time.time()) if ended else None,
+            "request_counts": counts, "created_at": _stamp(batch.created), "expires_at": _stamp(batch.created + 86400),
+            "ended_at": _stamp(time.time()) if ended else None,
             "results_url": f"{self.server.url}/v1/messages/batches/{batch.id}/results" if ended else None,
         }
 
@@ -838,6 +837,11 @@ class BatchBackend:
         if kind == "errored":
             return {"type": "errored", "error": payload[1]}
         return {"type": kind}
+
+
+def _stamp(seconds: float) -> str:
+    """RFC 3339 with microseconds, as the Message Batches API writes its times."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1e6):06d}Z"
 
 
 # -- standalone ---------------------------------------------------------------------------------

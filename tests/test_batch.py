@@ -4,6 +4,7 @@ against the loopback server's OpenAI Batch and Anthropic Message Batches, on rea
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from llm_server import Reply
@@ -14,6 +15,7 @@ from rel_core.config import LoopSettings, ModelSettings, ProviderSettings, Setti
 from rel_core.loop import LoopEngine
 from rel_core.models import Problem, ProblemState
 from rel_core.providers.base import ProviderError
+from rel_core.providers.batches import BatchItem
 from rel_core.providers.client import LLMClient
 from rel_core.providers.pricing import batch_price_for, price_for
 from rel_core.runner import Runner, StopReason
@@ -190,9 +192,12 @@ async def test_an_expired_request_is_sent_again_in_the_next_round(tmp_path, llm_
     assert expired
     assert {state for state, *_ in outcome(db).values()} == {"awaiting_review"}
     generations = [ids for _, ids in llm_env.batches.submissions if any("-generate-" in i for i in ids)]
-    e2 = [i for ids in generations for i in ids if i.startswith(generations[0][1].split("-")[0])]
-    assert len(generations) == 2 and len(generations[1]) == 1  # only the expired one, in a round of its own
-    assert e2 and len({i for i in e2}) == len(e2)  # sent again under a new custom_id
+    assert [len(ids) for ids in generations] == [2, 1]  # the expired one again, in the next round
+    e2 = [i for ids in generations for i in ids if i.startswith("p2-")]
+    assert len(e2) == 2 and e2[0] != e2[1]  # under a new custom_id
+    with Store(db) as store:
+        states = store.conn.execute("select state from batch_requests where problem_id = 2 and step = 'generate' order by id").fetchall()
+    assert [s for (s,) in states] == ["expired", "succeeded"]
 
 
 async def test_a_batch_that_fails_validation_stops_the_run_with_one_line(tmp_path, llm_env):
@@ -230,3 +235,40 @@ async def test_problems_in_a_live_batch_are_held_and_a_direct_runner_leaves_them
     direct = await direct_run(db, llm_env, lease_seconds=0.5)
     assert direct.done == 0 and direct.held_by_others == 2
     assert not [r for r in llm_env.requests if r.path.endswith("/chat/completions")]
+
+
+@pytest.mark.parametrize("generator", ["openai:gen", "anthropic:gen"])
+async def test_a_batch_killed_between_submission_and_its_id_being_written_is_found_not_resent(tmp_path, llm_env, generator):
+    db = tmp_path / "b.db"
+    add_problems(db, ["[S1]", "[S2]", "[S3]"])
+    llm_env.respond_with(mixed_script(["[S1]", "[S2]", "[S3]"]))
+    settings = make_settings(llm_env).model_copy(update={"generator": generator})
+    with Store(db) as store:
+        client = LLMClient(settings, store)
+        engine = LoopEngine(store, client, settings)
+        runner = BatchRunner(store, client, engine, settings)
+        try:
+            chunk = runner._split(generator, await runner._plan_round())[0]
+            batches = runner._client(generator)
+            batch_id, kept = runner.ledger.record(generator, batches.provider, batches.base_url, chunk, runner.planner.owner)
+            items = [BatchItem(custom_id, call.request) for custom_id, call in kept]
+            await batches.submit(items, f"rel-{batch_id}", lambda file_id: runner.ledger.set_file(batch_id, file_id))
+            # the run dies here: the provider has the batch, the database only says "submitting"
+            long_ago = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+            store.conn.execute("update batches set updated_at = ? where id = ?", [long_ago, batch_id])
+            store.release_all(runner.planner)
+        finally:
+            engine.close()
+            await client.aclose()
+    settings_file = settings  # the next run, same settings
+    with Store(db) as store:
+        client = LLMClient(settings_file, store)
+        engine = LoopEngine(store, client, settings_file)
+        try:
+            await BatchRunner(store, client, engine, settings_file, poll_seconds=0.05).run()
+        finally:
+            engine.close()
+            await client.aclose()
+    assert {state for state, *_ in outcome(db).values()} == {"awaiting_review"}
+    generations = [ids for _, ids in llm_env.batches.submissions if any("-generate-" in i for i in ids)]
+    assert len(generations) == 1  # adopted and collected, not sent again

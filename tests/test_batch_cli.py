@@ -68,7 +68,7 @@ def test_killed_after_submission_a_restart_resubmits_nothing_live_and_collects_i
 
     llm_server.batches.delay = 0.2
     second = rel_tui(db, env, "--auto", "--batch", "--poll-seconds", "0.2")
-    out, err = second.communicate(timeout=120)
+    _, err = second.communicate(timeout=120)
     assert second.returncode == 0, err
     sent = [cid for _, ids in llm_server.batches.submissions for cid in ids]
     assert len(sent) == len(set(sent))
@@ -115,7 +115,7 @@ def test_a_server_without_a_batch_api_is_one_line_and_exit_2(tmp_path, llm_serve
     write_config(tmp_path)
     llm_server.batches.enabled = False
     process = rel_tui(db, environment(tmp_path, llm_server), "--auto", "--batch")
-    out, err = process.communicate(timeout=60)
+    _, err = process.communicate(timeout=60)
     assert process.returncode == 2
     assert err.strip().count("\n") == 0 and "has no batch API" in err and err.startswith("Error: ")
     assert not [r for r in llm_server.requests if r.path.endswith(("/chat/completions", "/messages"))]
