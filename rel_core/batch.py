@@ -26,6 +26,7 @@ import asyncio
 import json
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -372,11 +373,15 @@ class BatchRunner:
         if not status.ended:
             return
         results = {r.custom_id: r for r in await client.results(row["provider_batch_id"])}
+        kinds: Counter[str] = Counter()
         for request in self.ledger.live_requests(row["id"]):
             result = results.get(request["custom_id"]) or BatchResult(request["custom_id"], "expired")
+            kinds[result.kind] += 1
             await self._apply(row, request, result)
         self.ledger.close(row["id"], "collected")
         self.stats.collected_batches += 1
+        said = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())) or "no results"
+        self.observer.on_line(f"batch #{row['id']} {one_line(row['model'])} {one_line(row['provider_batch_id'])}: collected ({said})")
 
     async def _apply(self, batch: dict[str, Any], request: dict[str, Any], result: BatchResult) -> None:
         problem_id = request["problem_id"]
@@ -445,6 +450,8 @@ class BatchRunner:
 
     def _settled(self, problem_id: int, state: ProblemState, detail: str | None) -> None:
         self.engine._set_state(problem_id, state, detail, release=True)
+        if state == ProblemState.ERRORED:
+            self.observer.on_line(f"problem {problem_id}: errored: {one_line(detail)}")
         self.stats.done += 1
         self.stats.errored += state == ProblemState.ERRORED
         self.stats.failed += state == ProblemState.FAILED

@@ -3,6 +3,7 @@ against the loopback server's OpenAI Batch and Anthropic Message Batches, on rea
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -90,12 +91,12 @@ async def direct_run(db, server, **loop):
             await engine.client.aclose()
 
 
-async def batch_run(db, server, wait=True, **loop):
+async def batch_run(db, server, wait=True, observer=None, **loop):
     settings = make_settings(server, **loop)
     with Store(db) as store:
         client = LLMClient(settings, store)
         engine = LoopEngine(store, client, settings)
-        runner = BatchRunner(store, client, engine, settings, wait=wait, poll_seconds=0.05)
+        runner = BatchRunner(store, client, engine, settings, wait=wait, poll_seconds=0.05, observer=observer)
         try:
             await runner.check_batch_api()
             return await runner.run()
@@ -272,3 +273,28 @@ async def test_a_batch_killed_between_submission_and_its_id_being_written_is_fou
     assert {state for state, *_ in outcome(db).values()} == {"awaiting_review"}
     generations = [ids for _, ids in llm_env.batches.submissions if any("-generate-" in i for i in ids)]
     assert len(generations) == 1  # adopted and collected, not sent again
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+async def test_the_progress_display_shows_each_batch_its_state_and_request_counts(tmp_path, llm_env, terminal):
+    from rich.console import Console
+
+    from rel_tui.commands.auto import BatchBarObserver, BatchLineObserver
+
+    db = tmp_path / "b.db"
+    add_problems(db, ["[D1]", "[D2]"])
+    llm_env.respond_with(mixed_script(["[D1]", "[D2]"]))
+    llm_env.batches.delay = 0.3
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=terminal, width=150, color_system=None)
+    observer = BatchBarObserver(console) if terminal else BatchLineObserver(console)
+    await batch_run(db, llm_env, observer=observer)
+    text = out.getvalue()
+    if terminal:
+        assert "#1 openai:gen" in text and "#2 anthropic:critic" in text and "in_progress" in text
+    else:
+        lines = text.splitlines()
+        assert lines[0] == "rel-tui --auto --batch: 2 problems to work"
+        assert any(line.startswith("batch #1 openai:gen batch_") and line.endswith(": in_progress, 0/2 requests done") for line in lines)
+        assert any(line.startswith("batch #2 anthropic:critic msgbatch_") for line in lines)
+        assert any(line.startswith("batch #1 openai:gen batch_") and line.endswith(": collected (2 succeeded)") for line in lines)
