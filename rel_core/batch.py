@@ -341,10 +341,16 @@ class BatchRunner:
         for row in self.ledger.open_batches():
             if self._stop.is_set():
                 return
-            if row["state"] == "submitting":
-                await self._resolve_submitting(row)
-            else:
-                await self._collect(row)
+            try:
+                if row["state"] == "submitting":
+                    await self._resolve_submitting(row)
+                else:
+                    await self._collect(row)
+            except ProviderError as exc:  # the batch stays recorded: the next poll (or run) tries again
+                if exc.fatal:
+                    self.stop(StopReason.FATAL, str(exc))
+                    return
+                self.observer.on_line(f"batch #{row['id']} {one_line(row['model'])}: polling failed ({one_line(exc)}); trying again")
 
     async def _resolve_submitting(self, row: dict[str, Any]) -> None:
         """A batch written but with no provider id: a run died while submitting it (or is submitting it now)."""

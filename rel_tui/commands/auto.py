@@ -328,8 +328,9 @@ async def _main_batch(
             client.provider_for(settings.critic)
             await runner.check_batch_api()
         except ProviderError as exc:
-            if not exc.fatal:
-                raise
+            if not exc.fatal:  # e.g. the server cannot be reached: nothing was sent
+                click.echo(f"Error: {one_line(exc)}", err=True)
+                return EXIT_STOPPED
             return config_error(str(exc))
         load_bundled_if_empty(store)
         stats = await _run_batches(runner)
