@@ -400,6 +400,8 @@ class BatchRunner:
             return
         history = self.store.history(problem_id)
         call = await self._rebuild_call(history, request)
+        if call is not None:  # the model it was sent to, even if the config names another one now
+            call.request.model = batch["model"]
         if call is None:  # an expert decided it, or its history moved on: the answer is kept in llm_calls only
             call_id = self._meter_orphan(batch, request, result)
             self.ledger.settle(request["id"], "stale", call_id, "the problem moved on before the result came")
