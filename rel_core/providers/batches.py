@@ -143,7 +143,10 @@ class OpenAIBatches:
     async def find(self, label: str, input_file_id: str | None, since: datetime, count: int) -> str | None:
         if input_file_id is None:  # the file never got an id back: no batch can have been made from it
             return None
-        async for batch in self.client.batches.list(limit=100):
+        return await self._call(self._find(input_file_id, since), "openai")
+
+    async def _find(self, input_file_id: str, since: datetime) -> str | None:
+        async for batch in self.client.batches.list(limit=100):  # newest first
             if batch.input_file_id == input_file_id:
                 return batch.id
             if batch.created_at < since.timestamp() - 60:
@@ -232,7 +235,10 @@ class AnthropicBatches:
         """A batch created since `since` with `count` requests that this database does not know yet:
         the Message Batches API keeps no metadata, so this is the best match there is (the results'
         custom_ids, which name this database's requests, are checked when it is collected)."""
-        async for batch in self.client.messages.batches.list(limit=100):
+        return await self._call(self._find(since, count), "anthropic")
+
+    async def _find(self, since: datetime, count: int) -> str | None:
+        async for batch in self.client.messages.batches.list(limit=100):  # newest first
             if batch.created_at.timestamp() < since.timestamp() - 60:
                 return None
             if batch.request_counts and sum(batch.request_counts.model_dump().values()) == count and batch.id not in self.known:
