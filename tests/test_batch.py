@@ -298,3 +298,63 @@ async def test_the_progress_display_shows_each_batch_its_state_and_request_count
         assert any(line.startswith("batch #1 openai:gen batch_") and line.endswith(": in_progress, 0/2 requests done") for line in lines)
         assert any(line.startswith("batch #2 anthropic:critic msgbatch_") for line in lines)
         assert any(line.startswith("batch #1 openai:gen batch_") and line.endswith(": collected (2 succeeded)") for line in lines)
+
+
+async def test_a_cancelled_batch_is_sent_again_in_the_next_round(tmp_path, llm_env):
+    db = tmp_path / "b.db"
+    add_problems(db, ["[C1]", "[C2]"])
+    llm_env.respond_with(mixed_script(["[C1]", "[C2]"]))
+    llm_env.batches.delay = 3600
+    await batch_run(db, llm_env, wait=False)
+    (first,) = llm_env.batches.live()
+    llm_env.batches._cancel(first)  # cancelled at the provider (by someone, in its console)
+    llm_env.batches.delay = 0.05
+    await batch_run(db, llm_env)
+    assert {state for state, *_ in outcome(db).values()} == {"awaiting_review"}
+    generations = [ids for _, ids in llm_env.batches.submissions if any("-generate-" in i for i in ids)]
+    assert [len(ids) for ids in generations] == [2, 2] and not set(generations[0]) & set(generations[1])
+    with Store(db) as store:
+        states = store.conn.execute("select state from batch_requests where step = 'generate' order by id").fetchall()
+    assert [s for (s,) in states] == ["canceled", "canceled", "succeeded", "succeeded"]
+
+
+async def test_a_round_is_split_at_the_providers_request_limit(tmp_path, llm_env, monkeypatch):
+    from rel_core.providers import batches
+
+    monkeypatch.setattr(batches.OpenAIBatches, "limits", batches.Limits(max_requests=5, max_bytes=10**9))
+    monkeypatch.setattr(batches.AnthropicBatches, "limits", batches.Limits(max_requests=100, max_bytes=3000))
+    markers = [f"[L{i}]" for i in range(12)]
+    db = tmp_path / "b.db"
+    add_problems(db, markers)
+    llm_env.respond_with(mixed_script(markers))
+    await batch_run(db, llm_env)
+    sizes = [(provider, len(ids)) for provider, ids in llm_env.batches.submissions]
+    assert sizes[:3] == [("openai", 5), ("openai", 5), ("openai", 2)]
+    critic_batches = [b for b in llm_env.batches.all.values() if b.provider == "anthropic"]
+    assert len(critic_batches[0].requests) < 12  # the first round's 12 critiques do not fit in 3,000 bytes
+    for batch in critic_batches:
+        entries = [{"custom_id": cid, "params": params} for cid, params in batch.requests]
+        assert sum(len((json.dumps(e, ensure_ascii=False) + ",").encode()) for e in entries) <= 3000
+    assert {state for state, *_ in outcome(db).values()} <= {"awaiting_review", "failed"}
+
+
+def test_m008_adds_the_batch_tables_to_a_database_that_holds_data(tmp_path):
+    import sqlite_utils
+
+    from rel_core import migrations
+
+    db = tmp_path / "old.db"
+    add_problems(db, ["[OLD]"])
+    conn = sqlite_utils.Database(db)
+    conn.execute("drop table batch_requests")
+    conn.execute("drop table batches")
+    conn.execute("delete from _migrations where name = 'm008_batches'")
+    conn.conn.commit()
+    with Store(db) as store:
+        assert store.count_problems() == 1
+        assert {"batches", "batch_requests"} <= set(store.db.table_names())
+        columns = store.db["batch_requests"].columns_dict
+        assert {"custom_id": str, "problem_id": int, "step": str, "attempt_id": int, "state": str}.items() <= columns.items()
+        foreign = {(fk.column, fk.other_table) for fk in store.db["batch_requests"].foreign_keys}
+        assert foreign == {("batch_id", "batches"), ("problem_id", "problems"), ("llm_call_id", "llm_calls")}
+        assert "m008_batches" in migrations.applied(store.db)
