@@ -427,7 +427,7 @@ class BatchRunner:
         if step.step == Step.CRITIQUE:
             _, check, _ = await self.engine.check_step(history.problem, step.attempt, history.critiques_for(step.attempt.id))
             return self.engine.critic_call(history.problem, step.attempt, check)
-        return self.engine.step_call(step, history)
+        return await self.engine.step_call(step, history)
 
     async def _commit(self, history: ProblemHistory, call: StepCall, request: dict[str, Any], result: BatchResult) -> None:
         problem_id = history.problem.id
@@ -448,12 +448,13 @@ class BatchRunner:
             return
         completion.llm_call_id = self._record(call, completion)
         self.engine.usage.add(completion)
-        with self.store.transaction():  # the answer's rows and the request's settlement together
-            if call.step == Step.CRITIQUE:
-                self.engine.commit_critic(call, history.problem, completion)
-            else:
-                self.engine.commit_generated(call, history.problem, completion)
-            self.ledger.settle(request["id"], "succeeded", completion.llm_call_id)
+        # Killed between these two, the request is still live and its batch is collected again, but its
+        # problem has moved on (and its claim is no longer the batch's): the result is never committed twice.
+        if call.step == Step.CRITIQUE:
+            await self.engine.commit_critic(call, history.problem, completion)
+        else:
+            await self.engine.commit_generated(call, history.problem, completion)
+        self.ledger.settle(request["id"], "succeeded", completion.llm_call_id)
         self.store.release(problem_id, self.planner)  # planned again in the next round
 
     def _settled(self, problem_id: int, state: ProblemState, detail: str | None) -> None:
@@ -518,7 +519,7 @@ class BatchRunner:
                     self._settled(problem_id, state, step.detail)
                     return None
                 if step.step != Step.CRITIQUE:
-                    return self.engine.step_call(step, history)
+                    return await self.engine.step_call(step, history)
                 call, written = await self._critique_locally(history, step)
                 if call is not None:
                     return call

@@ -295,14 +295,14 @@ class LoopEngine:
         """
         history = self._history(problem_id)
         if attempt_id is None:
-            call = self.generator_call(Step.GENERATE, history.problem, None, 0, hint)
+            call = await self.generator_call(Step.GENERATE, history.problem, None, 0, hint)
         else:
             parent = next((a for a in history.attempts if a.id == attempt_id), None)
             if parent is None:
                 raise KeyError(f"problem {problem_id} has no attempt {attempt_id}")
             revision_hint = hint or hint_from(history.critiques_for(attempt_id))
-            call = self.generator_call(Step.REVISE, history.problem, parent, parent.iteration + 1, revision_hint)
-        attempt, written = self.commit_generated(call, history.problem, await self._complete(call.request, on_delta))
+            call = await self.generator_call(Step.REVISE, history.problem, parent, parent.iteration + 1, revision_hint)
+        attempt, written = await self.commit_generated(call, history.problem, await self._complete(call.request, on_delta))
         if history.problem.state not in DECIDED_STATES:  # an expert's decision stands until they change it
             self._set_state(problem_id, ProblemState.AWAITING_REVIEW)
         critiques = written + await self._critique(history.problem, attempt, written)
@@ -340,20 +340,20 @@ class LoopEngine:
         problem, attempt = history.problem, step.attempt
         if step.step == Step.CRITIQUE:
             return [], await self._critique(problem, attempt, history.critiques_for(attempt.id))
-        call = self.step_call(step, history)
-        new, checks = self.commit_generated(call, problem, await self._complete(call.request))
+        call = await self.step_call(step, history)
+        new, checks = await self.commit_generated(call, problem, await self._complete(call.request))
         return [new], checks
 
     # -- steps that write a new attempt: the call, then its commit --------------------------------
 
-    def step_call(self, step: NextStep, history: ProblemHistory) -> StepCall:
+    async def step_call(self, step: NextStep, history: ProblemHistory) -> StepCall:
         """The LLM call of a generator step `plan_next` chose (generate, revise, final rewrite, clean-up)."""
         if step.step not in GENERATOR_STEPS:
             raise AssertionError(f"not an executable step: {step.step}")
         hint = hint_from(history.critiques_for(step.attempt.id)) if step.step == Step.REVISE else None
-        return self.generator_call(step.step, history.problem, step.attempt, step.iteration, hint)
+        return await self.generator_call(step.step, history.problem, step.attempt, step.iteration, hint)
 
-    def generator_call(
+    async def generator_call(
         self, step: Step, problem: Problem, parent: Attempt | None, iteration: int, hint: str | None
     ) -> StepCall:
         _, template_name, purpose = GENERATOR_STEPS[step]
@@ -377,7 +377,7 @@ class LoopEngine:
         request = self._generator_request(purpose, problem, prompt, iteration)
         return StepCall(step, request, template, parent if step != Step.GENERATE else None, iteration, hint)
 
-    def commit_generated(self, call: StepCall, problem: Problem, completion: Completion) -> Committed:
+    async def commit_generated(self, call: StepCall, problem: Problem, completion: Completion) -> Committed:
         """Commit the new attempt a generator call's completion makes (and its check when quick)."""
         kind = GENERATOR_STEPS[call.step][0]
         text = completion.text
@@ -453,7 +453,7 @@ class LoopEngine:
         written, check, stored_check = await self.check_step(problem, attempt, existing, force_llm)
         if force_llm or needs_llm_critic(stored_check.verdict, self.settings.loop.critic_when_correct):
             call = self.critic_call(problem, attempt, check)
-            written.append(self.commit_critic(call, problem, await self._complete(call.request)))
+            written.append(await self.commit_critic(call, problem, await self._complete(call.request)))
         return written
 
     async def check_step(
@@ -486,7 +486,7 @@ class LoopEngine:
         )
         return StepCall(Step.CRITIQUE, request, template, attempt, attempt.iteration, check=check)
 
-    def commit_critic(self, call: StepCall, problem: Problem, completion: Completion) -> Critique:
+    async def commit_critic(self, call: StepCall, problem: Problem, completion: Completion) -> Critique:
         """Commit the critique a critic call's completion makes."""
         check, attempt = call.check, call.parent
         parsed = parse_verdict(completion.text)
