@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
@@ -92,6 +92,27 @@ class NextStep:
 
 
 Committed = tuple[Attempt, list[Critique]]  # a new attempt, and its check when that was quick
+
+GENERATOR_STEPS = {
+    Step.GENERATE: (AttemptKind.GENERATED, "generate", "generate"),  # (attempt kind, template, purpose)
+    Step.REVISE: (AttemptKind.REVISED, "revise", "revise"),
+    Step.FINAL_REWRITE: (AttemptKind.FINAL_REWRITE, "final_rewrite", "rewrite"),
+    Step.CLEANUP: (AttemptKind.CLEANED, "cleanup", "cleanup"),
+}
+
+
+@dataclass(frozen=True)
+class StepCall:
+    """The one LLM call of a step, and what committing its answer needs: the direct engine makes the
+    call at once, the batch driver (rel_core/batch.py) sends it in a provider batch and commits later."""
+
+    step: Step
+    request: CompletionRequest
+    template: Any
+    parent: Attempt | None = None  # the attempt the step works on (critic: the attempt judged)
+    iteration: int = 0
+    hint: str | None = None  # recorded with the new attempt
+    check: CheckResult | None = None  # critic calls: the answer check the critic was told about
 
 
 class RegenerationResult(BaseModel):
@@ -276,13 +297,14 @@ class LoopEngine:
         """
         history = self._history(problem_id)
         if attempt_id is None:
-            attempt, written = await self._generate(history.problem, hint, on_delta)
+            call = await self.generator_call(Step.GENERATE, history.problem, None, 0, hint)
         else:
             parent = next((a for a in history.attempts if a.id == attempt_id), None)
             if parent is None:
                 raise KeyError(f"problem {problem_id} has no attempt {attempt_id}")
             revision_hint = hint or hint_from(history.critiques_for(attempt_id))
-            attempt, written = await self._revise(history.problem, parent, parent.iteration + 1, revision_hint, on_delta)
+            call = await self.generator_call(Step.REVISE, history.problem, parent, parent.iteration + 1, revision_hint)
+        attempt, written = await self.commit_generated(call, history.problem, await self._complete(call.request, on_delta))
         if history.problem.state not in DECIDED_STATES:  # an expert's decision stands until they change it
             self._set_state(problem_id, ProblemState.AWAITING_REVIEW)
         critiques = written + await self._critique(history.problem, attempt, written)
@@ -320,70 +342,58 @@ class LoopEngine:
         problem, attempt = history.problem, step.attempt
         if step.step == Step.CRITIQUE:
             return [], await self._critique(problem, attempt, history.critiques_for(attempt.id))
-        if step.step == Step.GENERATE:
-            new, checks = await self._generate(problem, None, None)
-        elif step.step == Step.REVISE:
-            hint = hint_from(history.critiques_for(attempt.id))
-            new, checks = await self._revise(problem, attempt, step.iteration, hint, None)
-        elif step.step == Step.FINAL_REWRITE:
-            new, checks = await self._final_rewrite(problem, attempt, step.iteration)
-        elif step.step == Step.CLEANUP:
-            new, checks = await self._cleanup(problem, attempt, step.iteration)
-        else:
-            raise AssertionError(f"not an executable step: {step.step}")
+        call = await self.step_call(step, history)
+        new, checks = await self.commit_generated(call, problem, await self._complete(call.request))
         return [new], checks
 
-    # -- steps that write a new attempt --------------------------------------------------------
+    # -- steps that write a new attempt: the call, then its commit --------------------------------
 
-    async def _generate(self, problem: Problem, hint: str | None, on_delta: DeltaCallback | None) -> Committed:
-        template = self.templates["generate"]
-        text = problem.text if not hint else f"{problem.text}\n\n(Hint from an expert: {hint})"
-        completion = await self._call_generator("generate", problem, template.render(problem=text), 0, on_delta)
-        return await self._commit_attempt(
-            problem, None, AttemptKind.GENERATED, completion.text, completion, template, 0, hint
-        )
+    async def step_call(self, step: NextStep, history: ProblemHistory) -> StepCall:
+        """The LLM call of a generator step `plan_next` chose (generate, revise, final rewrite, clean-up)."""
+        if step.step not in GENERATOR_STEPS:
+            raise AssertionError(f"not an executable step: {step.step}")
+        hint = hint_from(history.critiques_for(step.attempt.id)) if step.step == Step.REVISE else None
+        return await self.generator_call(step.step, history.problem, step.attempt, step.iteration, hint)
 
-    async def _revise(
-        self, problem: Problem, parent: Attempt, iteration: int, hint: str, on_delta: DeltaCallback | None
-    ) -> Committed:
-        template = self.templates["revise"]
-        prompt = template.render(problem=problem.text, attempt=parent.text, hint=hint)
-        completion = await self._call_generator("revise", problem, prompt, iteration, on_delta)
-        # A revision continues the earlier trace: the stored attempt is the whole trace.
-        text = f"{demote_answer_tags(parent.text).rstrip()}\n\n{completion.text.lstrip()}"
-        return await self._commit_attempt(
-            problem, parent, AttemptKind.REVISED, text, completion, template, iteration, hint
-        )
+    async def generator_call(
+        self, step: Step, problem: Problem, parent: Attempt | None, iteration: int, hint: str | None
+    ) -> StepCall:
+        _, template_name, purpose = GENERATOR_STEPS[step]
+        template = self.templates[template_name]
+        if step == Step.GENERATE:
+            prompt = template.render(problem=problem.text if not hint else f"{problem.text}\n\n(Hint from an expert: {hint})")
+        elif step == Step.REVISE:
+            prompt = template.render(problem=problem.text, attempt=parent.text, hint=hint)
+        elif step == Step.FINAL_REWRITE:
+            hint = None
+            prompt = template.render(
+                problem=problem.text,
+                attempt=parent.text,
+                reference_solution=problem.reference_solution or problem.reference_answer or "",
+                reference_answer=reference_answer_of(problem) or "(see the reference solution)",
+            )
+        else:
+            hint = None
+            final_answer = parent.final_answer or await asyncio.to_thread(extract_answer, parent.text) or ""
+            prompt = template.render(problem=problem.text, attempt=parent.text, final_answer=final_answer)
+        request = self._generator_request(purpose, problem, prompt, iteration)
+        return StepCall(step, request, template, parent if step != Step.GENERATE else None, iteration, hint)
 
-    async def _final_rewrite(self, problem: Problem, parent: Attempt, iteration: int) -> Committed:
-        template = self.templates["final_rewrite"]
-        prompt = template.render(
-            problem=problem.text,
-            attempt=parent.text,
-            reference_solution=problem.reference_solution or problem.reference_answer or "",
-            reference_answer=reference_answer_of(problem) or "(see the reference solution)",
-        )
-        completion = await self._call_generator("rewrite", problem, prompt, iteration, None)
+    async def commit_generated(self, call: StepCall, problem: Problem, completion: Completion) -> Committed:
+        """Commit the new attempt a generator call's completion makes (and its check when quick)."""
+        kind = GENERATOR_STEPS[call.step][0]
+        text = completion.text
+        if call.step == Step.REVISE:  # a revision continues the earlier trace: the stored attempt is the whole trace
+            text = f"{demote_answer_tags(call.parent.text).rstrip()}\n\n{completion.text.lstrip()}"
         return await self._commit_attempt(
-            problem, parent, AttemptKind.FINAL_REWRITE, completion.text, completion, template, iteration, None
-        )
-
-    async def _cleanup(self, problem: Problem, parent: Attempt, iteration: int) -> Committed:
-        template = self.templates["cleanup"]
-        final_answer = parent.final_answer or await asyncio.to_thread(extract_answer, parent.text) or ""
-        prompt = template.render(problem=problem.text, attempt=parent.text, final_answer=final_answer)
-        completion = await self._call_generator("cleanup", problem, prompt, iteration, None)
-        return await self._commit_attempt(
-            problem, parent, AttemptKind.CLEANED, completion.text, completion, template, iteration, None
+            problem, call.parent, kind, text, completion, call.template, call.iteration, call.hint
         )
 
     def _temperature(self, iteration: int) -> float:
         return self.settings.loop.temperature * self.settings.loop.temperature_decay**iteration
 
-    async def _call_generator(
-        self, purpose: str, problem: Problem, prompt: str, iteration: int, on_delta: DeltaCallback | None
-    ) -> Completion:
-        request = CompletionRequest(
+    def _generator_request(self, purpose: str, problem: Problem, prompt: str, iteration: int) -> CompletionRequest:
+        return CompletionRequest(
             model=self.settings.generator,
             messages=[ChatMessage(role="user", content=prompt)],
             temperature=round(self._temperature(iteration), 6),
@@ -391,7 +401,6 @@ class LoopEngine:
             purpose=purpose,
             problem_id=problem.id,
         )
-        return await self._complete(request, on_delta)
 
     async def _complete(self, request: CompletionRequest, on_delta: DeltaCallback | None = None) -> Completion:
         try:
@@ -448,20 +457,25 @@ class LoopEngine:
         self, problem: Problem, attempt: Attempt, existing: list[Critique], force_llm: bool = False
     ) -> list[Critique]:
         """Check the answer, then ask the LLM critic when the rules say so; each committed on its own."""
-        written: list[Critique] = []
-        stored_check = None if force_llm else latest_critique(existing, CritiqueSource.CHECK)
-        if stored_check is None:
-            cut_off = self.store.call_finish_reason(attempt.llm_call_id) in TRUNCATED_FINISH_REASONS
-            check = TRUNCATED if cut_off else await self.checker.check(attempt.text, reference_answer_of(problem))
-            stored_check = self._commit_critique(problem.id, check_critique(attempt, check))
-            written.append(stored_check)
-        else:  # checked when the attempt was committed (or before a restart): not again
-            check = check_result_of(stored_check, attempt)
+        written, check, stored_check = await self.check_step(problem, attempt, existing, force_llm)
         if force_llm or needs_llm_critic(stored_check.verdict, self.settings.loop.critic_when_correct):
-            written.append(await self._llm_critique(problem, attempt, check))
+            call = self.critic_call(problem, attempt, check)
+            written.append(await self.commit_critic(call, problem, await self._complete(call.request)))
         return written
 
-    async def _llm_critique(self, problem: Problem, attempt: Attempt, check: CheckResult) -> Critique:
+    async def check_step(
+        self, problem: Problem, attempt: Attempt, existing: list[Critique], force: bool = False
+    ) -> tuple[list[Critique], CheckResult, Critique]:
+        """The answer check of the critique step, committed unless it already is: (written, check, stored)."""
+        stored_check = None if force else latest_critique(existing, CritiqueSource.CHECK)
+        if stored_check is not None:  # checked when the attempt was committed (or before a restart): not again
+            return [], check_result_of(stored_check, attempt), stored_check
+        cut_off = self.store.call_finish_reason(attempt.llm_call_id) in TRUNCATED_FINISH_REASONS
+        check = TRUNCATED if cut_off else await self.checker.check(attempt.text, reference_answer_of(problem))
+        stored_check = self._commit_critique(problem.id, check_critique(attempt, check))
+        return [stored_check], check, stored_check
+
+    def critic_call(self, problem: Problem, attempt: Attempt, check: CheckResult) -> StepCall:
         template = self.templates["critic"]
         prompt = template.render(
             problem=problem.text,
@@ -477,7 +491,11 @@ class LoopEngine:
             purpose="critic",
             problem_id=problem.id,
         )
-        completion = await self._complete(request)
+        return StepCall(Step.CRITIQUE, request, template, attempt, attempt.iteration, check=check)
+
+    async def commit_critic(self, call: StepCall, problem: Problem, completion: Completion) -> Critique:
+        """Commit the critique a critic call's completion makes."""
+        check, attempt = call.check, call.parent
         parsed = await asyncio.to_thread(parse_verdict, completion.text)  # CPU-bound: off the event loop
         # When the check is decisive the verdict is the check's; the critic only explains.
         verdict = check.verdict if check.decisive else parsed.verdict

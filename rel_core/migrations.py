@@ -345,3 +345,57 @@ def m010_guideline_versions(db: sqlite_utils.Database) -> None:
     # Which guidelines were in force when a decision was made (rel_core/guidelines.py): the start
     # of the SHA-256 of their text, so labels given under different rules can be told apart.
     db.execute("alter table reviews add column guideline_version text")
+
+
+@migration
+def m008_batches(db: sqlite_utils.Database) -> None:
+    # Provider batches (`--auto --batch`, rel_core/batch.py). A batch and every request in it are
+    # written BEFORE it is submitted, so a run killed at any moment can tell what may be live at the
+    # provider: it collects those batches later and never sends their requests again.
+    # state: submitting (written; the provider may or may not have it) -> submitted -> collected,
+    # or not_sent (it never reached the provider) / failed (the provider refused it).
+    db["batches"].create(
+        {
+            "id": int,
+            "provider": str,
+            "model": str,  # the model spec, provider:model
+            "base_url": str,  # where it went, without credentials
+            "state": str,
+            "provider_batch_id": str,
+            "input_file_id": str,  # OpenAI: the uploaded JSONL (finds a batch whose id was never written)
+            "provider_status": str,  # as the provider last said (validating, in_progress, ended, ...)
+            "request_count": int,
+            "counts": str,  # JSON: the provider's request counts, last seen
+            "error": str,
+            "created_at": str,
+            "submitted_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"provider", "model", "state"},
+    )
+    db["batches"].create_index(["state"])
+    # One request of a batch: its custom_id names the problem step it is for (the attempt it works on).
+    # state: live -> succeeded | errored | expired | canceled | stale (the problem moved on meanwhile).
+    db["batch_requests"].create(
+        {
+            "id": int,
+            "batch_id": int,
+            "custom_id": str,
+            "problem_id": int,
+            "step": str,
+            "attempt_id": int,
+            "iteration": int,
+            "purpose": str,
+            "state": str,
+            "llm_call_id": int,
+            "error": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"batch_id", "custom_id", "problem_id", "step", "state"},
+        foreign_keys=[("batch_id", "batches", "id"), ("problem_id", "problems", "id"), ("llm_call_id", "llm_calls", "id")],
+    )
+    db["batch_requests"].create_index(["custom_id"], unique=True)
+    db["batch_requests"].create_index(["batch_id"])
+    db["batch_requests"].create_index(["problem_id", "state"])

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from rel_core.config import ConfigError, Settings, load_settings
 from rel_core.providers.pricing import recorded_spend
@@ -115,6 +116,9 @@ class RelGroup(click.Group):
 @click.option("--critic", help="--auto: critic model spec, provider:model.")
 @click.option("--budget", type=click.FloatRange(min=0), help="--auto: stop starting problems after this many USD.")
 @click.option("--retry-errored", is_flag=True, help="--auto: also retry problems a provider error stopped.")
+@click.option("--batch", is_flag=True, help="--auto: send each round of steps as provider batches (half price, results within 24 h).")
+@click.option("--no-wait", is_flag=True, help="--auto --batch: submit, then exit; a later --auto --batch collects.")
+@click.option("--poll-seconds", type=click.FloatRange(min=0.01), default=30.0, show_default=True, help="--auto --batch: how often to poll batches.")
 @click.version_option(package_name="rel-tui")
 @click.pass_context
 def main(ctx: click.Context, db_path: Path, config_path: str | None, annotator: str | None, auto: bool, **auto_options) -> None:
@@ -140,9 +144,14 @@ def main(ctx: click.Context, db_path: Path, config_path: str | None, annotator: 
 @click.pass_obj
 def status(obj: CliContext) -> None:
     """Show how many problems are in each state (reads only: works on a read-only database)."""
+    from rel_core.batch import (
+        open_batch_views,  # here: the other commands need none of the loop
+    )
+
     with obj.open_store(read_only=True) as store:
         counts = store.counts()
         spend = recorded_spend(store.conn)
+        batches = open_batch_views(store)
     table = Table(title=f"rel-tui: {obj.db_path}")
     table.add_column("state")
     table.add_column("problems", justify="right")
@@ -153,6 +162,10 @@ def status(obj: CliContext) -> None:
     table.add_row("LLM calls", str(spend.calls))
     table.add_row("LLM calls failed", str(spend.failed))
     table.add_row("LLM spend", spend.describe())
+    if batches:
+        table.add_section()
+        for batch in batches:  # provider batches in flight (`--auto --batch`)
+            table.add_row(Text(f"batch {batch.label} {batch.provider_batch_id or '(submitting)'}"), Text(f"{batch.provider_status or batch.state} {batch.done}/{batch.requests}"))
     Console().print(table)
 
 

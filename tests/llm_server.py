@@ -22,6 +22,15 @@ Streams follow each protocol: OpenAI `data:` chunks, a usage chunk when
 stream_options.include_usage, then `data: [DONE]`; Anthropic message_start, content_block_start,
 content_block_delta..., content_block_stop, message_delta (with usage), message_stop.
 
+Both batch APIs are served too, in `server.batches` (`.enabled = False` turns them off: a 404, as
+most OpenAI-compatible servers answer): OpenAI files upload/content and batches
+create/retrieve/list/cancel with output and error files; Anthropic message batches
+create/retrieve/list/cancel/results. Each batch request is answered by the same
+queue/responder/default as a direct call, when the batch ends (`.delay` seconds after it was
+created); results come back shuffled. `.expires(request)` -> True makes a request expire, a scripted
+error reply makes it error, `.validation_error` fails every batch's validation, and `.submissions`
+lists (provider, custom_ids) of every batch created.
+
 Standalone, for benchmarks: `python tests/llm_server.py --port 0 --latency-ms 50` prints
 `LLM server listening on http://127.0.0.1:PORT` and serves until SIGTERM/SIGINT.
 """
@@ -204,6 +213,7 @@ class LLMServer:
         self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[asyncio.Task] = set()
+        self.batches = BatchBackend(self)
 
     # -- scripting --
 
@@ -318,6 +328,11 @@ class LLMServer:
         # to every reply's latency. A reply never starts earlier than `latency` after the request.
         arrived = getattr(reader, "received_at", None) or time.monotonic()
         request = self._record(method, path, headers, raw)
+        if self.batches.handles(path):
+            await asyncio.sleep(max(0.0, arrived + self.latency - time.monotonic()))
+            self.batches.serve(writer, method, path, headers, raw)
+            await writer.drain()
+            return headers.get("connection", "").lower() != "close"
         reply = self._reply_for(request)
         await asyncio.sleep(max(0.0, arrived + self.latency + reply.delay - time.monotonic()))
         if reply.drip is not None:
@@ -580,6 +595,253 @@ def _openai_error(reply: Reply) -> dict[str, Any]:
 def _anthropic_error(reply: Reply) -> dict[str, Any]:
     kind = reply.error_type or _ANTHROPIC_TYPES.get(reply.status, "api_error")
     return {"type": "error", "error": {"type": kind, "message": reply.error_message or "error"}}
+
+
+# -- batch APIs -----------------------------------------------------------------------------------
+
+_BATCH_PATHS = re.compile(r"^/v1/(files|batches|messages/batches)(/|\?|$)")
+
+
+@dataclass
+class _Batch:
+    """One batch on either API: its requests, and once it has ended, its results by custom_id."""
+
+    id: str
+    provider: str  # "openai" or "anthropic"
+    requests: list[tuple[str, Any]]  # (custom_id, body or params)
+    created: float
+    ends_at: float
+    endpoint: str = "/v1/chat/completions"
+    input_file_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    status: str = "in_progress"
+    results: dict[str, tuple[str, Any]] | None = None  # custom_id -> (succeeded|errored|expired|canceled, payload)
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+class BatchBackend:
+    """The batch endpoints of the loopback server; every setting can be changed at any time."""
+
+    def __init__(self, server: LLMServer):
+        self.server = server
+        self.enabled = True
+        self.delay = 0.0
+        """Seconds from a batch's creation until it ends (results are made then)."""
+        self.expires: Callable[[RecordedRequest], bool] | None = None
+        """True for a request that expires unanswered (OpenAI: batch_expired in the error file)."""
+        self.validation_error: str | None = None
+        """Set: every batch fails validation with this message (OpenAI: status failed; Anthropic: 400)."""
+        self.submissions: list[tuple[str, list[str]]] = []
+        self.files: dict[str, bytes] = {}
+        self.all: dict[str, _Batch] = {}
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self.seed = 0
+
+    def handles(self, path: str) -> bool:
+        return bool(_BATCH_PATHS.match(path))
+
+    def live(self) -> list[_Batch]:
+        return [b for b in self.all.values() if b.results is None and b.status != "failed"]
+
+    # -- HTTP --
+
+    def serve(self, writer: asyncio.StreamWriter, method: str, path: str, headers: dict[str, str], raw: bytes) -> None:
+        if not self.enabled:
+            _write_json(writer, 404, {"error": {"message": f"no route for {method} {path}", "type": "not_found"}})
+            return
+        route = path.partition("?")[0].rstrip("/").split("/")[2:]  # after /v1
+        try:
+            with self._lock:
+                status, body = self._route(method, route, headers, raw)
+        except (KeyError, ValueError) as exc:
+            status, body = 404, {"error": {"message": f"not found: {exc}", "type": "not_found_error"}}
+        if isinstance(body, bytes):
+            _write(writer, status, body, {"content-type": "application/octet-stream"})
+        else:
+            _write_json(writer, status, body)
+
+    def _route(self, method: str, route: list[str], headers: dict[str, str], raw: bytes) -> tuple[int, Any]:
+        if route[:2] == ["messages", "batches"]:
+            return self._anthropic(method, route[2:], raw)
+        if route[0] == "files":
+            if method == "POST":
+                return 200, self._upload(headers, raw)
+            if len(route) == 3 and route[2] == "content":
+                return 200, self.files[route[1]]
+            raise KeyError(route[1])
+        return self._openai(method, route[1:], raw)
+
+    def _openai(self, method: str, rest: list[str], raw: bytes) -> tuple[int, Any]:
+        if not rest and method == "POST":
+            return 200, self._openai_object(self._create_openai(json.loads(raw)))
+        if not rest:
+            return 200, {"object": "list", "data": [self._openai_object(b) for b in self._listed("openai")], "has_more": False}
+        batch = self._get(rest[0], "openai")
+        if rest[1:] == ["cancel"]:
+            self._cancel(batch)
+        return 200, self._openai_object(batch)
+
+    def _anthropic(self, method: str, rest: list[str], raw: bytes) -> tuple[int, Any]:
+        if not rest and method == "POST":
+            if self.validation_error:
+                return 400, {"type": "error", "error": {"type": "invalid_request_error", "message": self.validation_error}}
+            requests = [(r["custom_id"], r["params"]) for r in json.loads(raw)["requests"]]
+            return 200, self._anthropic_object(self._new("anthropic", requests))
+        if not rest:
+            data = [self._anthropic_object(b) for b in self._listed("anthropic")]
+            return 200, {"data": data, "has_more": False, "first_id": None, "last_id": None}
+        batch = self._get(rest[0], "anthropic")
+        if rest[1:] == ["cancel"]:
+            self._cancel(batch)
+        if rest[1:] == ["results"]:
+            self._settle(batch)
+            if batch.results is None:
+                raise KeyError(f"{batch.id} has not ended")
+            lines = [{"custom_id": cid, "result": self._anthropic_result(kind, payload)} for cid, (kind, payload) in self._shuffled(batch)]
+            return 200, "".join(json.dumps(line) + "\n" for line in lines).encode()
+        return 200, self._anthropic_object(batch)
+
+    # -- batches --
+
+    def _upload(self, headers: dict[str, str], raw: bytes) -> dict[str, Any]:
+        from email.parser import BytesParser
+
+        message = BytesParser().parsebytes(b"content-type: " + headers["content-type"].encode() + b"\r\n\r\n" + raw)
+        parts = {part.get_param("name", header="content-disposition"): part for part in message.get_payload()}
+        content = parts["file"].get_payload(decode=True)
+        file_id = f"file-{next(self._ids)}"
+        self.files[file_id] = content
+        return {"id": file_id, "object": "file", "bytes": len(content), "created_at": int(time.time()),
+                "filename": parts["file"].get_filename() or "batch.jsonl", "purpose": parts["purpose"].get_payload(), "status": "processed"}
+
+    def _create_openai(self, params: dict[str, Any]) -> _Batch:
+        lines = [json.loads(line) for line in self.files[params["input_file_id"]].decode().splitlines() if line.strip()]
+        batch = self._new("openai", [(line["custom_id"], line["body"]) for line in lines])
+        batch.input_file_id, batch.endpoint, batch.metadata = params["input_file_id"], params["endpoint"], params.get("metadata")
+        if self.validation_error:  # as the real API: created, then failed on validation
+            batch.status, batch.errors = "failed", [{"code": "invalid_request", "message": self.validation_error, "line": 1, "param": None}]
+        return batch
+
+    def _new(self, provider: str, requests: list[tuple[str, Any]]) -> _Batch:
+        prefix = "batch_" if provider == "openai" else "msgbatch_"
+        now = time.time()
+        batch = _Batch(f"{prefix}{next(self._ids)}", provider, requests, now, now + self.delay)
+        self.all[batch.id] = batch
+        self.submissions.append((provider, [cid for cid, _ in requests]))
+        return batch
+
+    def _get(self, batch_id: str, provider: str) -> _Batch:
+        batch = self.all[batch_id]
+        if batch.provider != provider:
+            raise KeyError(batch_id)
+        self._settle(batch)
+        return batch
+
+    def _listed(self, provider: str) -> list[_Batch]:
+        batches = [b for b in self.all.values() if b.provider == provider]
+        for batch in batches:
+            self._settle(batch)
+        return sorted(batches, key=lambda b: -b.created)
+
+    def _settle(self, batch: _Batch, cancelled: bool = False) -> None:
+        """Make the results of a batch whose time has come (or of a cancelled one: all canceled)."""
+        if batch.results is not None or batch.status == "failed" or (time.time() < batch.ends_at and not cancelled):
+            return
+        batch.results = {}
+        for custom_id, body in batch.requests:
+            batch.results[custom_id] = ("canceled", None) if cancelled else self._answer(batch.provider, body)
+        kinds = {kind for kind, _ in batch.results.values()}
+        batch.status = "cancelled" if cancelled else "expired" if kinds == {"expired"} else "completed"
+        if batch.provider == "openai":
+            self._write_openai_files(batch)
+
+    def _answer(self, provider: str, body: Any) -> tuple[str, Any]:
+        path = "/v1/chat/completions" if provider == "openai" else "/v1/messages"
+        request = RecordedRequest("POST", path, provider, {}, body, time.time())
+        if self.expires is not None and self.expires(request):
+            return "expired", None
+        reply = self.server._reply_for(request)
+        if reply.status >= 400:
+            error = _anthropic_error(reply) if provider == "anthropic" else _openai_error(reply)
+            return "errored", (reply.status, error)
+        return "succeeded", _plain_body(request, reply)
+
+    def _cancel(self, batch: _Batch) -> None:
+        if batch.results is None and batch.status != "failed":
+            self._settle(batch, cancelled=True)
+
+    def _shuffled(self, batch: _Batch) -> list[tuple[str, tuple[str, Any]]]:
+        import random
+
+        items = list(batch.results.items())
+        random.Random(f"{self.seed}:{batch.id}").shuffle(items)
+        return items
+
+    def _write_openai_files(self, batch: _Batch) -> None:
+        out, err = [], []
+        for n, (custom_id, (kind, payload)) in enumerate(self._shuffled(batch)):
+            line: dict[str, Any] = {"id": f"batch_req_{n}", "custom_id": custom_id, "response": None, "error": None}
+            if kind == "succeeded":
+                line["response"] = {"status_code": 200, "request_id": f"req_{n}", "body": payload}
+                out.append(line)
+                continue
+            if kind == "errored":
+                line["response"] = {"status_code": payload[0], "request_id": f"req_{n}", "body": payload[1]}
+            else:
+                code = "batch_expired" if kind == "expired" else "batch_cancelled"
+                line["error"] = {"code": code, "message": f"This request was not executed ({code})."}
+            err.append(line)
+        for lines, attribute in ((out, "output_file_id"), (err, "error_file_id")):
+            if lines:
+                file_id = f"file-{next(self._ids)}"
+                self.files[file_id] = "".join(json.dumps(line) + "\n" for line in lines).encode()
+                setattr(batch, attribute, file_id)
+
+    # -- objects --
+
+    def _openai_object(self, batch: _Batch) -> dict[str, Any]:
+        counts = {"total": len(batch.requests), "completed": 0, "failed": 0}
+        if batch.results is not None:
+            counts["completed"] = sum(kind == "succeeded" for kind, _ in batch.results.values())
+            counts["failed"] = counts["total"] - counts["completed"]
+        errors = {"object": "list", "data": batch.errors} if batch.errors else None
+        return {
+            "id": batch.id, "object": "batch", "endpoint": batch.endpoint, "errors": errors,
+            "input_file_id": batch.input_file_id, "completion_window": "24h", "status": batch.status,
+            "output_file_id": batch.output_file_id, "error_file_id": batch.error_file_id,
+            "created_at": int(batch.created), "request_counts": counts, "metadata": batch.metadata,
+        }
+
+    def _anthropic_object(self, batch: _Batch) -> dict[str, Any]:
+        counts = dict.fromkeys(("processing", "succeeded", "errored", "canceled", "expired"), 0)
+        if batch.results is None:
+            counts["processing"] = len(batch.requests)
+        else:
+            for kind, _ in batch.results.values():
+                counts[kind] += 1
+        ended = batch.results is not None
+        return {
+            "id": batch.id, "type": "message_batch", "processing_status": "ended" if ended else "in_progress",
+            "request_counts": counts, "created_at": _stamp(batch.created), "expires_at": _stamp(batch.created + 86400),
+            "ended_at": _stamp(time.time()) if ended else None,
+            "results_url": f"{self.server.url}/v1/messages/batches/{batch.id}/results" if ended else None,
+        }
+
+    @staticmethod
+    def _anthropic_result(kind: str, payload: Any) -> dict[str, Any]:
+        if kind == "succeeded":
+            return {"type": "succeeded", "message": payload}
+        if kind == "errored":
+            return {"type": "errored", "error": payload[1]}
+        return {"type": kind}
+
+
+def _stamp(seconds: float) -> str:
+    """RFC 3339 with microseconds, as the Message Batches API writes its times."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1e6):06d}Z"
 
 
 # -- standalone ---------------------------------------------------------------------------------

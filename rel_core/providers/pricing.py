@@ -44,6 +44,61 @@ def bundled_prices() -> dict[str, dict[str, Price]]:
     }
 
 
+# OpenAI Batch and Anthropic Message Batches both charge half the standard price, input and output.
+BATCH_DISCOUNT = 0.5
+
+
+@cache
+def bundled_batch_prices() -> dict[str, dict[str, Price]]:
+    """{provider: {model: Price}} for the models whose table entry has its own batch price."""
+    text = resources.files(__package__).joinpath("prices.toml").read_text(encoding="utf-8")
+    table = tomllib.loads(text)
+    return {
+        provider: {model: Price(p["batch_input"], p["batch_output"]) for model, p in models.items() if "batch_input" in p}
+        for provider, models in table.items()
+        if isinstance(models, dict)
+    }
+
+
+def batch_price_for(
+    spec: str, settings: Settings, answered_model: str | None = None, *, hosted: bool | None = None
+) -> Price | None:
+    """The price of `spec` in a provider batch: the table's own batch price when it has one (and the
+    config does not override the model's price), else BATCH_DISCOUNT of the standard price. None
+    when the standard price is unknown: an unknown price stays unknown."""
+    provider, model = split_spec(spec)
+    if hosted is None:
+        hosted = reaches_hosted_api(spec, settings)
+    override = settings.models.get(spec)
+    overridden = override is not None and (override.input_per_million is not None or override.output_per_million is not None)
+    if hosted and not overridden:
+        table = bundled_batch_prices().get(provider, {})
+        own = table.get(model) or table.get(_DATE_SUFFIX.sub("", model))
+        if own is None and answered_model:
+            own = table.get(answered_model) or table.get(_DATE_SUFFIX.sub("", answered_model))
+        if own is not None:
+            return own
+    price = price_for(spec, settings, answered_model, hosted=hosted)
+    if price is None:
+        return None
+    return Price(price.input_per_million * BATCH_DISCOUNT, price.output_per_million * BATCH_DISCOUNT)
+
+
+def batch_cost_usd(
+    spec: str,
+    settings: Settings,
+    input_tokens: int | None,
+    output_tokens: int | None,
+    answered_model: str | None = None,
+    *,
+    hosted: bool | None = None,
+) -> float | None:
+    price = batch_price_for(spec, settings, answered_model, hosted=hosted)
+    if price is None or input_tokens is None or output_tokens is None:
+        return None
+    return price.cost(input_tokens, output_tokens)
+
+
 def bundled_price(provider: str, model: str) -> Price | None:
     models = bundled_prices().get(provider, {})
     return models.get(model) or models.get(_DATE_SUFFIX.sub("", model))

@@ -53,6 +53,9 @@ def run_auto(
     critic: str | None = None,
     budget: float | None = None,
     retry_errored: bool = False,
+    batch: bool = False,
+    no_wait: bool = False,
+    poll_seconds: float = 30.0,
 ) -> int:
     try:
         settings = apply_cli_overrides(
@@ -70,6 +73,8 @@ def run_auto(
         return config_error(problem)
     with obj.open_store() as store:
         try:
+            if batch:
+                return asyncio.run(_main_batch(store, settings, limit, retry_errored, not no_wait, poll_seconds))
             return asyncio.run(_main(store, settings, limit, retry_errored))
         except Exception as exc:  # the runner stops on a full disk itself; this is before or after it
             if not is_disk_full(exc):
@@ -299,3 +304,147 @@ def print_summary(stats: RunStats) -> None:
     for name, value in rows:
         table.add_row(name, Text(value))  # Text, not markup: a detail from a server may hold [brackets]
     Console(stderr=True).print(table)
+
+
+# -- --batch: rounds of steps as provider batches (rel_core/batch.py) ----------------------------------
+
+
+async def _main_batch(
+    store: Store, settings: Settings, limit: int | None, retry_errored: bool, wait: bool, poll_seconds: float
+) -> int:
+    from rel_core.batch import BatchRunner
+    from rel_core.providers.client import LLMClient
+
+    client = LLMClient(settings, store)
+    engine = LoopEngine(store, client, settings)
+    observer = BatchBarObserver() if sys.stderr.isatty() else BatchLineObserver()
+    runner = BatchRunner(
+        store, client, engine, settings, wait=wait, poll_seconds=poll_seconds, limit=limit,
+        retry_errored=retry_errored, observer=observer,
+    )
+    try:
+        try:  # a missing key, or a server with no batch API, is found now: one line, exit 2
+            client.provider_for(settings.generator)
+            client.provider_for(settings.critic)
+            await runner.check_batch_api()
+        except ProviderError as exc:
+            if not exc.fatal:  # e.g. the server cannot be reached: nothing was sent
+                click.echo(f"Error: {one_line(exc)}", err=True)
+                return EXIT_STOPPED
+            return config_error(str(exc))
+        load_bundled_if_empty(store)
+        stats = await _run_batches(runner)
+    finally:
+        engine.close()
+        await client.aclose()
+    print_summary(stats)
+    return batch_exit_code(stats, store)
+
+
+async def _run_batches(runner):
+    import signal
+
+    from rel_core.runner import SIGNALS
+
+    loop = asyncio.get_running_loop()
+    for sig in SIGNALS:  # stop polling; batches stay live and recorded, a later run collects them
+        loop.add_signal_handler(sig, runner.stop, StopReason.INTERRUPTED, signal.Signals(sig).name)
+    try:
+        return await runner.run()
+    finally:
+        for sig in SIGNALS:
+            loop.remove_signal_handler(sig)
+
+
+def batch_exit_code(stats, store: Store) -> int:
+    from rel_core.batch import BatchStopReason
+
+    collect = f"collect with: rel-tui --db {store.path} --auto --batch"
+    if stats.stop_reason == BatchStopReason.SUBMITTED:
+        click.echo(f"{len(stats.batches)} batches in flight ({sum(b.requests for b in stats.batches)} requests); {collect}", err=True)
+        return EXIT_OK
+    if stats.stop_reason == BatchStopReason.REFUSED:
+        click.echo(f"Error: run stopped: {one_line(stats.stop_detail)}", err=True)
+        return EXIT_STOPPED
+    if stats.stop_reason == StopReason.INTERRUPTED and stats.batches:
+        click.echo(f"interrupted: {len(stats.batches)} batches still in flight; {collect}", err=True)
+    return exit_code(stats)
+
+
+def batch_line(view) -> str:
+    """`batch #3 openai:gpt-4o-mini batch_abc: in_progress, 12/40 requests done`"""
+    where = one_line(view.provider_batch_id or "(submitting)")
+    return f"batch {one_line(view.label)} {where}: {one_line(view.provider_status or view.state)}, {view.done}/{view.requests} requests done"
+
+
+class BatchLineObserver(LineObserver):
+    """Plain lines: each batch's state after every poll, when it changed."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        super().__init__(console)
+        self._last: dict[int, str] = {}
+
+    def on_start(self, stats: RunStats) -> None:
+        self._print(f"rel-tui --auto --batch: {stats.total} problems to work")
+
+    def on_batches(self, batches, stats) -> None:
+        for view in batches:
+            line = batch_line(view)
+            if self._last.get(view.id) != line:
+                self._last[view.id] = line
+                self._print(line)
+
+    def on_line(self, line: str) -> None:
+        self._print(line)
+
+    def on_problem_done(self, outcome: ProblemOutcome, stats: RunStats) -> None: ...
+
+
+class BatchBarObserver(BatchLineObserver):
+    """Rich bars on a terminal: the problems settled, and one bar per batch in flight (state, requests done)."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        super().__init__(console)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+        )
+        self._problems = None
+        self._tasks: dict[int, object] = {}
+
+    def on_start(self, stats: RunStats) -> None:
+        self.progress.start()
+        self._problems = self.progress.add_task("REL", total=stats.total, info=self._info(stats))
+
+    def on_batches(self, batches, stats) -> None:
+        shown = {view.id for view in batches}
+        for batch_id in [b for b in self._tasks if b not in shown]:
+            self.progress.remove_task(self._tasks.pop(batch_id))
+        for view in batches:
+            info = Text(f"{view.provider_status or view.state} {view.provider_batch_id or ''}")
+            if view.id not in self._tasks:
+                self._tasks[view.id] = self.progress.add_task(Text(view.label), total=view.requests, info=info)
+            self.progress.update(self._tasks[view.id], completed=view.done, info=info)
+        self.on_progress(stats)
+
+    def on_progress(self, stats: RunStats) -> None:
+        if self._problems is not None:
+            self.progress.update(self._problems, completed=stats.done, total=max(stats.total, stats.done), info=self._info(stats))
+
+    def on_finish(self, stats: RunStats) -> None:
+        self.on_progress(stats)
+        self.progress.stop()
+
+    def _print(self, line: str) -> None:
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    @staticmethod
+    def _info(stats: RunStats) -> str:
+        return (
+            f"[green]✓{stats.verified}[/] [yellow]✗{stats.failed}[/] [red]!{stats.errored}[/] "
+            f"{stats.tokens:,} tok ${stats.cost_usd:.4f}"
+        )
