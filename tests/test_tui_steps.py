@@ -3,11 +3,20 @@ and the step cursor: the real app under Pilot on a real SQLite file."""
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import TextArea
 from tui_data import settle
 
 from rel_core.config import Settings
-from rel_core.models import Attempt, AttemptKind, Critique, CritiqueSource, ImportRecord, Problem, Verdict
+from rel_core.models import (
+    Attempt,
+    AttemptKind,
+    Critique,
+    CritiqueSource,
+    ImportRecord,
+    Problem,
+    Verdict,
+)
 from rel_core.steps import split_steps
 from rel_core.store import Store
 from rel_tui.app import ReviewApp
@@ -154,3 +163,21 @@ async def test_a_long_draft_is_numbered_in_a_thread_and_f_waits_for_it(tmp_path)
         view = pane.query_one(RenderedDraft)
         assert pane.current_step == 350
         assert "✗350│✗ critic: first error" in visible_text(view)
+
+
+# -- snapshots (cursor blink frozen) ------------------------------------------------------------------
+
+
+async def _frozen_after_jump(pilot) -> None:
+    await settle(pilot)
+    await pilot.press("f")
+    await settle(pilot)
+    for widget in pilot.app.screen.query("TextArea, Input"):
+        widget.cursor_blink = False
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_snapshot_steps_with_the_first_error_marked(tmp_path, snap_compare, size):
+    app = ReviewApp(critic_db(tmp_path / "rel.db", stepped_draft(8), error_step="6"), Settings(), "alice")
+    assert snap_compare(app, terminal_size=size, run_before=_frozen_after_jump)

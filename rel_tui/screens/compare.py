@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
@@ -207,8 +208,8 @@ class CompareScreen(Screen[None]):
     """The shown attempt against its parent or any other attempt of the problem."""
 
     CSS_PATH = "compare.tcss"
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (SIDE_BY_SIDE_COLUMNS, "-wide")]
-    BINDINGS = [
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (SIDE_BY_SIDE_COLUMNS, "-wide")]
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,d", "close", "Close", id="compare.close", tooltip="Back to the review"),
         Binding("left_square_bracket", "other(-1)", "Older", id="compare.older", tooltip="Compare with an older attempt of this problem"),
         Binding("right_square_bracket", "other(1)", "Newer", id="compare.newer", tooltip="Compare with a newer attempt of this problem"),
@@ -222,7 +223,7 @@ class CompareScreen(Screen[None]):
         self.shown = next(a for a in history.attempts if a.id == shown_id)
         default = default_against(history, self.shown)
         self.against = next((a for a in history.attempts if a.id == against_id), default)
-        self._parent = default
+        self.parent_attempt = default
 
     def compose(self) -> ComposeResult:
         yield Static(id="compare-title")
@@ -271,8 +272,8 @@ class CompareScreen(Screen[None]):
             self.notify("No other attempt that way.", timeout=2, markup=False)
 
     def action_parent(self) -> None:
-        if self._parent is not None and self._parent is not self.against:
-            self.against = self._parent
+        if self.parent_attempt is not None and self.parent_attempt is not self.against:
+            self.against = self.parent_attempt
             self.show_diff()
 
     def action_help(self) -> None:

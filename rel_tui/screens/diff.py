@@ -5,8 +5,10 @@ Shown once when an edit is saved; `d` on the review screen reopens it (and any o
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
@@ -23,7 +25,7 @@ def diff_content(original: str, edited: str) -> Content:
 
 class DiffScreen(ModalScreen[None]):
     CSS_PATH = "dialogs.tcss"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,enter,q", "close", "Close", id="diff.close", tooltip="Back to the review"),
     ]
 
