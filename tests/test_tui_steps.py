@@ -181,3 +181,29 @@ async def _frozen_after_jump(pilot) -> None:
 def test_snapshot_steps_with_the_first_error_marked(tmp_path, snap_compare, size):
     app = ReviewApp(critic_db(tmp_path / "rel.db", stepped_draft(8), error_step="6"), Settings(), "alice")
     assert snap_compare(app, terminal_size=size, run_before=_frozen_after_jump)
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        stepped_draft(5),
+        "<pre>\nan HTML block swallows what follows\n\nstep two\n\nstep three",
+        "1. first\n2. second\n\n$$\nx^2\n\n+ 1\n$$\n\n```\ncode\n\nmore code\n```\n\n> quoted\n\nend",
+    ],
+)
+def test_rendering_in_one_document_matches_rendering_each_step(draft):
+    from rel_tui.widgets.rendered_draft import _console, _trimmed, render_markdown, render_steps
+
+    steps = split_steps(draft)
+    shown = render_steps(draft, steps, 60, first_error=2)
+    console = _console(60)
+    expected = []
+    for step in steps:
+        expected += ([[]] if expected else []) + (["✗ critic: first error"] if step.number == 2 else [])
+        expected += _trimmed(render_markdown(step.text, 60, console)) or [[]]
+
+    def text(lines):
+        return [line if isinstance(line, str) else "".join(s.text for s in line) for line in lines]
+
+    assert text(shown.lines) == text(expected)
+    assert len(shown.spans) == len(steps) and shown.lines[shown.spans[1][0]] == "✗ critic: first error"

