@@ -601,7 +601,7 @@ class ReviewScreen(Screen[None]):
         self.action_show_pane("draft")
         problem = draft.jump_to_error()
         if problem is not None:
-            self.notify(displayable(problem), severity="warning", timeout=4, markup=False)
+            self.notify(one_line(problem), severity="warning", timeout=4, markup=False)
 
     def action_move_step(self, delta: int) -> None:
         draft = self.query_one(DraftPane)
@@ -611,7 +611,10 @@ class ReviewScreen(Screen[None]):
 
     def action_compare(self) -> None:
         attempt = self.attempt
-        if attempt is None or len(self.session.current.attempts) < 2:
+        if attempt is None:
+            self.notify("There is no attempt to compare.", severity="warning", markup=False)
+            return
+        if len(self.session.current.attempts) < 2:
             self.notify("This problem has only one attempt: nothing to compare it with.", severity="warning", markup=False)
             return
         self.app.push_screen(CompareScreen(self.session.current, attempt.id))
