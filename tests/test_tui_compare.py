@@ -42,6 +42,15 @@ def styled(static: Static, style: str) -> list[str]:
     return [content.plain[span.start : span.end].strip() for span in content.spans if str(span.style) == style]
 
 
+def side_styled(screen, side: str, style: str) -> list[str]:
+    """The runs drawn in `style` on one side ("old" or "new") of the side-by-side rows, top to bottom."""
+    return [run for static in screen.query(f"#compare-rows .{side}") for run in styled(static, style)]
+
+
+def side_text(screen, side: str) -> str:
+    return "\n".join(static.content.plain for static in screen.query(f"#compare-rows .{side}"))
+
+
 def text_of(app, selector: str) -> str:
     return app.screen.query_one(selector, Static).content.plain
 
@@ -68,16 +77,16 @@ async def test_compare_shows_the_shown_attempt_against_its_parent_side_by_side(t
         assert isinstance(screen, CompareScreen) and screen.has_class("-wide")
         title = text_of(app, "#compare-title")
         assert "Draft 1/3 #1 · generated (parent)" in title and "Draft 3/3 #3 · revised (shown)" in title
-        assert styled(screen.query_one("#compare-old", Static), DELETED) == ["We count the border: $2", "14 + 2 \\cdot 9", "46$.", "$46$"]
-        inserted = styled(screen.query_one("#compare-new", Static), INSERTED)
+        assert side_styled(screen, "old", DELETED) == ["We count the border: $2", "14 + 2 \\cdot 9", "46$.", "$46$"]
+        inserted = side_styled(screen, "new", INSERTED)
         assert inserted == ["The outer rectangle is $16", "11", "176$.", "$176 - 126 = 50$", "[red]not markup[/red]"]
-        assert "So the path is" in text_of(app, "#compare-new")  # unchanged words, unstyled
+        assert "So the path is" in side_text(screen, "new")  # unchanged words, unstyled
         assert screen.query_one("#compare-sides").display and not screen.query_one("#compare-unified").display
         await pilot.press("right_square_bracket")  # the other attempt: the second, beside the shown third
         await settle(pilot)
         title = text_of(app, "#compare-title")
         assert "Draft 2/3 #2 · revised  →  Draft 3/3 #3 · revised (shown)" in title
-        assert "the corners: $2" in " ".join(styled(screen.query_one("#compare-old", Static), DELETED))
+        assert "the corners: $2" in " ".join(side_styled(screen, "old", DELETED))
         await pilot.press("p")
         await settle(pilot)
         assert "#1 · generated (parent)" in text_of(app, "#compare-title")
@@ -131,7 +140,7 @@ async def test_a_saved_edit_shows_its_word_diff_and_d_reopens_it(tmp_path):
         screen = app.screen
         assert isinstance(screen, CompareScreen)
         assert "Draft 3/4 #3 · revised (parent)  →  Draft 4/4 #4 · human_edit (shown)" in text_of(app, "#compare-title")
-        assert styled(screen.query_one("#compare-new", Static), INSERTED) == ["whole plot"]
+        assert side_styled(screen, "new", INSERTED) == ["whole plot"]
     with Store(db) as store:
         edit = store.history(1).attempts[-1]
         assert edit.kind == AttemptKind.HUMAN_EDIT and edit.parent_id == 3
@@ -154,3 +163,24 @@ async def _compare_frozen(pilot) -> None:
 def test_snapshot_compare_screen(tmp_path, snap_compare, size):
     app = ReviewApp(attempts_db(tmp_path / "rel.db"), Settings(), "alice")
     assert snap_compare(app, terminal_size=size, run_before=_compare_frozen)
+
+
+async def test_side_by_side_rows_keep_unchanged_paragraphs_level(tmp_path):
+    old = "## Plan\n\nCount the border.\n\n## Check\n\nThe path is $50$."
+    new = "## Plan\n\nCount the border.\n\nCount the corners once.\n\n## Check\n\nThe path is $50$."
+    path = tmp_path / "rel.db"
+    attempts = [Attempt(kind=AttemptKind.GENERATED, text=old), Attempt(kind=AttemptKind.REVISED, text=new)]
+    with Store(path) as store:
+        store.import_records([ImportRecord(problem=Problem(text="P"), attempts=attempts)])
+    app = ReviewApp(path, Settings(), "alice")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+        rows = [(r.query_one(".old", Static).content.plain, r.query_one(".new", Static).content.plain) for r in app.screen.query("#compare-rows .row")]
+        assert rows == [
+            ("## Plan\n\nCount the border.", "## Plan\n\nCount the border."),
+            ("", "Count the corners once."),
+            ("## Check\n\nThe path is $50$.", "## Check\n\nThe path is $50$."),
+        ]
+        assert side_styled(app.screen, "new", INSERTED) == ["Count the corners once."]

@@ -192,7 +192,12 @@ def test_snapshot_steps_with_the_first_error_marked(tmp_path, snap_compare, size
     ],
 )
 def test_rendering_in_one_document_matches_rendering_each_step(draft):
-    from rel_tui.widgets.rendered_draft import _console, _trimmed, render_markdown, render_steps
+    from rel_tui.widgets.rendered_draft import (
+        _console,
+        _trimmed,
+        render_markdown,
+        render_steps,
+    )
 
     steps = split_steps(draft)
     shown = render_steps(draft, steps, 60, first_error=2)

@@ -31,6 +31,8 @@ from rel_tui.screens.help import HelpScreen
 SIDE_BY_SIDE_COLUMNS = 120
 MAX_COMPARE_CHARS = 150_000
 """Characters of each attempt compared and shown; a longer draft is cut there with a marker."""
+MAX_ROWS = 200
+"""Side by side, each unchanged run and each changed run is a row, so the two sides stay level."""
 MAX_WORD_DIFF_TOKENS = 20_000
 """A changed region with more words than this on a side is shown as deleted and inserted whole:
 matching words across it would take seconds and tell the expert nothing more."""
@@ -53,16 +55,23 @@ class Chunk:
 def word_diff(old: str, new: str) -> list[Chunk]:
     """The word-level difference from `old` to `new`: unchanged paragraphs are matched first, then
     the words of each changed region."""
+    return _merged([chunk for region in diff_regions(old, new) for chunk in region])
+
+
+def diff_regions(old: str, new: str) -> list[list[Chunk]]:
+    """The diff in regions that line up side by side: runs of unchanged paragraphs and, between
+    them, the word-level chunks of each changed run. At most MAX_ROWS regions (the rest joins the last)."""
     old_blocks, new_blocks = _paragraphs(old), _paragraphs(new)
-    chunks: list[Chunk] = []
+    regions: list[list[Chunk]] = []
     matcher = SequenceMatcher(None, old_blocks, new_blocks, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         a, b = "".join(old_blocks[i1:i2]), "".join(new_blocks[j1:j2])
-        if tag == "equal":
-            chunks.append(Chunk("equal", a, b))
+        region = [Chunk("equal", a, b)] if tag == "equal" else _word_chunks(a, b)
+        if len(regions) < MAX_ROWS:
+            regions.append(region)
         else:
-            chunks.extend(_word_chunks(a, b))
-    return _merged(chunks)
+            regions[-1].extend(region)
+    return regions
 
 
 def _paragraphs(text: str) -> list[str]:
@@ -110,45 +119,47 @@ def word_count(text: str) -> int:
 
 @dataclass(frozen=True)
 class DiffView:
-    """What the screen shows of one diff: each side, the unified view and a count of the changes."""
+    """What the screen shows of one diff: the rows side by side (old, new), the unified view and a
+    count of the changes."""
 
-    old: Content
-    new: Content
+    rows: list[tuple[Content, Content]]
     unified: Content
     summary: str
 
 
 def diff_view(old: str, new: str) -> DiffView:
     """The diff from `old` to `new` as styled Content (pure: may be made in a thread)."""
-    chunks = word_diff(_capped(old), _capped(new))
-    old_parts: list[str | tuple[str, str]] = []
-    new_parts: list[str | tuple[str, str]] = []
+    regions = diff_regions(_capped(old), _capped(new))
+    rows = []
     unified: list[str | tuple[str, str]] = []
     deleted = inserted = 0
-    for chunk in chunks:
-        a, b = displayable(chunk.old), displayable(chunk.new)
-        if chunk.tag == "equal":
-            old_parts.append(a)
-            new_parts.append(b)
-            unified.append(b)
-            continue
-        if a:
-            old_parts.append((a, DELETED))
-            # Replaced words end where their replacement starts: no line break between them.
-            unified.append((a.rstrip() + " " if b else a, DELETED))
-            deleted += word_count(a)
-        if b:
-            new_parts.append((b, INSERTED))
-            unified.append((b, INSERTED))
-            inserted += word_count(b)
-    summary = f"+{inserted:,} words, −{deleted:,} words" if chunks and (inserted or deleted) else "no changes"
-    empty = Content("(empty)")
-    return DiffView(
-        Content.assemble(*old_parts) if old_parts else empty,
-        Content.assemble(*new_parts) if new_parts else empty,
-        Content.assemble(*unified) if unified else Content("No changes."),
-        summary,
-    )
+    for region in regions:
+        old_parts: list[str | tuple[str, str]] = []
+        new_parts: list[str | tuple[str, str]] = []
+        for chunk in region:
+            a, b = displayable(chunk.old), displayable(chunk.new)
+            if chunk.tag == "equal":
+                old_parts.append(a)
+                new_parts.append(b)
+                unified.append(b)
+                continue
+            if a:
+                old_parts.append((a, DELETED))
+                # Replaced words end where their replacement starts: no line break between them.
+                unified.append((a.rstrip() + " " if b else a, DELETED))
+                deleted += word_count(a)
+            if b:
+                new_parts.append((b, INSERTED))
+                unified.append((b, INSERTED))
+                inserted += word_count(b)
+        rows.append((_side(old_parts), _side(new_parts)))
+    summary = f"+{inserted:,} words, −{deleted:,} words" if inserted or deleted else "no changes"
+    return DiffView(rows, Content.assemble(*unified) if unified else Content("No changes."), summary)
+
+
+def _side(parts: list[str | tuple[str, str]]) -> Content:
+    # A row's side ends where its text does: the rows' own spacing keeps paragraphs apart.
+    return Content.assemble(*parts).rstrip() if parts else Content("")
 
 
 def _capped(text: str) -> str:
@@ -179,21 +190,22 @@ class DiffPanes(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(Content("Comparing…"), id="compare-summary", classes="summary")
-        with VerticalScroll(id="compare-sides", can_focus=True), Horizontal():
-            with Vertical(classes="side"):
+        with VerticalScroll(id="compare-sides", can_focus=True):
+            with Horizontal(classes="row"):
                 yield Static(id="compare-old-title", classes="side-title")
-                yield Static(id="compare-old")
-            with Vertical(classes="side"):
                 yield Static(id="compare-new-title", classes="side-title")
-                yield Static(id="compare-new")
+            yield Vertical(id="compare-rows")
         with VerticalScroll(id="compare-unified", can_focus=True):
             yield Static(id="compare-unified-body")
 
     def show(self, view: DiffView, old_title: str, new_title: str, summary: str) -> None:
         self.query_one("#compare-old-title", Static).update(Content(displayable(old_title)))
         self.query_one("#compare-new-title", Static).update(Content(displayable(new_title)))
-        self.query_one("#compare-old", Static).update(view.old)
-        self.query_one("#compare-new", Static).update(view.new)
+        rows = self.query_one("#compare-rows", Vertical)
+        rows.remove_children()
+        rows.mount_all(
+            Horizontal(Static(old, classes="old"), Static(new, classes="new"), classes="row") for old, new in view.rows
+        )
         self.query_one("#compare-unified-body", Static).update(view.unified)
         self.query_one("#compare-summary", Static).update(Content(displayable(f"{summary} · {view.summary}")))
         for scroll in self.query(VerticalScroll):
