@@ -87,6 +87,7 @@ async def test_compare_shows_the_shown_attempt_against_its_parent_side_by_side(t
         title = text_of(app, "#compare-title")
         assert "Draft 2/3 #2 · revised  →  Draft 3/3 #3 · revised (shown)" in title
         assert "the corners: $2" in " ".join(side_styled(screen, "old", DELETED))
+        assert "46$" not in side_text(screen, "old")  # the first attempt's rows are gone
         await pilot.press("p")
         await settle(pilot)
         assert "#1 · generated (parent)" in text_of(app, "#compare-title")
