@@ -185,3 +185,23 @@ async def test_side_by_side_rows_keep_unchanged_paragraphs_level(tmp_path):
             ("## Check\n\nThe path is $50$.", "## Check\n\nThe path is $50$."),
         ]
         assert side_styled(app.screen, "new", INSERTED) == ["Count the corners once."]
+
+
+def test_snapshot_saved_edit_diff(tmp_path, snap_compare):
+    async def save_an_edit(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("e")
+        pilot.app.screen.query_one(TextArea).load_text(THIRD.replace("outer rectangle", "whole plot"))
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, DiffScreen)
+        await _compare_frozen_here(pilot)
+
+    app = ReviewApp(attempts_db(tmp_path / "rel.db"), Settings(), "alice")
+    assert snap_compare(app, terminal_size=(100, 30), run_before=save_an_edit)
+
+
+async def _compare_frozen_here(pilot) -> None:
+    for widget in pilot.app.screen.query("TextArea, Input"):
+        widget.cursor_blink = False
+    await pilot.pause()
