@@ -42,7 +42,7 @@ async def test_markup_and_ansi_are_shown_literally(tmp_path):
         assert "\x1b" not in draft and "␛[2J" in draft
         await pilot.press("t")
         raw = app.screen.query_one("#draft-raw", TextArea).text
-        assert raw.startswith("[bold]not bold[/]") and "\x1b" not in raw
+        assert raw.startswith("[1] [bold]not bold[/]") and "\x1b" not in raw  # [1]: its step label
         await pilot.press("a")
     with Store(db) as store:
         assert store.history(1).problem.state == "accepted"

@@ -1,32 +1,31 @@
-"""The saved edit against the draft it started from, as a coloured unified diff."""
+"""The saved edit against the draft it started from, as a word-level diff (the compare screen's).
+
+Shown once when an edit is saved; `d` on the review screen reopens it (and any other comparison).
+"""
 
 from __future__ import annotations
 
-import difflib
+from typing import ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from rel_tui.latex import displayable
-
-LINE_STYLES = {"+": "$text-success", "-": "$text-error", "@": "$text-accent"}
+from rel_tui.screens.compare import diff_view
 
 
 def diff_content(original: str, edited: str) -> Content:
-    lines = difflib.unified_diff(
-        original.splitlines(), edited.splitlines(), "original", "your edit", lineterm="", n=2
-    )
-    parts = [(displayable(line) + "\n", LINE_STYLES.get(line[:1], "")) for line in lines]
-    return Content.assemble(*parts) if parts else Content("No changes.")
+    """The edit as one unified word diff: deletions struck through, insertions highlighted."""
+    return diff_view(original, edited).unified
 
 
 class DiffScreen(ModalScreen[None]):
     CSS_PATH = "dialogs.tcss"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,enter,q", "close", "Close", id="diff.close", tooltip="Back to the review"),
     ]
 
@@ -37,11 +36,12 @@ class DiffScreen(ModalScreen[None]):
         self.diff_title = title
 
     def compose(self) -> ComposeResult:
+        view = diff_view(self.original, self.edited)
         with Vertical(classes="dialog diff") as box:
-            box.border_title = self.diff_title
+            box.border_title = displayable(f"{self.diff_title} · {view.summary}")
             with VerticalScroll():
-                yield Static(diff_content(self.original, self.edited), id="diff-body")
-            yield Static(Content("escape / enter: close"), classes="hint")
+                yield Static(view.unified, id="diff-body")
+            yield Static(Content("escape / enter: close · d on the review screen shows it again"), classes="hint")
 
     def action_close(self) -> None:
         self.dismiss(None)

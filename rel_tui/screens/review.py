@@ -21,6 +21,7 @@ from rel_core.terminal_text import one_line
 from rel_tui.database_write import NOT_SAVED_ERRORS, database_write, report_not_saved
 from rel_tui.latex import displayable
 from rel_tui.messages import AnswerChecked, CritiqueFinished, DraftChunk, DraftFinished, DraftStarted
+from rel_tui.screens.compare import CompareScreen
 from rel_tui.screens.confirm import AcceptAnywayDialog, ConfirmDialog
 from rel_tui.screens.diff import DiffScreen
 from rel_tui.screens.edit import EditScreen
@@ -75,6 +76,10 @@ class ReviewScreen(Screen[None]):
         Binding("2", "show_pane('draft')", "Draft", id="pane_draft", tooltip="Narrow layout: show the draft", show=False),
         Binding("3", "show_pane('critic')", "Critic pane", id="pane_critic", tooltip="Narrow layout: show the critic", show=False),
         Binding("G", "guidelines", "Guidelines", id="guidelines", tooltip="The project's annotation guidelines (review.guidelines)", show=False),
+        Binding("f", "jump_to_error", "First error", id="jump_to_error", tooltip="Move the step cursor to the critic's first wrong step"),
+        Binding("J", "move_step(1)", "Next step", id="next_step", tooltip="Move the step cursor to the next step of the draft", show=False),
+        Binding("K", "move_step(-1)", "Previous step", id="previous_step", tooltip="Move the step cursor to the previous step of the draft", show=False),
+        Binding("d", "compare", "Compare", id="compare", tooltip="Compare the shown attempt with its parent (or another attempt), word by word"),
     ]
 
     def __init__(self, session: ReviewSession, database: str, autosave_seconds: float) -> None:
@@ -165,7 +170,7 @@ class ReviewScreen(Screen[None]):
         if attempt is None:
             draft.show_text("*No attempt yet.* Press **r** to generate one or **e** to write one.", Content("Draft"))
         else:
-            draft.show_text(attempt.text, self.attempt_title(attempt))
+            draft.show_text(attempt.text, self.attempt_title(attempt), first_error=self.critic_first_error(attempt))
         self.query_one(CriticPane).show(history, attempt)
 
     def attempt_title(self, attempt: Attempt) -> Content:
@@ -586,6 +591,39 @@ class ReviewScreen(Screen[None]):
         from rel_tui.screens.guidelines import show_guidelines
 
         show_guidelines(self.app, self.session.guidelines)
+
+    # -- steps and comparing attempts ------------------------------------------------------------
+
+    def critic_first_error(self, attempt: Attempt) -> str | None:
+        """The LLM critic's first wrong step in the attempt, as it named it (None if it named none)."""
+        critic = verdicts.summary_of(self.session.current, attempt).critic
+        return critic.first_error_step if critic else None
+
+    def action_jump_to_error(self) -> None:
+        draft = self.query_one(DraftPane)
+        if self.attempt is None or draft.streaming:
+            self.notify("No stored draft is shown.", severity="warning", markup=False)
+            return
+        self.action_show_pane("draft")
+        problem = draft.jump_to_error()
+        if problem is not None:
+            self.notify(one_line(problem), severity="warning", timeout=4, markup=False)
+
+    def action_move_step(self, delta: int) -> None:
+        draft = self.query_one(DraftPane)
+        if self.attempt is not None and not draft.streaming:
+            self.action_show_pane("draft")
+            draft.move_step(delta)
+
+    def action_compare(self) -> None:
+        attempt = self.attempt
+        if attempt is None:
+            self.notify("There is no attempt to compare.", severity="warning", markup=False)
+            return
+        if len(self.session.current.attempts) < 2:
+            self.notify("This problem has only one attempt: nothing to compare it with.", severity="warning", markup=False)
+            return
+        self.app.push_screen(CompareScreen(self.session.current, attempt.id))
 
 
 class _StreamForwarder:
