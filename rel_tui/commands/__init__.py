@@ -6,7 +6,7 @@ import importlib
 
 import click
 
-MODULES = ("rel_tui.commands.transfer", "rel_tui.commands.config_cmd", "rel_tui.commands.check")
+MODULES = ("rel_tui.commands.transfer", "rel_tui.commands.config_cmd", "rel_tui.commands.check", "rel_tui.commands.agreement")
 
 
 def registered() -> list[click.Command]:
