@@ -133,6 +133,8 @@ class Review(BaseModel):
     previous_state: ProblemState | None = None
     undone_at: str | None = None
     created_at: str = Field(default_factory=utcnow)
+    role: str | None = None
+    """`adjudicated` for an adjudicator's final word on a disputed overlap item; None for an expert's own decision."""
 
 
 class LLMCall(BaseModel):

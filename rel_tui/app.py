@@ -21,6 +21,7 @@ from textual.worker import Worker, WorkerState
 
 from rel_core.answers import AnswerChecker
 from rel_core.config import Settings
+from rel_core.overlap import OverlapPolicy
 from rel_core.store import BUSY_TIMEOUT_SECONDS, Store
 from rel_core.terminal_text import one_line
 from rel_tui.database_write import database_write, rescue_dir
@@ -60,7 +61,7 @@ class ReviewApp(App[int]):
         self.annotator = annotator
         self.handle_signals = handle_signals
         self.store = Store(self.db_path, busy_timeout=busy_timeout)
-        self.session = ReviewSession(self.store, annotator)
+        self.session = ReviewSession(self.store, annotator, overlap=OverlapPolicy.from_settings(settings.team))
         self._engine = None
         self._engine_build: asyncio.Future | None = None
         self._checker = None
