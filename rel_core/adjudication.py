@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
+from .claims import ClaimHolder
 from .models import Attempt, Decision, Problem, ProblemState, Review
 from .overlap import ADJUDICATED, DISPUTED, TeamReviews
 
@@ -106,6 +107,13 @@ class Adjudication:
         """Make one expert's decision (and the attempt they decided on) the final one."""
         note = side.note if side.decision == Decision.REJECTED else None
         return self.decide(problem_id, side.decision, side.attempt.id if side.attempt else None, note)
+
+    def claim(self, problem_id: int, holder: ClaimHolder, ttl_seconds: float) -> bool:
+        """One adjudicator at a time on an item: the single claim (the experts hold overlap claims)."""
+        return self.store.claim(problem_id, holder, ttl_seconds)
+
+    def release(self, problem_id: int, holder: ClaimHolder) -> None:
+        self.store.release(problem_id, holder)
 
     def undo(self) -> Review | None:
         return self.team.undo(self.adjudicator)

@@ -115,17 +115,20 @@ class RelGroup(click.Group):
 @click.option("--critic", help="--auto: critic model spec, provider:model.")
 @click.option("--budget", type=click.FloatRange(min=0), help="--auto: stop starting problems after this many USD.")
 @click.option("--retry-errored", is_flag=True, help="--auto: also retry problems a provider error stopped.")
+@click.option("--adjudicate", is_flag=True, help="Open the adjudication screen (for names in team.adjudicators).")
 @click.version_option(package_name="rel-tui")
 @click.pass_context
-def main(ctx: click.Context, db_path: Path, config_path: str | None, annotator: str | None, auto: bool, **auto_options) -> None:
+def main(
+    ctx: click.Context, db_path: Path, config_path: str | None, annotator: str | None, auto: bool, adjudicate: bool, **auto_options
+) -> None:
     """Build datasets of worked solutions with LLMs and human experts.
 
     Without a subcommand, opens the review TUI on the database (or, with --auto, runs the loop).
     """
     ctx.obj = CliContext(db_path=db_path, config_path=config_path, annotator=annotator)
     if ctx.invoked_subcommand is not None:
-        if auto:
-            raise click.UsageError("--auto runs the loop and takes no subcommand")
+        if auto or adjudicate:
+            raise click.UsageError(f"--{'auto' if auto else 'adjudicate'} takes no subcommand")
         return
     if auto:
         from rel_tui.commands.auto import run_auto
@@ -133,7 +136,7 @@ def main(ctx: click.Context, db_path: Path, config_path: str | None, annotator: 
         sys.exit(run_auto(ctx.obj, **auto_options))
     from rel_tui.commands.review import run_review
 
-    run_review(ctx.obj)
+    run_review(ctx.obj, adjudicate=adjudicate)
 
 
 @main.command()

@@ -6,14 +6,20 @@ import io
 import json
 
 import pytest
+from click.testing import CliRunner
+from textual.widgets import Static
 from tui_data import make_db
 
 from rel_core.adjudication import Adjudication, NotAnAdjudicator
 from rel_core.agreement import decision_report
+from rel_core.config import Settings, TeamSettings
 from rel_core.exporters import write_export
 from rel_core.models import Decision, ProblemState
 from rel_core.overlap import DISPUTED, OverlapPolicy, TeamReviews
 from rel_core.store import Store
+from rel_tui.app import ReviewApp
+from rel_tui.cli import main
+from rel_tui.screens.adjudicate import AdjudicateScreen
 from rel_tui.session import ReviewSession
 
 EVERYTHING = OverlapPolicy(fraction=1.0, k=2)
@@ -110,3 +116,44 @@ def test_an_expert_undo_ends_the_dispute(disputed):
 def test_an_adjudication_must_accept_or_reject(disputed):
     with Store(disputed) as store, pytest.raises(ValueError, match="accepts or rejects"):
         adjudication(store).decide(1, Decision.SKIPPED, None)
+
+
+# -- the screen -------------------------------------------------------------------------------------
+
+
+def adjudicate_app(path, who: str = "dana") -> ReviewApp:
+    settings = Settings(team=TeamSettings(overlap=1.0, overlap_k=2, adjudicators=["dana"]))
+    return ReviewApp(path, settings, who, adjudicate=True)
+
+
+def screen_text(app) -> str:
+    return " ".join(str(w.render()) for w in app.screen.query(Static))
+
+
+async def test_the_adjudicator_sees_both_sides_and_records_the_final_word(disputed):
+    app = adjudicate_app(disputed)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, AdjudicateScreen)
+        shown = screen_text(app)
+        assert "problem #1" in shown and "2 experts disagree" in shown
+        assert "alice: ✓ accepted" in shown and "bob: ✗ rejected" in shown
+        assert "Reason: corners counted twice" in shown
+        with Store(disputed) as store:
+            assert store.claimed_by(1) == app.session.owner  # one adjudicator at a time
+        await pilot.press("2")  # bob's word is final
+        await pilot.pause()
+        assert "nothing disputed is waiting" in screen_text(app)
+    with Store(disputed) as store:
+        final = store.history(1).adjudicated
+        assert (final.annotator, final.decision, final.role) == ("dana", Decision.REJECTED, "adjudicated")
+        assert store.get_problem(1).state == ProblemState.REJECTED
+        assert store.claimed_by(1) is None
+
+
+def test_adjudicate_refuses_who_is_not_an_adjudicator(disputed):
+    result = CliRunner().invoke(main, ["--db", str(disputed), "--annotator", "alice", "--adjudicate"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: alice is not an adjudicator: add the name to team.adjudicators in the config"
+    ]
