@@ -179,3 +179,34 @@ async def test_the_critic_pane_does_not_show_the_other_experts_decision(db):
         assert plain.session.problem_id == 1
         assert "alice" in critic_text(plain) and "zebra" in critic_text(plain)
         assert str(plain.screen.query_one(DraftPane).border_title).startswith("Draft 3/3")
+
+
+# -- the migration -------------------------------------------------------------------------------
+
+
+def test_m011_adds_overlap_claims_and_review_roles_to_a_database_with_data(tmp_path):
+    import sqlite_utils
+
+    from rel_core import migrations
+
+    path = tmp_path / "old.db"
+    db = sqlite_utils.Database(path)
+    migrations.migrate(db)
+    db.execute("delete from _migrations where name = 'm011_overlap'")  # as a database made before it
+    db.execute("drop table overlap_claims")
+    db.execute("alter table reviews drop column role")
+    db.execute(
+        "insert into problems (hash, text, state, created_at, updated_at) values ('abc', 'old problem', 'accepted', 't', 't')"
+    )
+    db.execute("insert into reviews (problem_id, decision, annotator, seconds_spent, created_at) values (1, 'accepted', 'ana', 1, 't')")
+    db.conn.commit()
+    db.close()
+    with Store(path) as store:
+        assert store.db["overlap_claims"].columns_dict == {
+            "problem_id": int, "owner": str, "annotator": str, "claim_expires": str,
+            "claim_label": str, "claim_host": str, "claim_pid": int, "claim_started": int,
+        }  # fmt: skip
+        assert store.db["overlap_claims"].pks == ["problem_id", "owner"]
+        assert [fk.other_table for fk in store.db["overlap_claims"].foreign_keys] == ["problems"]
+        [review] = store.history(1).reviews
+        assert (review.annotator, review.role) == ("ana", None)
