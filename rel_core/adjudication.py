@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from .claims import ClaimHolder
+from .config import TeamSettings
 from .models import Attempt, Decision, Problem, ProblemState, Review
-from .overlap import ADJUDICATED, DISPUTED, TeamReviews
+from .overlap import ADJUDICATED, DISPUTED, OverlapPolicy, TeamReviews
+from .store import Store
 
 
 class NotAnAdjudicator(ValueError):
@@ -49,6 +51,11 @@ class Adjudication:
         self.team = team
         self.store = team.store
         self.adjudicator = adjudicator
+
+    @classmethod
+    def for_settings(cls, store: Store, team: TeamSettings, adjudicator: str) -> Adjudication:
+        """From config `[team]`; NotAnAdjudicator if `adjudicator` is not listed there."""
+        return cls(TeamReviews(store, OverlapPolicy.from_settings(team)), team.adjudicators, adjudicator)
 
     def queue(self, after_id: int = 0, limit: int = 100) -> list[int]:
         """Disputed overlap items with no final word yet, in id order after `after_id`."""

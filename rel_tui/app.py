@@ -21,11 +21,12 @@ from textual.worker import Worker, WorkerState
 
 from rel_core.answers import AnswerChecker
 from rel_core.config import Settings
+from rel_core.adjudication import Adjudication
 from rel_core.overlap import OverlapPolicy
 from rel_core.store import BUSY_TIMEOUT_SECONDS, Store
 from rel_core.terminal_text import one_line
 from rel_tui.database_write import database_write, rescue_dir
-from rel_tui.screens.adjudicate import AdjudicateScreen, adjudication_for
+from rel_tui.screens.adjudicate import AdjudicateScreen
 from rel_tui.screens.edit import EditScreen
 from rel_tui.screens.review import ReviewScreen
 from rel_tui.session import LEASE_RENEW_SECONDS, ReviewSession
@@ -65,7 +66,7 @@ class ReviewApp(App[int]):
         self.handle_signals = handle_signals
         self.store = Store(self.db_path, busy_timeout=busy_timeout)
         self.session = ReviewSession(self.store, annotator, overlap=OverlapPolicy.from_settings(settings.team))
-        self.adjudication = adjudication_for(self.session, settings) if adjudicate else None
+        self.adjudication = Adjudication.for_settings(self.store, settings.team, annotator) if adjudicate else None
         self._engine = None
         self._engine_build: asyncio.Future | None = None
         self._checker = None

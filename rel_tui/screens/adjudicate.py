@@ -18,22 +18,13 @@ from textual.widgets import Footer, Static
 
 from rel_core.adjudication import Adjudication, Dispute, ExpertSide
 from rel_core.claims import ClaimHolder
-from rel_core.config import Settings
 from rel_core.models import Decision
-from rel_core.overlap import OverlapPolicy, TeamReviews
 from rel_tui.database_write import database_write
 from rel_tui.latex import displayable
-from rel_tui.session import ReviewSession
 
 LEASE_SECONDS = 60.0
 RENEW_SECONDS = 20.0
 DECISION_MARK = {Decision.ACCEPTED: ("✓ accepted", "green"), Decision.REJECTED: ("✗ rejected", "red")}
-
-
-def adjudication_for(session: ReviewSession, settings: Settings) -> Adjudication:
-    """The adjudication service for the session's annotator; NotAnAdjudicator if they are not one."""
-    team = TeamReviews(session.store, OverlapPolicy.from_settings(settings.team))
-    return Adjudication(team, settings.team.adjudicators, session.annotator)
 
 
 def side_text(number: int, side: ExpertSide) -> Text:
