@@ -210,3 +210,15 @@ def test_m011_adds_overlap_claims_and_review_roles_to_a_database_with_data(tmp_p
         assert [fk.other_table for fk in store.db["overlap_claims"].foreign_keys] == ["problems"]
         [review] = store.history(1).reviews
         assert (review.annotator, review.role) == ("ana", None)
+
+
+def test_who_decided_may_look_back_without_taking_a_place(db):
+    with Store(db) as store:
+        alice, bob, carol = session(store, "alice"), session(store, "bob"), session(store, "carol")
+        assert alice.open(1)
+        alice.decide(Decision.REJECTED, 2, note="wrong")
+        assert alice.next() and alice.problem_id == 2
+        assert alice.previous() and alice.problem_id == 1  # back to what she decided: allowed
+        assert {r.annotator for r in alice.current.reviews} == {"alice"}
+        assert bob.open(1)  # alice's look back does not count as a second expert
+        assert not carol.open(1)  # alice decided and bob holds it: both places are taken
