@@ -186,3 +186,38 @@ def step_label_report(ratings: Iterable[Rating]) -> AgreementReport:
     """Agreement on per-step labels (−1 / 0 / +1, ordinal) from `((problem, attempt, step), annotator, label)`
     triples: only steps that two annotators both labelled count, as everywhere here."""
     return agreement_report(ratings, "step labels", Metric.ORDINAL)
+
+
+# Each annotator's standing rating of each step: the latest live `rating` row (a null one clears it).
+# A step is keyed by its attempt, number and text hash, so two labels pair only on the same text.
+_STEP_RATINGS_SQL = """
+    select s.attempt_id, s.step, s.step_hash, a.annotator, s.rating
+    from step_labels s join label_actions a on a.id = s.action_id
+    where a.undone_at is null and s.field = 'rating'
+      and s.id = (select max(s2.id) from step_labels s2 join label_actions a2 on a2.id = s2.action_id
+                  where s2.attempt_id = s.attempt_id and s2.step = s.step and s2.step_hash = s.step_hash
+                    and s2.field = 'rating' and a2.annotator = a.annotator and a2.undone_at is null)
+    order by s.attempt_id, s.step
+"""
+
+
+def step_ratings(conn) -> list[Rating] | None:
+    """Per-step ratings from the `step_labels` table (rel_core/labels.py, migration m006), or None
+    where the database has no such table."""
+    tables = {row[0] for row in conn.execute("select name from sqlite_master where type = 'table'")}
+    if not {"step_labels", "label_actions"} <= tables:
+        return None
+    return [
+        ((int(attempt_id), int(step), str(step_hash)), str(annotator), int(rating))
+        for attempt_id, step, step_hash, annotator, rating in conn.execute(_STEP_RATINGS_SQL)
+        if rating is not None
+    ]
+
+
+def reports(conn) -> list[AgreementReport]:
+    """Agreement on accept/reject and, where the database holds step labels, on those."""
+    found = [decision_report(conn)]
+    steps = step_ratings(conn)
+    if steps is not None:
+        found.append(step_label_report(steps))
+    return found

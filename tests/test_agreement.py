@@ -162,3 +162,58 @@ def test_agreement_command_on_a_missing_database_is_one_line(tmp_path):
     result = CliRunner().invoke(main, ["--db", str(tmp_path / "none.db"), "agreement"])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [f"Error: {tmp_path / 'none.db'}: no such database"]
+
+
+# m006's tables (rel_core/labels.py), as far as agreement reads them; `if not exists`: where the
+# store already made them, the test uses those.
+_LABEL_TABLES = (
+    ("create table if not exists label_actions (id integer primary key, attempt_id integer not null references attempts(id), "
+    "annotator text not null, kind text not null, created_at text not null, undone_at text)"),
+    ("create table if not exists step_labels (id integer primary key, action_id integer not null references label_actions(id), "
+    "attempt_id integer not null references attempts(id), step integer not null, step_hash text not null, "
+    "field text not null, rating integer, flagged integer, comment text)"),
+)
+
+
+def _rate(store: Store, attempt_id: int, annotator: str, step: int, rating: int | None, undone: bool = False) -> None:
+    with store.transaction():
+        action = store.conn.execute(
+            "insert into label_actions (attempt_id, annotator, kind, created_at, undone_at) values (?, ?, 'rate', 't', ?)",
+            [attempt_id, annotator, "t" if undone else None],
+        ).lastrowid
+        store.conn.execute(
+            "insert into step_labels (action_id, attempt_id, step, step_hash, field, rating) values (?, ?, ?, ?, 'rating', ?)",
+            [action, attempt_id, step, f"hash-{step}", rating],
+        )
+
+
+def test_step_label_agreement_from_the_step_labels_table(tmp_path):
+    from rel_core.agreement import reports, step_ratings
+    from rel_core.models import Attempt, AttemptKind
+
+    with Store(tmp_path / "labels.db") as store:
+        problem_id, _ = store.add_problem(Problem(text="A problem with steps"))
+        attempt_id = store.add_attempt(Attempt(problem_id=problem_id, kind=AttemptKind.GENERATED, text="1. a\n2. b\n3. c"))
+        assert step_ratings(store.conn) is None or step_ratings(store.conn) == []  # no table (or an empty one)
+        for sql in _LABEL_TABLES:
+            store.conn.execute(sql)
+        # The same four steps as test_step_labels_only_steps_both_labelled_count, with history:
+        _rate(store, attempt_id, "alice", 1, 1)
+        _rate(store, attempt_id, "bob", 1, -1)
+        _rate(store, attempt_id, "bob", 1, 1)  # bob changed his mind: +1 stands
+        _rate(store, attempt_id, "alice", 2, -1)
+        _rate(store, attempt_id, "bob", 2, 0)
+        _rate(store, attempt_id, "alice", 3, 0)
+        _rate(store, attempt_id, "bob", 3, 0)
+        _rate(store, attempt_id, "alice", 4, -1)
+        _rate(store, attempt_id, "bob", 4, -1)
+        _rate(store, attempt_id, "bob", 4, 1, undone=True)  # undone: -1 stands
+        _rate(store, attempt_id, "alice", 5, 1)
+        _rate(store, attempt_id, "bob", 5, None)  # cleared: bob has no rating of step 5
+        decisions, steps = reports(store.conn)
+    assert decisions.overall.items == 0
+    (pair,) = steps.pairs
+    assert (steps.subject, steps.metric, pair.items) == ("step labels", Metric.ORDINAL, 4)
+    assert pair.kappa == pytest.approx((0.75 - 5 / 16) / (1 - 5 / 16))
+    expected = 3 * 3 * 9 * 2 + 3 * 2 * 30.25 * 2 + 3 * 2 * 6.25 * 2
+    assert pair.alpha == pytest.approx(1 - 7 * (2 * 9) / expected)

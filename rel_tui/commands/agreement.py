@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from rel_core.agreement import Agreement, AgreementReport, decision_report
+from rel_core.agreement import Agreement, AgreementReport, reports
 from rel_tui.cli import CliContext
 
 
@@ -17,21 +17,22 @@ from rel_tui.cli import CliContext
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON instead of tables.")
 @click.pass_obj
 def agreement_command(obj: CliContext, as_json: bool) -> None:
-    """Inter-annotator agreement on accept/reject: Cohen's kappa and Krippendorff's alpha.
+    """Inter-annotator agreement on accept/reject (and per-step labels): Cohen's kappa and Krippendorff's alpha.
 
     Per pair of annotators and overall, with the number of items behind each figure (items both
-    decided; each annotator's latest decision that is not undone; skips and adjudications left out).
+    decided; each annotator's latest decision that is not undone; skips and adjudications left out;
+    for step labels, the steps both rated, with alpha ordinal).
     Reads only: works on a read-only database.
     """
     if not obj.db_path.exists():
         raise click.ClickException(f"{obj.db_path}: no such database")
     with obj.open_store(read_only=True) as store:
-        reports = [decision_report(store.conn)]
+        found = reports(store.conn)
     if as_json:
-        click.echo(json.dumps([report.model_dump(mode="json") for report in reports], indent=2))
+        click.echo(json.dumps([report.model_dump(mode="json") for report in found], indent=2))
         return
     console = Console()
-    for report in reports:
+    for report in found:
         console.print(report_table(report))
 
 
