@@ -217,11 +217,17 @@ class TeamReviews:
 
     # -- what an expert may see ------------------------------------------------------------------
 
+    def may_see_others(self, problem_id: int, annotator: str) -> bool:
+        """Whether the annotator may see other experts' decisions, edits and labels on the item:
+        always on other items, on an overlap item once they have decided it. Anything that shows
+        other annotators' work (step labels too) asks this first."""
+        return not self.is_overlap(problem_id) or annotator in self.decisions(problem_id)
+
     def visible_to(self, history: ProblemHistory, annotator: str) -> ProblemHistory:
         """The history without other experts' decisions and edits, until this annotator has decided
         an overlap item (non-overlap items, and annotators who decided, see everything)."""
         problem_id = history.problem.id
-        if problem_id is None or not self.is_overlap(problem_id) or annotator in self.decisions(problem_id):
+        if problem_id is None or self.may_see_others(problem_id, annotator):
             return history
         hidden = {
             a.id

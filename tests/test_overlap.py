@@ -131,7 +131,10 @@ def test_an_expert_sees_no_other_decision_or_edit_until_they_decided(db):
         assert bob.current.reviews == []
         assert [a.id for a in bob.current.attempts] == [1, 2]  # alice's edit is hidden too
         assert all(c.attempt_id != edit_id for c in bob.current.critiques)
+        team = TeamReviews(store, EVERYTHING)
+        assert not team.may_see_others(1, "bob") and team.may_see_others(1, "alice")
         bob.decide(Decision.ACCEPTED, 2)
+        assert team.may_see_others(1, "bob")
         bob.reload()  # decided: now bob sees both
         assert {r.annotator for r in bob.current.reviews} == {"alice", "bob"}
         assert edit_id in [a.id for a in bob.current.attempts]
