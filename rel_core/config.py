@@ -123,6 +123,20 @@ class ReviewSettings(StrictModel):
     The start of its SHA-256 is recorded on each decision as `guideline_version`."""
 
 
+class TeamSettings(StrictModel):
+    """A team of experts on one project: overlap items decided independently, and adjudication."""
+
+    overlap: float = Field(0.0, ge=0, le=1)
+    """Share of items that `overlap_k` experts each decide independently (0: none). Chosen by a hash
+    of the problem text, so every process and every run picks the same items."""
+    overlap_k: int = Field(2, ge=2)
+    """How many different experts decide each overlap item before it leaves the queue."""
+    overlap_sources: list[str] = Field(default_factory=list)
+    """Only problems from these sources can be overlap items (empty: any source); `overlap` is the share among them."""
+    adjudicators: list[str] = Field(default_factory=list)
+    """Annotator names who may record the final decision on overlap items the experts disagreed on."""
+
+
 class TrustSettings(StrictModel):
     """Read from the user config only: what a project rel.toml may do with keys."""
 
@@ -144,6 +158,7 @@ class Settings(StrictModel):
     models: dict[str, ModelSettings] = Field(default_factory=dict)
     loop: LoopSettings = Field(default_factory=LoopSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
+    team: TeamSettings = Field(default_factory=TeamSettings)
     trust: TrustSettings = Field(default_factory=TrustSettings)
 
 
@@ -165,7 +180,7 @@ def user_config_path() -> Path:
 
 ENV_PREFIX = "REL_"
 ENV_NESTED = "__"
-SECTIONS = {"openai": ProviderSettings, "anthropic": ProviderSettings, "loop": LoopSettings, "review": ReviewSettings}
+SECTIONS = {"openai": ProviderSettings, "anthropic": ProviderSettings, "loop": LoopSettings, "review": ReviewSettings, "team": TeamSettings}
 KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 BASE_URL_VARIABLES = ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL")
 DEFAULT_KEY_VARIABLE = dict(zip(("openai", "anthropic"), KEY_VARIABLES))

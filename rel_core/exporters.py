@@ -293,7 +293,7 @@ def reasonset_item(history: ProblemHistory, attempt: Attempt | None) -> dict[str
 
 def full_item(history: ProblemHistory, attempt: Attempt | None) -> dict[str, Any]:
     problem = history.problem
-    return {
+    item = {
         "id": problem.id,
         "problem": problem.text,
         "reference_answer": problem.reference_answer,
@@ -308,10 +308,25 @@ def full_item(history: ProblemHistory, attempt: Attempt | None) -> dict[str, Any
         "subject": problem.subject,
         "level": problem.level,
     }
+    decisions = _decisions(history)
+    if len({d["annotator"] for d in decisions}) > 1:  # a team item: every annotator's decision
+        item["decisions"] = decisions
+    return item
+
+
+def _decisions(history: ProblemHistory) -> list[dict[str, Any]]:
+    """Every annotator's live decision (several on overlap items; role `adjudicated` for the final word)."""
+    return [
+        {"annotator": r.annotator, "decision": str(r.decision), "attempt_id": r.attempt_id, "note": r.note, "role": r.role}
+        for r in history.reviews
+        if r.undone_at is None and r.decision != Decision.SKIPPED
+    ]
 
 
 def _annotator(history: ProblemHistory) -> str | None:
-    """Who made the standing decision: the latest live accept, else the latest live review."""
+    """Who made the standing decision: an adjudicator's final word, else the latest live accept, else the latest live review."""
+    if history.adjudicated is not None:
+        return history.adjudicated.annotator
     live = [r for r in history.reviews if r.undone_at is None]
     accepted = [r for r in live if r.decision == Decision.ACCEPTED]
     chosen = (accepted or live)[-1:]

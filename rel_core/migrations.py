@@ -399,3 +399,28 @@ def m008_batches(db: sqlite_utils.Database) -> None:
     db["batch_requests"].create_index(["custom_id"], unique=True)
     db["batch_requests"].create_index(["batch_id"])
     db["batch_requests"].create_index(["problem_id", "state"])
+
+
+@migration
+def m011_overlap(db: sqlite_utils.Database) -> None:
+    # Team projects (rel_core/overlap.py): an overlap item is decided independently by k experts,
+    # so up to k review sessions hold it at once, one row each (the single claim on `problems` is
+    # for everything else). Same holder columns as m004, so dead local holders are told apart.
+    db["overlap_claims"].create(
+        {
+            "problem_id": int,
+            "owner": str,
+            "annotator": str,
+            "claim_expires": str,
+            "claim_label": str,
+            "claim_host": str,
+            "claim_pid": int,
+            "claim_started": int,
+        },
+        pk=("problem_id", "owner"),
+        not_null={"problem_id", "owner", "annotator", "claim_expires"},
+        foreign_keys=[("problem_id", "problems", "id")],
+    )
+    # `adjudicated`: an adjudicator's final word on an overlap item the experts disagreed on; null
+    # for an expert's own (independent) decision. Agreement figures count only the latter.
+    db.execute("alter table reviews add column role text")

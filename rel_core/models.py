@@ -135,6 +135,8 @@ class Review(BaseModel):
     created_at: str = Field(default_factory=utcnow)
     guideline_version: str | None = None
     """Start of the SHA-256 of the guidelines in force when the decision was made (None: none configured)."""
+    role: str | None = None
+    """`adjudicated` for an adjudicator's final word on a disputed overlap item; None for an expert's own decision."""
 
 
 class LLMCall(BaseModel):
@@ -169,7 +171,15 @@ class ProblemHistory(BaseModel):
         return [c for c in self.critiques if c.attempt_id == attempt_id]
 
     @property
+    def adjudicated(self) -> Review | None:
+        """An adjudicator's live final word on a disputed overlap item (rel_core.adjudication), if any."""
+        return next((r for r in reversed(self.reviews) if r.role == "adjudicated" and r.undone_at is None), None)
+
+    @property
     def accepted_attempt(self) -> Attempt | None:
+        final = self.adjudicated  # it overrides the experts' own decisions
+        if final is not None:
+            return next((a for a in self.attempts if a.id == final.attempt_id), None) if final.decision == Decision.ACCEPTED else None
         for review in reversed(self.reviews):
             if review.undone_at is None and review.decision == Decision.ACCEPTED:
                 return next((a for a in self.attempts if a.id == review.attempt_id), None)

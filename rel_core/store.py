@@ -403,9 +403,14 @@ class Store:
         search: str | None = None,
         after_id: int = 0,
         limit: int = 100,
+        condition: tuple[str, list[Any]] | None = None,
     ) -> list[QueueItem]:
-        """A page of the queue in id order (stable across sessions), after `after_id`."""
+        """A page of the queue in id order (stable across sessions), after `after_id`; `condition`:
+        one more SQL condition on `p` and its parameters (rel_core.overlap's, for one annotator)."""
         where, params = ["p.id > ?"], [after_id]
+        if condition:
+            where.append(f"({condition[0]})")
+            params += condition[1]
         if states:
             marks, values = _one_of(states)
             where.append(f"p.state in {marks}")
@@ -458,8 +463,10 @@ class Store:
 
     # -- reviews -------------------------------------------------------------------------
 
-    def record_review(self, review: Review) -> int:
-        """Write an expert decision and move the problem to the state it implies, atomically."""
+    def record_review(self, review: Review, move_state: bool = True) -> int:
+        """Write an expert decision and move the problem to the state it implies, atomically.
+
+        `move_state=False`: only the write (an overlap item's state follows all its decisions: rel_core.overlap)."""
         with self.transaction():
             previous = self.conn.execute("select state from problems where id = ?", [review.problem_id]).fetchone()
             if previous is None:
@@ -468,7 +475,7 @@ class Store:
             row.update(decision=str(review.decision), previous_state=previous[0])
             review_id = self._insert("reviews", row)
             new_state = DECISION_STATE.get(review.decision)
-            if new_state is not None:
+            if new_state is not None and move_state:
                 self.set_state(review.problem_id, new_state, review.note)
             return review_id
 

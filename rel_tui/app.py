@@ -21,9 +21,12 @@ from textual.worker import Worker, WorkerState
 
 from rel_core.answers import AnswerChecker
 from rel_core.config import Settings
+from rel_core.adjudication import Adjudication
+from rel_core.overlap import OverlapPolicy
 from rel_core.store import BUSY_TIMEOUT_SECONDS, Store
 from rel_core.terminal_text import one_line
 from rel_tui.database_write import database_write, rescue_dir
+from rel_tui.screens.adjudicate import AdjudicateScreen
 from rel_tui.screens.edit import EditScreen
 from rel_tui.screens.review import ReviewScreen
 from rel_tui.session import LEASE_RENEW_SECONDS, ReviewSession
@@ -51,16 +54,24 @@ class ReviewApp(App[int]):
         *,
         handle_signals: bool = False,
         busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+        adjudicate: bool = False,
     ):
         """`handle_signals`: save an edit in progress on SIGHUP/SIGTERM before exiting (the CLI sets it).
-        `busy_timeout`: seconds a write waits for another process's lock before it is reported."""
+        `busy_timeout`: seconds a write waits for another process's lock before it is reported.
+        `adjudicate`: open the adjudication screen instead (the annotator must be in team.adjudicators)."""
         super().__init__()
         self.db_path = Path(db_path)
         self.settings = settings
         self.annotator = annotator
         self.handle_signals = handle_signals
         self.store = Store(self.db_path, busy_timeout=busy_timeout)
-        self.session = ReviewSession(self.store, annotator, guidelines=settings.review.guidelines)
+        self.session = ReviewSession(
+            self.store,
+            annotator,
+            guidelines=settings.review.guidelines,
+            overlap=OverlapPolicy.from_settings(settings.team),
+        )
+        self.adjudication = Adjudication.for_settings(self.store, settings.team, annotator) if adjudicate else None
         self._engine = None
         self._engine_build: asyncio.Future | None = None
         self._checker = None
@@ -75,7 +86,10 @@ class ReviewApp(App[int]):
         self.set_interval(LEASE_RENEW_SECONDS, self.renew_claim)
         if self.handle_signals:
             self._install_signal_handlers()
-        self.push_screen(ReviewScreen(self.session, self.db_path.name, self.settings.review.autosave_seconds))
+        if self.adjudication is not None:
+            self.push_screen(AdjudicateScreen(self.adjudication, self.session.holder))
+        else:
+            self.push_screen(ReviewScreen(self.session, self.db_path.name, self.settings.review.autosave_seconds))
         self.call_after_refresh(gc.freeze)
         self.set_timer(WARM_UP_DELAY, self._warm_up)
         # Once the first item is drawn, what exists (modules, widgets, styles: ~100k objects) is out of

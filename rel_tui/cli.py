@@ -119,17 +119,20 @@ class RelGroup(click.Group):
 @click.option("--batch", is_flag=True, help="--auto: send each round of steps as provider batches (half price, results within 24 h).")
 @click.option("--no-wait", is_flag=True, help="--auto --batch: submit, then exit; a later --auto --batch collects.")
 @click.option("--poll-seconds", type=click.FloatRange(min=0.01), default=30.0, show_default=True, help="--auto --batch: how often to poll batches.")
+@click.option("--adjudicate", is_flag=True, help="Open the adjudication screen (for names in team.adjudicators).")
 @click.version_option(package_name="rel-tui")
 @click.pass_context
-def main(ctx: click.Context, db_path: Path, config_path: str | None, annotator: str | None, auto: bool, **auto_options) -> None:
+def main(
+    ctx: click.Context, db_path: Path, config_path: str | None, annotator: str | None, auto: bool, adjudicate: bool, **auto_options
+) -> None:
     """Build datasets of worked solutions with LLMs and human experts.
 
     Without a subcommand, opens the review TUI on the database (or, with --auto, runs the loop).
     """
     ctx.obj = CliContext(db_path=db_path, config_path=config_path, annotator=annotator)
     if ctx.invoked_subcommand is not None:
-        if auto:
-            raise click.UsageError("--auto runs the loop and takes no subcommand")
+        if auto or adjudicate:
+            raise click.UsageError(f"--{'auto' if auto else 'adjudicate'} takes no subcommand")
         return
     if auto:
         from rel_tui.commands.auto import run_auto
@@ -137,7 +140,7 @@ def main(ctx: click.Context, db_path: Path, config_path: str | None, annotator: 
         sys.exit(run_auto(ctx.obj, **auto_options))
     from rel_tui.commands.review import run_review
 
-    run_review(ctx.obj)
+    run_review(ctx.obj, adjudicate=adjudicate)
 
 
 @main.command()

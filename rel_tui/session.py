@@ -21,6 +21,7 @@ from rel_core.checking import check_attempt, quick_check_attempt
 from rel_core.claims import ClaimHolder
 from rel_core.guidelines import version_in_force
 from rel_core.models import Attempt, Critique, Decision, Problem, ProblemHistory, ProblemState, QueueItem, Review
+from rel_core.overlap import OverlapPolicy, TeamReviews, team_for
 from rel_core.store import Store
 
 # A review claim is short and renewed while the item is open. If the TUI is killed, a restart on
@@ -63,10 +64,14 @@ class ReviewSession:
     # share a claim, or both could open, and decide on, the same item.
     holder: ClaimHolder | None = None
     guidelines: Path | None = None  # review.guidelines: its version is recorded on each decision
+    # Team projects: overlap items are claimed, decided and shown per annotator (rel_core.overlap).
+    overlap: OverlapPolicy | None = None
+    team: TeamReviews | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         if self.holder is None:
             self.holder = ClaimHolder.this_process("review", self.annotator)
+        self.team = team_for(self.store, self.overlap)
         with contextlib.suppress(sqlite3.OperationalError):  # busy: `open` tries again, item by item
             self.store.reclaim_dead_local()  # e.g. this expert's TUI, killed a moment ago
 
@@ -95,13 +100,13 @@ class ReviewSession:
     def _open(self, problem_id: int, remember: bool) -> bool:
         if not self._claim(problem_id):
             return False
-        history = self.store.history(problem_id)
+        history = self._history(problem_id)
         if history is None:
-            self.store.release(problem_id, self.owner)
+            self._release(problem_id)
             return False
         previous = self.problem_id
         if previous is not None and previous != problem_id:
-            self.store.release(previous, self.owner)
+            self._release(previous)
             if remember:
                 self.back_stack.append(previous)
         self.current = history
@@ -110,6 +115,8 @@ class ReviewSession:
 
     def _claim(self, problem_id: int) -> bool:
         assert self.holder is not None
+        if self.team and self.team.is_overlap(problem_id):
+            return self.team.claim(problem_id, self.holder, self.annotator, REVIEW_LEASE_SECONDS)
         if self.store.claim(problem_id, self.holder, REVIEW_LEASE_SECONDS):
             return True
         # Held: if its holder ran here and is gone, the claim is free now, not in a minute.
@@ -117,7 +124,18 @@ class ReviewSession:
 
     def reload(self) -> None:
         if self.problem_id is not None:
-            self.current = self.store.history(self.problem_id)
+            self.current = self._history(self.problem_id)
+
+    def _history(self, problem_id: int) -> ProblemHistory | None:
+        """The item as this expert may see it: on an overlap item, nobody else's decision or edit until they decided."""
+        history = self.store.history(problem_id)
+        return self.team.visible_to(history, self.annotator) if self.team and history else history
+
+    def _release(self, problem_id: int) -> None:
+        assert self.holder is not None
+        if self.team and self.team.is_overlap(problem_id):
+            self.team.release(problem_id, self.holder)
+        self.store.release(problem_id, self.owner)
 
     def next(self, wrap: bool = True) -> bool:
         """Open the next claimable item after the current one (wrapping once to the start)."""
@@ -174,18 +192,22 @@ class ReviewSession:
             search=self.filter.search,
             after_id=after_id,
             limit=limit,
+            condition=self.team.queue_condition(self.annotator) if self.team else None,
         )
 
     def close(self) -> None:
         """Give up the claim on the open item (leaving the app)."""
         if self.problem_id is not None:
-            self.store.release(self.problem_id, self.owner)
+            self._release(self.problem_id)
         self.current = None
 
     def renew_claim(self) -> None:
         """The heartbeat while an item is open (every LEASE_RENEW_SECONDS)."""
         if self.problem_id is not None:
             assert self.holder is not None
+            if self.team and self.team.is_overlap(self.problem_id):
+                self.team.renew(self.problem_id, self.holder, REVIEW_LEASE_SECONDS)
+                return
             self.store.claim(self.problem_id, self.holder, REVIEW_LEASE_SECONDS)
 
     # -- decisions ---------------------------------------------------------------------
@@ -205,11 +227,13 @@ class ReviewSession:
             note=note or None,
             guideline_version=version_in_force(self.guidelines),
         )
+        if self.team and self.team.is_overlap(review.problem_id):
+            return self.team.record(review)
         return self.store.record_review(review)
 
     def undo(self) -> Review | None:
         """Take back this annotator's last decision (only the write: the screen reopens the item)."""
-        return self.store.undo_last_review(self.annotator)
+        return self.team.undo(self.annotator) if self.team else self.store.undo_last_review(self.annotator)
 
     def remember(self, problem_id: int) -> None:
         """Put an item on the way back, so `previous` opens it (an undone item that could not be reopened)."""
@@ -218,6 +242,8 @@ class ReviewSession:
 
     def held_by(self, problem_id: int) -> str | None:
         """Who holds a live claim on the item, as people read it ("auto alice@box pid 123"), if anyone."""
+        if self.team and self.team.is_overlap(problem_id):
+            return ", ".join(self.team.holders(problem_id)) or "experts who decided it"
         return self.store.claim_label(problem_id)
 
     def sources(self) -> list[str]:

@@ -12,6 +12,7 @@ MODULES = (
     "rel_tui.commands.check",
     "rel_tui.commands.report",
     "rel_tui.commands.serve",
+    "rel_tui.commands.agreement",
 )
 
 

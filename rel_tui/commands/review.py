@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import sys
 
+import click
+
+from rel_core.terminal_text import one_line
 from rel_tui.cli import CliContext, busy_timeout_from_env, load_bundled_if_empty
 
 
-def run_review(obj: CliContext) -> None:
+def run_review(obj: CliContext, adjudicate: bool = False) -> None:
     from rel_tui.app import ReviewApp
+
+    if adjudicate and obj.annotator_name() not in obj.settings().team.adjudicators:
+        raise click.ClickException(
+            f"{one_line(obj.annotator_name())} is not an adjudicator: add the name to team.adjudicators in the config"
+        )
 
     with obj.open_store() as store:
         load_bundled_if_empty(store)
@@ -18,6 +26,7 @@ def run_review(obj: CliContext) -> None:
         annotator=obj.annotator_name(),
         handle_signals=True,
         busy_timeout=busy_timeout_from_env(),
+        adjudicate=adjudicate,
     )
     app.run()
     if app.return_code:
