@@ -335,8 +335,10 @@ class LoopEngine:
 
     async def _generate(self, problem: Problem, hint: str | None, on_delta: DeltaCallback | None) -> Committed:
         template = self.templates["generate"]
-        text = problem.text if not hint else f"{problem.text}\n\n(Hint from an expert: {hint})"
-        completion = await self._call_generator("generate", problem, template.render(problem=text), 0, on_delta)
+        prompt = template.render(problem=problem.text)
+        if hint:  # after the shared prefix, so the expert's hint does not change it
+            prompt = f"{prompt.rstrip()}\n\n(Hint from an expert: {hint})"
+        completion = await self._call_generator("generate", problem, template, prompt, 0, on_delta)
         return self._commit_attempt(
             problem, None, AttemptKind.GENERATED, completion.text, completion, template, 0, hint
         )
@@ -346,7 +348,7 @@ class LoopEngine:
     ) -> Committed:
         template = self.templates["revise"]
         prompt = template.render(problem=problem.text, attempt=parent.text, hint=hint)
-        completion = await self._call_generator("revise", problem, prompt, iteration, on_delta)
+        completion = await self._call_generator("revise", problem, template, prompt, iteration, on_delta)
         # A revision continues the earlier trace: the stored attempt is the whole trace.
         text = f"{demote_answer_tags(parent.text).rstrip()}\n\n{completion.text.lstrip()}"
         return self._commit_attempt(problem, parent, AttemptKind.REVISED, text, completion, template, iteration, hint)
@@ -359,7 +361,7 @@ class LoopEngine:
             reference_solution=problem.reference_solution or problem.reference_answer or "",
             reference_answer=reference_answer_of(problem) or "(see the reference solution)",
         )
-        completion = await self._call_generator("rewrite", problem, prompt, iteration, None)
+        completion = await self._call_generator("rewrite", problem, template, prompt, iteration, None)
         return self._commit_attempt(
             problem, parent, AttemptKind.FINAL_REWRITE, completion.text, completion, template, iteration, None
         )
@@ -368,7 +370,7 @@ class LoopEngine:
         template = self.templates["cleanup"]
         final_answer = parent.final_answer or extract_answer(parent.text) or ""
         prompt = template.render(problem=problem.text, attempt=parent.text, final_answer=final_answer)
-        completion = await self._call_generator("cleanup", problem, prompt, iteration, None)
+        completion = await self._call_generator("cleanup", problem, template, prompt, iteration, None)
         return self._commit_attempt(
             problem, parent, AttemptKind.CLEANED, completion.text, completion, template, iteration, None
         )
@@ -377,10 +379,13 @@ class LoopEngine:
         return self.settings.loop.temperature * self.settings.loop.temperature_decay**iteration
 
     async def _call_generator(
-        self, purpose: str, problem: Problem, prompt: str, iteration: int, on_delta: DeltaCallback | None
+        self, purpose: str, problem: Problem, template, prompt: str, iteration: int, on_delta: DeltaCallback | None
     ) -> Completion:
         request = CompletionRequest(
             model=self.settings.generator,
+            # The system message (role + problem) is the same for every generator call of the problem:
+            # one prefix the provider caches; the step's own text follows it.
+            system=template.render_system(problem=problem.text),
             messages=[ChatMessage(role="user", content=prompt)],
             temperature=round(self._temperature(iteration), 6),
             max_tokens=self.settings.loop.max_tokens,
@@ -456,15 +461,15 @@ class LoopEngine:
 
     async def _llm_critique(self, problem: Problem, attempt: Attempt, check: CheckResult) -> Critique:
         template = self.templates["critic"]
-        prompt = template.render(
-            problem=problem.text,
-            attempt=attempt.text,
-            reference_answer=reference_answer_of(problem) or "(none given; judge from the reference solution)",
-            reference_solution=problem.reference_solution or "",
-            check_note=_check_note(check),
-        )
+        stable = {  # the critic's system message: the same for every critique of the problem
+            "problem": problem.text,
+            "reference_answer": reference_answer_of(problem) or "(none given; judge from the reference solution)",
+            "reference_solution": problem.reference_solution or "",
+        }
+        prompt = template.render(**stable, attempt=attempt.text, check_note=_check_note(check))
         request = CompletionRequest(
             model=self.settings.critic,
+            system=template.render_system(**stable),
             messages=[ChatMessage(role="user", content=prompt)],
             max_tokens=min(CRITIC_MAX_TOKENS, self.settings.loop.max_tokens),
             purpose="critic",
