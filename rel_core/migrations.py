@@ -276,3 +276,12 @@ def m005_reasoning(db: sqlite_utils.Database) -> None:
     # Ollama `reasoning`, Anthropic thinking): kept beside the answer, never mixed into it.
     db.execute("alter table llm_calls add column reasoning text")
     db.execute("alter table attempts add column reasoning text")
+
+
+@migration
+def m007_cached_tokens(db: sqlite_utils.Database) -> None:
+    # Prompt caching: of a call's input tokens, those read from the provider's prompt cache
+    # (OpenAI cached_tokens, Anthropic cache_read_input_tokens) and those written to it (Anthropic
+    # cache_creation_input_tokens). They are priced differently; null when the server said nothing.
+    db.execute("alter table llm_calls add column cached_input_tokens integer")
+    db.execute("alter table llm_calls add column cache_write_tokens integer")

@@ -153,6 +153,9 @@ def status(obj: CliContext) -> None:
     table.add_row("LLM calls", str(spend.calls))
     table.add_row("LLM calls failed", str(spend.failed))
     table.add_row("LLM spend", spend.describe())
+    table.add_row("cached input tokens", spend.describe_cached())
+    if spend.cache_write_tokens:
+        table.add_row("cache write tokens", f"{spend.cache_write_tokens:,}")
     Console().print(table)
 
 
