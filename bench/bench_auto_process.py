@@ -127,6 +127,23 @@ def run_once(args: argparse.Namespace) -> dict:
     }
 
 
+def idle_once(args: argparse.Namespace) -> dict:
+    """The whole process on a queue with nothing to do: its start-up and shut-down alone, in wall
+    time and CPU (CPU is the figure a loaded machine distorts least)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "OPENAI_API_KEY": "sk-bench", "HOME": tmp}
+        if args.code:
+            env["PYTHONPATH"] = str(args.code)
+        db = build_database(Path(tmp), 1, args.concurrency, "http://127.0.0.1:9", env)
+        settle = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(\"update problems set state = 'accepted'\"); c.commit()"
+        subprocess.run([sys.executable, "-c", settle, str(db)], check=True)
+        started = time.time()
+        process = subprocess.Popen([sys.executable, "-m", "rel_tui", "--db", str(db), "--auto"], env=env, cwd=tmp,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, _, usage = os.wait4(process.pid, 0)
+        return {"wall": time.time() - started, "cpu": usage.ru_utime + usage.ru_stime}
+
+
 def report(results: list[dict], args: argparse.Namespace) -> None:
     def median(key: str) -> float:
         return statistics.median(r[key] for r in results)
@@ -141,6 +158,8 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
     print(f"  wall / ideal     {median('ratio'):.2f}   (runs: {runs})")
     print(f"  fixed start      {median('start'):.2f} s (process start to first request)")
     print(f"  CPU per call     {median('cpu_ms_per_call'):.2f} ms ({median('cpu'):.2f} s in all)")
+    if "idle_wall" in results[0]:
+        print(f"  nothing to do    {median('idle_wall'):.2f} s wall, {median('idle_cpu'):.2f} s CPU (whole process)")
 
 
 def main() -> None:
@@ -157,7 +176,10 @@ def main() -> None:
     if args.role == "serve":
         serve(args.latency_ms)
         return
-    results = [run_once(args) for _ in range(args.repeats)]
+    results = []
+    for _ in range(args.repeats):
+        idle = idle_once(args)
+        results.append({**run_once(args), "idle_wall": idle["wall"], "idle_cpu": idle["cpu"]})
     if args.json:
         print(json.dumps(results))
     report(results, args)

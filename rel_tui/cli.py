@@ -115,6 +115,12 @@ class RelGroup(click.Group):
 @click.option("--critic", help="--auto: critic model spec, provider:model.")
 @click.option("--budget", type=click.FloatRange(min=0), help="--auto: stop starting problems after this many USD.")
 @click.option("--retry-errored", is_flag=True, help="--auto: also retry problems a provider error stopped.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    help="--auto: runner processes sharing the queue, each with its share of the concurrency (default 1).",
+)
 @click.version_option(package_name="rel-tui")
 @click.pass_context
 def main(ctx: click.Context, db_path: Path, config_path: str | None, annotator: str | None, auto: bool, **auto_options) -> None:

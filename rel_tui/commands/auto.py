@@ -54,6 +54,7 @@ def run_auto(
     critic: str | None = None,
     budget: float | None = None,
     retry_errored: bool = False,
+    workers: int = 1,
 ) -> int:
     try:
         settings = apply_cli_overrides(
@@ -69,6 +70,10 @@ def run_auto(
     problem = config_problem(settings)
     if problem:
         return config_error(problem)
+    if workers > 1:
+        from rel_tui.commands.auto_workers import run_workers
+
+        return run_workers(obj, settings, workers, limit=limit, retry_errored=retry_errored)
     with obj.open_store() as store:
         try:
             return asyncio.run(_main(store, settings, limit, retry_errored))
