@@ -82,9 +82,11 @@ def price_for(
     override = settings.models.get(spec)
     input_price = override.input_per_million if override and override.input_per_million is not None else None
     output_price = override.output_per_million if override and override.output_per_million is not None else None
+    cached: float | None
+    written: float | None
     if input_price is not None:
         # A price set in the config knows no cache discount: cached tokens cost what the config says.
-        cached, written = input_price, input_price
+        cached = written = input_price
     else:
         input_price = bundled.input_per_million if bundled else None
         cached = bundled.cached_input_per_million if bundled else None
