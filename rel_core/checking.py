@@ -7,10 +7,11 @@ once per attempt, so the review screen, `rel-tui check` and the export's `verifi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from .answers import AnswerChecker, CheckResult
+from .answers import AnswerChecker, CheckResult, extract_answer, strip_math_delimiters
 from .labels import record_check_disagreement
 from .loop import check_critique, latest_critique, reference_answer_of
 from .models import Attempt, Critique, CritiqueSource, Problem, ProblemHistory, ProblemState, Verdict
@@ -110,3 +111,36 @@ async def check_unchecked(
     for problem, attempt in unchecked_attempts(store, states):
         tally.add(await check_attempt(store, checker, problem, attempt))
     return tally
+
+
+# -- plain integers, without math-verify ------------------------------------------------------------
+
+# An integer as written, with an optional sign: math-verify reads it exactly (it rounds decimals to
+# six places, so "0.1234567" equals "0.1234568" there: decimals are left to it). At most 15 digits.
+_PLAIN_INTEGER = re.compile(r"[+-]?[0-9]{1,15}")
+
+
+def plain_integer_verdict(reference: str, answer: str) -> CheckResult | None:
+    """math-verify's verdict on two plain integers, found in-process; None for anything else."""
+    gold, given = strip_math_delimiters(reference).strip(), strip_math_delimiters(answer).strip()
+    if not (_PLAIN_INTEGER.fullmatch(gold) and _PLAIN_INTEGER.fullmatch(given)):
+        return None
+    if int(gold) == int(given):  # the words math-verify's verdict is stored with
+        return CheckResult(Verdict.CORRECT, True, answer, f"{answer!r} is equivalent to the reference")
+    return CheckResult(Verdict.INCORRECT, True, answer, f"{answer!r} is not equivalent to the reference")
+
+
+class PlainNumberChecker(AnswerChecker):
+    """AnswerChecker that decides two plain integers itself, as math-verify would: the common case of
+    a numeric reference costs no round trip to a worker, and a run whose answers are all plain
+    integers never starts the workers (each imports sympy: about a second of CPU)."""
+
+    def quick_check(self, text: str, reference: str | None) -> CheckResult | None:
+        quick = super().quick_check(text, reference)
+        if quick is not None or reference is None:
+            return quick
+        answer = extract_answer(text)
+        return plain_integer_verdict(reference, answer) if answer is not None else None
+
+    async def check(self, text: str, reference: str | None) -> CheckResult:
+        return self.quick_check(text, reference) or await super().check(text, reference)

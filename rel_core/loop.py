@@ -34,7 +34,7 @@ from .models import (
     ProblemState,
     Verdict,
 )
-from .prompts import Templates
+from .prompts import Template, Templates
 from .providers.base import (
     TRUNCATED_FINISH_REASONS,
     ChatMessage,
@@ -361,7 +361,9 @@ class LoopEngine:
         _, template_name, purpose = GENERATOR_STEPS[step]
         template = self.templates[template_name]
         if step == Step.GENERATE:
-            prompt = template.render(problem=problem.text if not hint else f"{problem.text}\n\n(Hint from an expert: {hint})")
+            prompt = template.render(problem=problem.text)
+            if hint:  # after the shared prefix, so the expert's hint does not change it
+                prompt = f"{prompt.rstrip()}\n\n(Hint from an expert: {hint})"
         elif step == Step.REVISE:
             prompt = template.render(problem=problem.text, attempt=parent.text, hint=hint)
         elif step == Step.FINAL_REWRITE:
@@ -376,7 +378,7 @@ class LoopEngine:
             hint = None
             final_answer = parent.final_answer or await asyncio.to_thread(extract_answer, parent.text) or ""
             prompt = template.render(problem=problem.text, attempt=parent.text, final_answer=final_answer)
-        request = self._generator_request(purpose, problem, prompt, iteration)
+        request = self._generator_request(purpose, problem, template, prompt, iteration)
         return StepCall(step, request, template, parent if step != Step.GENERATE else None, iteration, hint)
 
     async def commit_generated(self, call: StepCall, problem: Problem, completion: Completion) -> Committed:
@@ -392,9 +394,14 @@ class LoopEngine:
     def _temperature(self, iteration: int) -> float:
         return self.settings.loop.temperature * self.settings.loop.temperature_decay**iteration
 
-    def _generator_request(self, purpose: str, problem: Problem, prompt: str, iteration: int) -> CompletionRequest:
+    def _generator_request(
+        self, purpose: str, problem: Problem, template: Template, prompt: str, iteration: int
+    ) -> CompletionRequest:
         return CompletionRequest(
             model=self.settings.generator,
+            # The system message (role + problem) is the same for every generator call of the problem:
+            # one prefix the provider caches; the step's own text follows it.
+            system=template.render_system(problem=problem.text),
             messages=[ChatMessage(role="user", content=prompt)],
             temperature=round(self._temperature(iteration), 6),
             max_tokens=self.settings.loop.max_tokens,
@@ -477,15 +484,15 @@ class LoopEngine:
 
     def critic_call(self, problem: Problem, attempt: Attempt, check: CheckResult) -> StepCall:
         template = self.templates["critic"]
-        prompt = template.render(
-            problem=problem.text,
-            attempt=attempt.text,
-            reference_answer=reference_answer_of(problem) or "(none given; judge from the reference solution)",
-            reference_solution=problem.reference_solution or "",
-            check_note=_check_note(check),
-        )
+        stable = {  # the critic's system message: the same for every critique of the problem
+            "problem": problem.text,
+            "reference_answer": reference_answer_of(problem) or "(none given; judge from the reference solution)",
+            "reference_solution": problem.reference_solution or "",
+        }
+        prompt = template.render(**stable, attempt=attempt.text, check_note=_check_note(check))
         request = CompletionRequest(
             model=self.settings.critic,
+            system=template.render_system(**stable),
             messages=[ChatMessage(role="user", content=prompt)],
             max_tokens=min(CRITIC_MAX_TOKENS, self.settings.loop.max_tokens),
             purpose="critic",

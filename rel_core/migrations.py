@@ -424,3 +424,12 @@ def m011_overlap(db: sqlite_utils.Database) -> None:
     # `adjudicated`: an adjudicator's final word on an overlap item the experts disagreed on; null
     # for an expert's own (independent) decision. Agreement figures count only the latter.
     db.execute("alter table reviews add column role text")
+
+
+@migration
+def m007_cached_tokens(db: sqlite_utils.Database) -> None:
+    # Prompt caching: of a call's input tokens, those read from the provider's prompt cache
+    # (OpenAI cached_tokens, Anthropic cache_read_input_tokens) and those written to it (Anthropic
+    # cache_creation_input_tokens). They are priced differently; null when the server said nothing.
+    db.execute("alter table llm_calls add column cached_input_tokens integer")
+    db.execute("alter table llm_calls add column cache_write_tokens integer")

@@ -149,6 +149,10 @@ class LLMCall(BaseModel):
     response: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    """Of input_tokens, read from the provider's prompt cache."""
+    cache_write_tokens: int | None = None
+    """Of input_tokens, written to the prompt cache (Anthropic)."""
     tokens_estimated: bool = False
     latency_ms: float | None = None
     cost_usd: float | None = None

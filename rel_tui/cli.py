@@ -120,6 +120,12 @@ class RelGroup(click.Group):
 @click.option("--no-wait", is_flag=True, help="--auto --batch: submit, then exit; a later --auto --batch collects.")
 @click.option("--poll-seconds", type=click.FloatRange(min=0.01), default=30.0, show_default=True, help="--auto --batch: how often to poll batches.")
 @click.option("--adjudicate", is_flag=True, help="Open the adjudication screen (for names in team.adjudicators).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    help="--auto: runner processes sharing the queue, each with its share of the concurrency (default 1).",
+)
 @click.version_option(package_name="rel-tui")
 @click.pass_context
 def main(
@@ -169,6 +175,9 @@ def status(obj: CliContext) -> None:
         table.add_section()
         for batch in batches:  # provider batches in flight (`--auto --batch`)
             table.add_row(Text(f"batch {batch.label} {batch.provider_batch_id or '(submitting)'}"), Text(f"{batch.provider_status or batch.state} {batch.done}/{batch.requests}"))
+    table.add_row("cached input tokens", spend.describe_cached())
+    if spend.cache_write_tokens:
+        table.add_row("cache write tokens", f"{spend.cache_write_tokens:,}")
     Console().print(table)
 
 

@@ -15,7 +15,8 @@ Replies come from the queue first, then the responder function (called on the se
 None falls through), then `server.default`. A reply is plain text or a `Reply`: usage or none,
 an HTTP error (Reply.error / rate_limited / insufficient_quota / server_error / auth_failed /
 model_not_found / context_length_exceeded), a delay, slow chunks, a stream cut off mid-way, a body
-sent verbatim (`raw_body`, any status), `content: null` (text=None), no choices, reasoning text in
+sent verbatim (`raw_body`, any status), `content: null` (text=None), no choices, prompt-cache usage
+(`cached_tokens`, `cache_write_tokens`, in each protocol's fields), reasoning text in
 `reasoning_content` / `reasoning` / a thinking block, a reply dripped one byte at a time (`drip`),
 and Anthropic stream usage sent the way LiteLLM's proxy does (`start_input_tokens=0`).
 Streams follow each protocol: OpenAI `data:` chunks, a usage chunk when
@@ -99,6 +100,11 @@ class Reply:
     start_input_tokens: int | None = None
     """Anthropic streams: input_tokens in message_start, with the real count then sent in message_delta
     (LiteLLM's proxy sends 0 first)."""
+    cached_tokens: int | None = None
+    """Prompt-cache reads: OpenAI `usage.prompt_tokens_details.cached_tokens` (part of prompt_tokens),
+    Anthropic `usage.cache_read_input_tokens` (apart from input_tokens)."""
+    cache_write_tokens: int | None = None
+    """Anthropic `usage.cache_creation_input_tokens`: prompt tokens written to the cache."""
 
     # -- ready-made failures --
 
@@ -169,13 +175,15 @@ class RecordedRequest:
         """The system prompt, wherever the protocol puts it."""
         if self.protocol == "anthropic":
             system = self.body.get("system")
-            return system if isinstance(system, str) or system is None else json.dumps(system)
+            return None if system is None else _text(system)  # a string, or text blocks (with cache_control)
         return next((_text(m.get("content")) for m in self.messages if m.get("role") == "system"), None)
 
     @property
     def prompt(self) -> str:
-        """All user messages' text, joined: what per-problem scripting usually matches on."""
-        return "\n".join(_text(m.get("content")) for m in self.messages if m.get("role") == "user")
+        """The system prompt and all user messages' text, joined: what per-problem scripting usually
+        matches on (the loop puts the problem in the system message)."""
+        users = [_text(m.get("content")) for m in self.messages if m.get("role") == "user"]
+        return "\n".join(([self.system] if self.system else []) + users)
 
 
 Responder = Callable[[RecordedRequest], "Reply | str | None"]
@@ -478,7 +486,7 @@ def _deltas(reply: Reply) -> list[str]:
 
 
 def _usage(request: RecordedRequest, reply: Reply) -> tuple[int, int]:
-    prompt_chars = len(request.prompt) + len(request.system or "")
+    prompt_chars = len(request.prompt)
     return (
         reply.input_tokens if reply.input_tokens is not None else max(1, prompt_chars // 4),
         reply.output_tokens if reply.output_tokens is not None else max(1, len(_deltas(reply))),
@@ -499,7 +507,7 @@ def _plain_body(request: RecordedRequest, reply: Reply) -> dict[str, Any]:
             "stop_sequence": None,
         }
         if reply.usage:
-            body["usage"] = {"input_tokens": inp, "output_tokens": out}
+            body["usage"] = {"input_tokens": inp, "output_tokens": out, **_anthropic_cache_usage(reply)}
         return body
     body = {
         "id": "chatcmpl-loopback",
@@ -509,8 +517,24 @@ def _plain_body(request: RecordedRequest, reply: Reply) -> dict[str, Any]:
         "choices": [] if reply.no_choices else [{"index": 0, "message": _openai_message(reply), "finish_reason": reply.finish_reason, "logprobs": None}],
     }
     if reply.usage:
-        body["usage"] = {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out}
+        body["usage"] = _openai_usage(inp, out, reply)
     return body
+
+
+def _openai_usage(inp: int, out: int, reply: Reply) -> dict[str, Any]:
+    usage: dict[str, Any] = {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out}
+    if reply.cached_tokens is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": reply.cached_tokens, "audio_tokens": 0}
+    return usage
+
+
+def _anthropic_cache_usage(reply: Reply) -> dict[str, int]:
+    usage = {}
+    if reply.cache_write_tokens is not None:
+        usage["cache_creation_input_tokens"] = reply.cache_write_tokens
+    if reply.cached_tokens is not None:
+        usage["cache_read_input_tokens"] = reply.cached_tokens
+    return usage
 
 
 def _openai_message(reply: Reply) -> dict[str, Any]:
@@ -544,7 +568,7 @@ def _openai_events(request: RecordedRequest, reply: Reply, n: int):
     wants_usage = (request.body.get("stream_options") or {}).get("include_usage")
     if reply.usage and wants_usage:
         inp, out = _usage(request, reply)
-        usage = {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out}
+        usage = _openai_usage(inp, out, reply)
         yield f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n"
     yield "data: [DONE]\n\n"
 
@@ -560,7 +584,7 @@ def _anthropic_events(request: RecordedRequest, reply: Reply, n: int):
     message = {"id": f"msg_{n}", "type": "message", "role": "assistant", "model": reply.model or request.model, "content": [], "stop_reason": None, "stop_sequence": None}
     at_start = reply.start_input_tokens if reply.start_input_tokens is not None else inp
     if reply.usage:
-        message["usage"] = {"input_tokens": at_start, "output_tokens": 1}
+        message["usage"] = {"input_tokens": at_start, "output_tokens": 1, **_anthropic_cache_usage(reply)}
     yield event("message_start", {"message": message})
     index = 0
     if reply.reasoning is not None and not reply.no_choices:

@@ -1,7 +1,8 @@
 """Scripting the loopback LLM server per problem and per loop step, for the loop and runner tests.
 
 A problem's text carries a marker (e.g. `[P1]`); the step is recognised from the prompt the
-loop's templates produce. Each (marker, step) has a list of replies used in order; the last
+loop's templates produce (`RecordedRequest.prompt`: the system message, with the problem, and the
+user message). Each (marker, step) has a list of replies used in order; the last
 one repeats.
 """
 
@@ -17,7 +18,8 @@ STEP_SIGNATURES = (  # checked in order: the critic's prompt quotes the solution
     ("revise", "Reviewer's hint:"),
     ("final_rewrite", "Rewrite the worked solution from the very beginning"),
     ("cleanup", "Edit it into one coherent trace"),
-    ("generate", "Solve the problem below"),
+    ("generate", "Solve the problem above"),
+    ("generate", "Solve the problem below"),  # a user template that still holds the problem
 )
 
 

@@ -400,8 +400,8 @@ def test_template_dir_overrides_file_by_file_and_changes_the_version(tmp_path):
 def test_a_template_missing_its_placeholders_is_refused(tmp_path):
     from rel_core.prompts import TemplateError
 
-    (tmp_path / "revise.md").write_text("Revise {attempt} please.")
-    with pytest.raises(TemplateError, match=r"revise\.md: must contain \{problem\}, \{hint\}"):
+    (tmp_path / "revise.md").write_text("Revise {problem} please.")
+    with pytest.raises(TemplateError, match=r"revise\.md: must contain \{attempt\}, \{hint\}"):
         Templates(tmp_path)
     with pytest.raises(TemplateError, match="not a directory"):
         Templates(tmp_path / "missing")
@@ -416,7 +416,7 @@ async def test_user_templates_are_used_and_recorded(store, script, make_engine, 
     await make_engine(template_dir=templates).run_problem(problem_id)
     [attempt] = store.history(problem_id).attempts
     assert attempt.template_version == Templates(templates)["generate"].version
-    assert llm_server.requests[0].prompt.startswith("CUSTOM PROMPT.")
+    assert llm_server.requests[0].messages[-1]["content"].startswith("CUSTOM PROMPT.")
 
 
 async def test_no_write_without_the_claim(store, script, make_engine):

@@ -3,13 +3,18 @@
 Placeholders are `{name}` for the names a template is rendered with; every other brace is
 left alone, so LaTeX (`\\boxed{x}`) and JSON examples need no escaping. A directory given in
 config (`loop.template_dir`) replaces the bundled files one by one.
+
+Each step's prompt is a system message (its role's template: `system` for the generator's steps,
+`critic_system` for the critic) followed by the step's own text. The system message holds what
+stays the same over a problem's calls (role, problem, reference), so every call of a role starts
+with one identical prefix that providers can cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 BUNDLED_DIR = Path(__file__).parent
@@ -22,13 +27,25 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "final_rewrite": ("problem", "attempt", "reference_solution", "reference_answer"),
     "cleanup": ("problem", "attempt", "final_answer"),
     "critic": ("problem", "attempt", "reference_answer", "reference_solution", "check_note"),
+    "system": ("problem",),
+    "critic_system": ("problem", "reference_answer", "reference_solution"),
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
-    "generate": ("problem",),
-    "revise": ("problem", "attempt", "hint"),
-    "final_rewrite": ("problem", "reference_solution"),
+    "generate": (),
+    "revise": ("attempt", "hint"),
+    "final_rewrite": ("reference_solution",),
     "cleanup": ("attempt",),
-    "critic": ("problem", "attempt", "reference_answer"),
+    "critic": ("attempt",),
+    "system": ("problem",),
+    "critic_system": ("problem", "reference_answer"),
+}
+# The system message each step is sent with: the cacheable prefix shared by the role's calls.
+SYSTEM_OF = {
+    "generate": "system",
+    "revise": "system",
+    "final_rewrite": "system",
+    "cleanup": "system",
+    "critic": "critic_system",
 }
 
 
@@ -41,11 +58,18 @@ class Template:
     name: str
     text: str
     path: Path
+    system: Template | None = None
+    """The system message the step is sent with (SYSTEM_OF)."""
 
     @property
     def version(self) -> str:
-        """Short hash of the text: attempts record it, so a changed prompt is visible in the data."""
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()[:12]
+        """Short hash of the text and its system message: attempts record it, so a changed prompt is
+        visible in the data."""
+        whole = self.text if self.system is None else f"{self.system.text}\0{self.text}"
+        return hashlib.sha256(whole.encode("utf-8")).hexdigest()[:12]
+
+    def render_system(self, **values: str) -> str | None:
+        return self.system.render(**values) if self.system is not None else None
 
     def render(self, **values: str) -> str:
         allowed = PLACEHOLDERS[self.name]
@@ -99,7 +123,11 @@ class Templates:
     def __init__(self, override_dir: Path | None = None):
         if override_dir is not None and not Path(override_dir).is_dir():
             raise TemplateError(f"template_dir {override_dir} is not a directory")
-        self._templates = {name: load_template(name, override_dir) for name in PLACEHOLDERS}
+        loaded = {name: load_template(name, override_dir) for name in PLACEHOLDERS}
+        self._templates = {
+            name: replace(template, system=loaded[SYSTEM_OF[name]]) if name in SYSTEM_OF else template
+            for name, template in loaded.items()
+        }
 
     def __getitem__(self, name: str) -> Template:
         return self._templates[name]

@@ -23,6 +23,7 @@ from .base import (
     ErrorKind,
     ProviderError,
     error_kind_for_status,
+    estimate_tokens,
     not_json,
     one_line,
     refuse_retry_on_exhausted_quota,
@@ -85,11 +86,12 @@ class AnthropicProvider:
         thinking: list[str] = []
         result = Completion(text="", model=model)
         finished, seen = False, 0
+        usage: dict[str, int | None] = {}  # the largest count of each usage field seen
         async for event in self._events(events, spec, parts):
             seen += 1
             if event.type == "message_start":
                 result.model = event.message.model or model
-                result.input_tokens = _tokens(event.message, "input_tokens")
+                _note_usage(usage, event.message)
             elif event.type == "content_block_delta" and event.delta.type == "text_delta":
                 parts.append(event.delta.text)
                 on_delta(event.delta.text)
@@ -99,9 +101,10 @@ class AnthropicProvider:
                 result.finish_reason = event.delta.stop_reason
                 result.output_tokens = _tokens(event, "output_tokens")
                 # A proxy may send 0 in message_start and the real count here (LiteLLM): the larger one.
-                result.input_tokens = _larger(result.input_tokens, _tokens(event, "input_tokens"))
+                _note_usage(usage, event)
             elif event.type == "message_stop":
                 finished = True
+        _set_input_usage(result, usage)
         result.text = "".join(parts)
         result.reasoning = "".join(thinking) or None
         if not finished:
@@ -152,7 +155,7 @@ def request_params(model: str, request: CompletionRequest) -> dict[str, Any]:
         "messages": [{"role": m.role, "content": m.content} for m in request.messages],
     }
     if request.system:
-        params["system"] = request.system
+        params["system"] = system_param(model, request.system)
     # No temperature: the Messages API this SDK speaks (anthropic 2.x) has no sampling parameters.
     return params
 
@@ -166,14 +169,62 @@ def _completion(message: dict[str, Any], model: str) -> Completion:
     usage = usage if isinstance(usage, dict) else {}
     answered = message.get("model")
     stop = message.get("stop_reason")
-    return Completion(
+    completion = Completion(
         text=text,
         reasoning=reasoning,
         model=answered if isinstance(answered, str) and answered else model,
-        input_tokens=_int(usage.get("input_tokens")),
         output_tokens=_int(usage.get("output_tokens")),
         finish_reason=stop if isinstance(stop, str) else None,
     )
+    _set_input_usage(completion, {field: _int(usage.get(field)) for field in _INPUT_FIELDS})
+    return completion
+
+
+# -- prompt caching ---------------------------------------------------------------------------
+
+# The shortest prefix Anthropic caches, in tokens (its prompt-caching docs); a shorter one marked
+# with cache_control is simply not cached. Matched on the model name's start, first match wins.
+MIN_CACHEABLE_TOKENS = (
+    ("claude-opus-4-5", 4096),
+    ("claude-opus-4-6", 4096),
+    ("claude-haiku-4-5", 4096),
+    ("claude-sonnet-4-6", 2048),
+    ("claude-3-5-haiku", 2048),
+    ("claude-3-haiku", 2048),
+)
+DEFAULT_MIN_CACHEABLE_TOKENS = 1024  # Sonnet 4.5, 4, 3.7, Opus 4.1, 4 and unknown models
+
+
+def min_cacheable_tokens(model: str) -> int:
+    return next((tokens for prefix, tokens in MIN_CACHEABLE_TOKENS if model.startswith(prefix)), DEFAULT_MIN_CACHEABLE_TOKENS)
+
+
+def system_param(model: str, system: str) -> str | list[dict[str, Any]]:
+    """The system prompt; marked for the prompt cache (`cache_control`, ephemeral) when it is long
+    enough to be cached. The loop puts a problem's stable text there, so every later call of the
+    problem reads it from the cache at a tenth of the input price."""
+    if estimate_tokens(system) < min_cacheable_tokens(model):
+        return system
+    return [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
+
+
+# input_tokens counts only the uncached part; the cache's reads and writes come apart from it.
+_INPUT_FIELDS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
+def _note_usage(usage: dict[str, int | None], holder: Any) -> None:
+    for field in _INPUT_FIELDS:
+        usage[field] = _larger(usage.get(field), _tokens(holder, field))
+
+
+def _set_input_usage(completion: Completion, usage: dict[str, int | None]) -> None:
+    """input_tokens as every prompt token (as OpenAI counts them), with the cached ones named."""
+    fresh, read, written = (usage.get(field) for field in _INPUT_FIELDS)
+    completion.cached_input_tokens, completion.cache_write_tokens = read, written
+    if fresh is None:
+        completion.input_tokens = None
+        return
+    completion.input_tokens = fresh + (read or 0) + (written or 0)
 
 
 def _joined(blocks: object, block_type: str, field: str) -> str:

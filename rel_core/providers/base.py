@@ -41,7 +41,12 @@ class Completion(BaseModel):
     model: str
     """The model that answered, as the server named it."""
     input_tokens: int | None = None
+    """Every prompt token, cached or not (Anthropic reports the cached ones apart: they are added in)."""
     output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    """Prompt tokens read from the provider's prompt cache (part of input_tokens)."""
+    cache_write_tokens: int | None = None
+    """Prompt tokens written to the prompt cache (Anthropic; part of input_tokens)."""
     tokens_estimated: bool = False
     latency_ms: float = 0.0
     finish_reason: str | None = None

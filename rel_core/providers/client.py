@@ -216,6 +216,8 @@ class LLMClient:
             completion.output_tokens,
             completion.model,
             hosted=_is_hosted(provider.name, provider.base_url),
+            cached_input_tokens=completion.cached_input_tokens,
+            cache_write_tokens=completion.cache_write_tokens,
         )
 
     def _record(self, request: CompletionRequest, provider: Provider, on_delta: DeltaCallback | None, completion: Completion) -> int | None:
@@ -232,6 +234,8 @@ class LLMClient:
                 "response": completion.text,
                 "input_tokens": completion.input_tokens,
                 "output_tokens": completion.output_tokens,
+                "cached_input_tokens": completion.cached_input_tokens,
+                "cache_write_tokens": completion.cache_write_tokens,
                 "tokens_estimated": completion.tokens_estimated,
                 "latency_ms": completion.latency_ms,
                 "cost_usd": completion.cost_usd,
@@ -276,6 +280,8 @@ def _usage_of(answer: Completion | None) -> dict:
     return {
         "input_tokens": answer.input_tokens,
         "output_tokens": answer.output_tokens,
+        "cached_input_tokens": answer.cached_input_tokens,
+        "cache_write_tokens": answer.cache_write_tokens,
         "tokens_estimated": answer.tokens_estimated,
         "cost_usd": answer.cost_usd,
         "finish_reason": answer.finish_reason,

@@ -98,6 +98,8 @@ class OpenAIProvider:
             if chunk.usage is not None:
                 result.input_tokens = chunk.usage.prompt_tokens
                 result.output_tokens = chunk.usage.completion_tokens
+                details = chunk.usage.prompt_tokens_details
+                result.cached_input_tokens = _int(getattr(details, "cached_tokens", None))
             for choice in chunk.choices:
                 if choice.delta is not None:
                     if choice.delta.content:
@@ -187,8 +189,15 @@ def _completion(response: dict[str, Any], model: str) -> Completion:
         model=_str(response.get("model")) or model,
         input_tokens=_int(usage.get("prompt_tokens")),
         output_tokens=_int(usage.get("completion_tokens")),
+        cached_input_tokens=_cached_tokens(usage),
         finish_reason=_str(choice.get("finish_reason")),
     )
+
+
+def _cached_tokens(usage: dict[str, Any]) -> int | None:
+    """`prompt_tokens_details.cached_tokens`: the automatic prompt cache's hits, part of prompt_tokens."""
+    details = usage.get("prompt_tokens_details")
+    return _int(details.get("cached_tokens")) if isinstance(details, dict) else None
 
 
 def _reasoning_of(delta: object) -> str | None:

@@ -9,7 +9,7 @@ import os
 import re
 import sqlite3
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from urllib.parse import urlsplit
@@ -27,9 +27,22 @@ _DATE_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$")
 class Price:
     input_per_million: float
     output_per_million: float
+    cached_input_per_million: float | None = None
+    """Prompt-cache reads; None: unknown (a call that read from the cache then has no known cost)."""
+    cache_write_per_million: float | None = None
+    """Prompt-cache writes (Anthropic); None: unknown."""
 
-    def cost(self, input_tokens: int, output_tokens: int) -> float:
-        return (input_tokens * self.input_per_million + output_tokens * self.output_per_million) / 1_000_000
+    def cost(
+        self, input_tokens: int, output_tokens: int, cached_input_tokens: int | None = None, cache_write_tokens: int | None = None
+    ) -> float | None:
+        """USD; input_tokens counts every prompt token, the cached reads and writes among them."""
+        read, written = cached_input_tokens or 0, cache_write_tokens or 0
+        if (read and self.cached_input_per_million is None) or (written and self.cache_write_per_million is None):
+            return None
+        fresh = max(0, input_tokens - read - written)
+        total = fresh * self.input_per_million + output_tokens * self.output_per_million
+        total += read * (self.cached_input_per_million or 0.0) + written * (self.cache_write_per_million or 0.0)
+        return total / 1_000_000
 
 
 @cache
@@ -38,7 +51,9 @@ def bundled_prices() -> dict[str, dict[str, Price]]:
     text = resources.files(__package__).joinpath("prices.toml").read_text(encoding="utf-8")
     table = tomllib.loads(text)
     return {
-        provider: {model: Price(p["input"], p["output"]) for model, p in models.items()}
+        provider: {
+            model: Price(p["input"], p["output"], p.get("cached_input"), p.get("cache_write")) for model, p in models.items()
+        }
         for provider, models in table.items()
         if isinstance(models, dict)
     }
@@ -122,11 +137,19 @@ def price_for(
     override = settings.models.get(spec)
     input_price = override.input_per_million if override and override.input_per_million is not None else None
     output_price = override.output_per_million if override and override.output_per_million is not None else None
-    input_price = input_price if input_price is not None else (bundled.input_per_million if bundled else None)
+    cached: float | None
+    written: float | None
+    if input_price is not None:
+        # A price set in the config knows no cache discount: cached tokens cost what the config says.
+        cached = written = input_price
+    else:
+        input_price = bundled.input_per_million if bundled else None
+        cached = bundled.cached_input_per_million if bundled else None
+        written = bundled.cache_write_per_million if bundled else None
     output_price = output_price if output_price is not None else (bundled.output_per_million if bundled else None)
     if input_price is None or output_price is None:
         return None
-    return Price(input_price, output_price)
+    return Price(input_price, output_price, cached, written)
 
 
 def cost_usd(
@@ -137,11 +160,13 @@ def cost_usd(
     answered_model: str | None = None,
     *,
     hosted: bool | None = None,
+    cached_input_tokens: int | None = None,
+    cache_write_tokens: int | None = None,
 ) -> float | None:
     price = price_for(spec, settings, answered_model, hosted=hosted)
     if price is None or input_tokens is None or output_tokens is None:
         return None
-    return price.cost(input_tokens, output_tokens)
+    return price.cost(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens)
 
 
 @cache
@@ -178,6 +203,18 @@ class Spend:
     unpriced: int = 0
     """Calls that used tokens but have no price (cost null): their cost is unknown, not 0."""
     failed: int = 0
+    # Token counts beside the spend (not part of what makes two spends equal):
+    input_tokens: int = field(default=0, compare=False)
+    cached_input_tokens: int = field(default=0, compare=False)
+    """Of input_tokens, read from the providers' prompt caches."""
+    cache_write_tokens: int = field(default=0, compare=False)
+    """Of input_tokens, written to a prompt cache."""
+
+    def describe_cached(self) -> str:
+        """`12,345 (27% of input)`: the input tokens read from a prompt cache, `0` when none."""
+        if not self.cached_input_tokens:
+            return "0"
+        return f"{self.cached_input_tokens:,} ({self.cached_input_tokens / max(1, self.input_tokens):.0%} of input)"
 
     def describe(self) -> str:
         """`$0.1234`, `≥ $0.1234 (3 calls unpriced)`, or `unknown (5 calls unpriced)`."""
@@ -191,9 +228,14 @@ class Spend:
 
 def recorded_spend(conn: sqlite3.Connection) -> Spend:
     """The spend over every call in llm_calls."""
+    columns = {row[1] for row in conn.execute("pragma table_info(llm_calls)")}
+    # A read-only database from before m007 has no cache columns: nothing was recorded as cached.
+    cached = "cached_input_tokens" if "cached_input_tokens" in columns else "0"
+    written = "cache_write_tokens" if "cache_write_tokens" in columns else "0"
     row = conn.execute(
         "select coalesce(sum(cost_usd), 0), count(*), "
-        "coalesce(sum(cost_usd is null and input_tokens is not null), 0), coalesce(sum(error is not null), 0) "
+        "coalesce(sum(cost_usd is null and input_tokens is not null), 0), coalesce(sum(error is not null), 0), "
+        f"coalesce(sum(input_tokens), 0), coalesce(sum({cached}), 0), coalesce(sum({written}), 0) "
         "from llm_calls"
     ).fetchone()
-    return Spend(float(row[0]), int(row[1]), int(row[2]), int(row[3]))
+    return Spend(float(row[0]), *(int(value) for value in row[1:]))

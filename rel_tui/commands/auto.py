@@ -18,6 +18,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from rel_core.checking import PlainNumberChecker
 from rel_core.claims import HeldClaims, local_time
 from rel_core.config import ConfigError, Settings, apply_cli_overrides
 from rel_core.loop import LoopEngine
@@ -56,6 +57,7 @@ def run_auto(
     batch: bool = False,
     no_wait: bool = False,
     poll_seconds: float = 30.0,
+    workers: int = 1,
 ) -> int:
     try:
         settings = apply_cli_overrides(
@@ -71,6 +73,10 @@ def run_auto(
     problem = config_problem(settings)
     if problem:
         return config_error(problem)
+    if workers > 1:
+        from rel_tui.commands.auto_workers import run_workers
+
+        return run_workers(obj, settings, workers, limit=limit, retry_errored=retry_errored)
     with obj.open_store() as store:
         try:
             if batch:
@@ -119,8 +125,9 @@ async def _main(store: Store, settings: Settings, limit: int | None, retry_error
 
 
 async def _run(store: Store, client, settings: Settings, limit: int | None, retry_errored: bool) -> RunStats:
-    engine = LoopEngine(store, client, settings)
-    engine.checker.warm()
+    # math-verify's workers start when a check first needs them, not before the first call: plain
+    # integers are checked in-process, so a numeric queue may never need them at all.
+    engine = LoopEngine(store, client, settings, checker=PlainNumberChecker())
     observer = BarObserver() if sys.stderr.isatty() else LineObserver()
     runner = Runner(store, engine, settings, limit=limit, retry_errored=retry_errored, observer=observer)
     try:
