@@ -118,6 +118,10 @@ class ReviewSettings(StrictModel):
     """Binding id to keys, e.g. {"accept" = "a,enter"}."""
     autosave_seconds: float = Field(3.0, gt=0)
     """How often an edit in progress is saved to the database."""
+    reject_presets: list[str] = Field(
+        default_factory=lambda: ["wrong answer", "wrong reasoning", "incomplete", "bad problem"], max_length=9
+    )
+    """Reject reasons offered on the number keys 1-9 of the reject dialog, in order (any other reason can be typed)."""
 
 
 class TrustSettings(StrictModel):
