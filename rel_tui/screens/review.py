@@ -137,6 +137,7 @@ class ReviewScreen(Screen[None]):
         self.set_class(expand, "-problem-open")
         self.set_class(pane == "critic", "-critic-open")
         self.query_one(ProblemPane).set_class(not expand, "-compact")
+        self.show_problem_hint()
         focused = "problem" if expand else "critic" if pane == "critic" else "draft"
         if focused == "draft":
             self.query_one(DraftPane).focus_view()
@@ -192,7 +193,13 @@ class ReviewScreen(Screen[None]):
         # The breakpoint classes change after this handler: look at the previous attempt once they have.
         self.call_after_refresh(self._show_previous_attempt)
 
+    def show_problem_hint(self) -> None:
+        """Below 120 columns the problem pane says which key opens (or shrinks) it."""
+        hint = ("1: less" if self.has_class("-problem-open") else "1: whole problem") if self.has_class("-narrow") else ""
+        self.query_one(ProblemPane).border_subtitle = hint
+
     def _show_previous_attempt(self) -> None:
+        self.show_problem_hint()
         if self.session.current is not None:
             self.query_one(PreviousAttemptPane).show(self.session.current, self.attempt)
 
