@@ -7,18 +7,26 @@ from __future__ import annotations
 import asyncio
 
 import sqlite_utils
-from textual.widgets import DataTable, Input, Static
-
 from llm_server import Reply
+from textual.widgets import DataTable, Input, Static
+from tui_data import make_db, record, settle
+
 from rel_core import migrations
 from rel_core.config import ReviewSettings, Settings
-from rel_core.models import Attempt, AttemptKind, Critique, CritiqueSource, Decision, ImportRecord, Verdict
+from rel_core.models import (
+    Attempt,
+    AttemptKind,
+    Critique,
+    CritiqueSource,
+    Decision,
+    ImportRecord,
+    Verdict,
+)
 from rel_core.store import Store
 from rel_tui.app import ReviewApp
 from rel_tui.messages import DraftStarted
 from rel_tui.screens.queue import QueueScreen
 from rel_tui.widgets.status_bar import CallStatus
-from tui_data import make_db, record, settle
 
 
 async def wait_until(condition, timeout: float = 10.0) -> None:

@@ -3,16 +3,21 @@ notifications go (Pilot on real SQLite), plus SVG snapshots of the screens and d
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from rich.markdown import Markdown
+from test_tui_tmux import tmux_app  # noqa: F401 (the fixture)
 from textual.widgets import Input, Static
 from textual.widgets._footer import FooterKey
+from tui_data import make_db, settle
 
 from rel_core.config import Settings
+from rel_core.models import Decision
+from rel_core.store import Store
 from rel_tui.app import ReviewApp
 from rel_tui.screens.help import HelpScreen
 from rel_tui.widgets.draft_pane import DraftPane
-from tui_data import make_db, settle
 
 LONG_DRAFT = "\n\n".join(f"Paragraph {n}: the path is counted again, corner by corner." for n in range(1, 60))
 
@@ -234,3 +239,33 @@ def test_snapshot_screens(db, snap_compare, keys):
 
     assert snap_compare(make_app(db), terminal_size=(120, 40), run_before=open_it)
 
+
+
+# -- a real terminal --------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_80x24_in_tmux_shows_problem_and_draft_on_the_first_screen(tmp_path, tmux_app):  # noqa: F811
+    db = make_db(tmp_path / "rel.db", count=2)
+    term = tmux_app(db, width=80, height=24)
+    screen = term.wait_for("Accept")
+    screen = term.wait_for("Verdicts")
+    lines = screen.splitlines()
+    assert len(lines) <= 24
+    assert lines[0].lstrip().startswith("queue: awaiting_review")
+    assert any("Problem 1: a garden is 14 m by 9 m" in line for line in lines)  # the problem's text
+    assert any("The garden with the path is (14+2) by (9+2)" in line for line in lines)  # the draft's
+    footer = lines[-1]
+    for key in ("a Accept", "x Reject", "e Edit", "r Regen", "n Next", "? Help"):
+        assert key in footer
+    term.keys("1")  # the whole problem
+    term.wait_for("Reference solution")
+    term.keys("x")
+    term.wait_for("1  wrong answer")
+    term.keys("3")  # "incomplete", one key
+    term.wait_for("1/2 reviewed")
+    term.keys("q")
+    term.wait_closed()
+    with Store(db) as store:
+        [review] = store.history(1).reviews
+        assert (review.decision, review.note) == (Decision.REJECTED, "incomplete")
