@@ -278,3 +278,15 @@ def test_m009_indexes_drafts_and_critiques_already_stored(tmp_path):
         )
         assert store.search("narwhal") == [problem_id] and store.search("lucid") == [problem_id]
         assert store.search("zebracorn quixotic") == []  # every word in one text, as for problems
+
+
+async def test_queue_says_no_matches(tmp_path):
+    db = make_db(tmp_path / "rel.db", count=2)
+    app = make_app(db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("g", "slash")
+        await pilot.pause()
+        await pilot.press("3")  # rejected: none
+        await pilot.pause()
+        assert isinstance(app.screen, QueueScreen)
+        assert text_of(app, "#queue-title").startswith("No matches: rejected")
