@@ -21,24 +21,12 @@ from rel_core.models import Attempt, Decision, Problem, Standing
 from rel_core.terminal_text import one_line
 from rel_tui.database_write import NOT_SAVED_ERRORS, database_write, report_not_saved
 from rel_tui.latex import displayable
-from rel_tui.messages import (
-    AnswerChecked,
-    CritiqueFinished,
-    DraftChunk,
-    DraftFinished,
-    DraftStarted,
-)
+from rel_tui.messages import AnswerChecked, CritiqueFinished, DraftChunk, DraftFinished, DraftStarted
 from rel_tui.screens.confirm import AcceptAnywayDialog, ConfirmDialog
 from rel_tui.screens.diff import DiffScreen
 from rel_tui.screens.edit import EditScreen
 from rel_tui.screens.filter import FilterDialog
-from rel_tui.screens.help import (
-    EDITOR_KEYS,
-    FILTER_KEYS,
-    QUEUE_KEYS,
-    REJECT_KEYS,
-    HelpScreen,
-)
+from rel_tui.screens.help import EDITOR_KEYS, FILTER_KEYS, QUEUE_KEYS, REJECT_KEYS, HelpScreen
 from rel_tui.screens.queue import QueueScreen
 from rel_tui.screens.text_prompt import hint_dialog, reason_dialog
 from rel_tui.session import QueueFilter, ReviewSession
@@ -106,6 +94,7 @@ class ReviewScreen(Screen[None]):
         self.attempt_index = -1
         self.generation_problem: int | None = None  # the item a regenerate/critic worker works on
         self._check_shown: int | None = None  # the answer check stored and shown with its item
+        self.call_awaited = "the model"  # what a decision key waits for while a call runs here
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -281,9 +270,8 @@ class ReviewScreen(Screen[None]):
         """True, after saying so, when a model call on the shown item makes this key wait."""
         if not self.generating_here:
             return False
-        call = "the critic" if self.query_one(CallStatus).waiting_for.startswith("waiting for the critic") else "the new draft"
         self.notify(
-            f"{WAITING_KEY.get(action, action)} waits for {call} on #{self.generation_problem} (escape stops it).",
+            f"{WAITING_KEY.get(action, action)} waits for {self.call_awaited} on #{self.generation_problem} (escape stops it).",
             severity="warning", timeout=4, markup=False,
         )  # fmt: skip
         return True
@@ -528,6 +516,7 @@ class ReviewScreen(Screen[None]):
             return
         attempt = self.attempt
         self.generation_problem = self.session.problem_id
+        self.call_awaited = "the new draft"
         self.query_one(CallStatus).start("waiting for the model…")
         self.regenerate(self.session.problem_id, attempt.id if attempt else None, hint or None)
 
@@ -548,6 +537,7 @@ class ReviewScreen(Screen[None]):
             self.notify("A generation is already running (escape cancels it).", severity="warning", markup=False)
             return
         self.generation_problem = self.session.problem_id
+        self.call_awaited = "the critic"
         self.query_one(CallStatus).start("waiting for the critic…")
         self.recritique(self.session.problem_id, self.attempt.id)
 
