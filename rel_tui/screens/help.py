@@ -60,12 +60,15 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog help") as box:
             box.border_title = "Keys"
-            with VerticalScroll():
+            with VerticalScroll(id="help-scroll"):
                 yield Static(self._tables(), id="help-table")
             yield Static(
                 Content('Rebind keys by id in rel.toml, e.g. [review.keymap] accept = "a,enter" · escape: close'),
                 classes="hint",
             )
+
+    def on_mount(self) -> None:
+        self.query_one("#help-scroll").focus()  # arrows, page keys, home and end scroll the list
 
     def _tables(self) -> Group:
         parts: list[Table | Text] = [self._table(self.rows)]
@@ -76,7 +79,7 @@ class HelpScreen(ModalScreen[None]):
     @staticmethod
     def _table(rows: list[Row]) -> Table:
         table = Table(box=None, expand=True, show_edge=False, pad_edge=False, header_style="bold")
-        table.add_column("key", no_wrap=True, style="bold", min_width=18)
+        table.add_column("key", no_wrap=True, style="bold")
         table.add_column("what it does", ratio=1)
         table.add_column("id (for the keymap)", no_wrap=True, style="dim")
         for keys, binding_id, _description, tooltip in rows:
