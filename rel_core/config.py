@@ -121,6 +121,10 @@ class ReviewSettings(StrictModel):
     guidelines: Path | None = None
     """Markdown file of annotation guidelines, shown on a key; relative to the config file that names it.
     The start of its SHA-256 is recorded on each decision as `guideline_version`."""
+    reject_presets: list[str] = Field(
+        default_factory=lambda: ["wrong answer", "wrong reasoning", "incomplete", "bad problem"], max_length=9
+    )
+    """Reject reasons offered on the number keys 1-9 of the reject dialog, in order (any other reason can be typed)."""
 
 
 class TeamSettings(StrictModel):

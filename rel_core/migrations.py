@@ -433,3 +433,33 @@ def m007_cached_tokens(db: sqlite_utils.Database) -> None:
     # cache_creation_input_tokens). They are priced differently; null when the server said nothing.
     db.execute("alter table llm_calls add column cached_input_tokens integer")
     db.execute("alter table llm_calls add column cache_write_tokens integer")
+
+
+@migration
+def m009_search_attempts_and_critiques(db: sqlite_utils.Database) -> None:
+    # The queue's text search covers what the expert reads, not just the problem: the drafts, and
+    # the critics' explanations (`error_description`) and full replies (`raw`). External-content
+    # FTS5 tables, kept in sync by triggers and filled from the rows already there.
+    create_fts(db, "attempts", "text")
+    db.execute("drop trigger attempts_au")  # as m003: re-index only when the text itself changes
+    db.execute(
+        "create trigger attempts_au after update of text on attempts begin "
+        "insert into attempts_fts (attempts_fts, rowid, text) values ('delete', old.rowid, old.text); "
+        "insert into attempts_fts (rowid, text) values (new.rowid, new.text); end"
+    )
+    db.execute("insert into attempts_fts (attempts_fts) values ('rebuild')")
+    db.execute("create virtual table critiques_fts using FTS5 (error_description, raw, content=critiques)")
+    new = "new.rowid, new.error_description, new.raw"
+    old = "'delete', old.rowid, old.error_description, old.raw"
+    columns = "rowid, error_description, raw"
+    db.execute(f"create trigger critiques_ai after insert on critiques begin insert into critiques_fts ({columns}) values ({new}); end")
+    db.execute(
+        f"create trigger critiques_ad after delete on critiques begin "
+        f"insert into critiques_fts (critiques_fts, {columns}) values ({old}); end"
+    )
+    db.execute(
+        f"create trigger critiques_au after update of error_description, raw on critiques begin "
+        f"insert into critiques_fts (critiques_fts, {columns}) values ({old}); "
+        f"insert into critiques_fts ({columns}) values ({new}); end"
+    )
+    db.execute("insert into critiques_fts (critiques_fts) values ('rebuild')")

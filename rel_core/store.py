@@ -419,8 +419,8 @@ class Store:
             where.append("p.source = ?")
             params.append(source)
         if search:
-            where.append("p.id in (select rowid from problems_fts where problems_fts match ?)")
-            params.append(_fts_query(search))
+            where.append(f"p.id in ({_SEARCH_PROBLEMS})")
+            params += [_fts_query(search)] * 3
         sql = f"select {self._QUEUE_COLUMNS} from problems p where {' and '.join(where)} order by p.id limit ?"
         rows = self._rows(sql, [*params, limit])
         summaries = self._summaries(r["record_attempt"] for r in rows)
@@ -452,14 +452,25 @@ class Store:
         return int(row[0]) if row else None
 
     def search(self, text: str, limit: int = 50) -> list[int]:
-        rows = self.conn.execute(
-            "select rowid from problems_fts where problems_fts match ? order by rank limit ?",
-            [_fts_query(text), limit],
-        )
+        """Ids of the problems whose text, drafts or critiques hold every word of `text`, in id order."""
+        rows = self.conn.execute(f"{_SEARCH_PROBLEMS} order by 1 limit ?", [*[_fts_query(text)] * 3, limit])
         return [int(r[0]) for r in rows]
 
     def sources(self) -> list[str]:
         return [r[0] for r in self.conn.execute("select distinct source from problems where source is not null")]
+
+    def skip_counts(self, problem_ids: Iterable[int]) -> dict[int, int]:
+        """How often each of these problems was skipped (skips are reviews with decision skipped, not undone)."""
+        ids = list(problem_ids)
+        if not ids:
+            return {}
+        marks, values = _one_of(ids)
+        rows = self.conn.execute(
+            f"select problem_id, count(*) from reviews where problem_id in {marks} "
+            "and decision = 'skipped' and undone_at is null group by problem_id",
+            values,
+        )
+        return {int(problem_id): count for problem_id, count in rows}
 
     # -- reviews -------------------------------------------------------------------------
 
@@ -787,6 +798,17 @@ def _one_of(values: Iterable[object]) -> tuple[str, list[str]]:
     """`(?, ?, ?)` and its parameters, for `column in (...)`."""
     values = [str(v) for v in values]
     return f"({', '.join('?' for _ in values)})", values
+
+
+# Problems whose text, or one of whose drafts, or one of whose critiques (explanation or full reply)
+# holds every word: three FTS matches (one parameter each).
+_SEARCH_PROBLEMS = """
+    select rowid from problems_fts where problems_fts match ?
+    union select a.problem_id from attempts a
+        where a.id in (select rowid from attempts_fts where attempts_fts match ?)
+    union select a.problem_id from critiques c join attempts a on a.id = c.attempt_id
+        where c.id in (select rowid from critiques_fts where critiques_fts match ?)
+"""
 
 
 def _fts_query(text: str) -> str:

@@ -252,6 +252,10 @@ class ReviewSession:
     def progress(self) -> dict[ProblemState, int]:
         return self.store.counts()
 
+    def skip_counts(self, problem_ids: list[int]) -> dict[int, int]:
+        """How often each item was skipped, for the queue's skip marks."""
+        return self.store.skip_counts(problem_ids)
+
     # -- the expert's edits (autosaved drafts and saved human_edit attempts) ----------------------
 
     def saved_edit(self, problem_id: int) -> dict[str, Any] | None:

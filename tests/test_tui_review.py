@@ -284,17 +284,16 @@ async def test_filter_by_source(db):
     assert [r.problem_id for r in reviews(db)] == [other]
 
 
-async def test_narrow_layout_shows_tabs_and_one_pane(db):
+async def test_narrow_layout_stacks_the_problem_above_the_draft(db):
     app = make_app(db)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
         assert screen.has_class("-narrow")
-        assert screen.query_one("#pane-tabs").display
         visible = [p.id for p in screen.query(".pane") if p.display and p.region.width]
-        assert visible == ["draft"]
+        assert visible == ["problem", "draft"]
         await pilot.press("3")
         visible = [p.id for p in screen.query(".pane") if p.region.width]
-        assert visible == ["critic"]
+        assert visible == ["problem", "critic"]
         await pilot.press("a")
     assert reviews(db)[0].decision == Decision.ACCEPTED
 
@@ -304,7 +303,6 @@ async def test_wide_layout_shows_three_panes(db):
     async with app.run_test(size=(160, 48)):
         screen = app.screen
         assert screen.has_class("-wide")
-        assert not screen.query_one("#pane-tabs").region.width
         assert [p.id for p in screen.query(".pane") if p.region.width] == ["problem", "draft", "critic"]
 
 

@@ -1,4 +1,5 @@
 """Edit a draft in place. ctrl+s stores it as a human_edit attempt; the text is autosaved meanwhile.
+From 120 columns the problem and its reference (answer and solution) stay beside the editor.
 
 The screen returns the new attempt's id, or None when the expert leaves without saving. Every
 write goes through the session and the busy-database guard: when the database is busy the editor
@@ -12,19 +13,22 @@ from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TextArea
+from textual.widgets import Collapsible, Footer, Static, TextArea
 
 from rel_core.models import Attempt
 from rel_tui.database_write import database_write, rescue_text
 from rel_tui.latex import displayable
 from rel_tui.screens.confirm import ConfirmDialog
 from rel_tui.session import ReviewSession
+from rel_tui.widgets.problem_pane import ProblemPane
 
 
 class EditScreen(Screen[int | None]):
     CSS_PATH = "edit.tcss"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     # Not priority bindings: those run before keys still queued for the editor, so text typed just
     # before ctrl+s would be lost. Non-priority bindings see each key after the editor has.
     BINDINGS = [
@@ -54,7 +58,9 @@ class EditScreen(Screen[int | None]):
     def compose(self) -> ComposeResult:
         what = f"attempt #{self.parent_attempt.id} ({self.parent_attempt.kind})" if self.parent_attempt else "a new draft"
         yield Static(Content(f"Problem #{self.problem_id}: editing {what}"), id="edit-title")
-        yield TextArea(self.start_text, soft_wrap=True, show_line_numbers=True, id="editor")
+        with Horizontal(id="edit-body"):
+            yield ProblemPane(id="edit-problem", classes="pane")
+            yield TextArea(self.start_text, soft_wrap=True, show_line_numbers=True, id="editor")
         yield Static(
             Content(f"ctrl+s saves a new attempt · autosaved every {self.autosave_seconds:g} s"), id="edit-status"
         )
@@ -62,6 +68,11 @@ class EditScreen(Screen[int | None]):
 
     def on_mount(self) -> None:
         self.set_interval(self.autosave_seconds, self.autosave)
+        history = self.session.current
+        if history is not None and history.problem.id == self.problem_id:
+            pane = self.query_one(ProblemPane)
+            pane.show(history.problem)
+            pane.query_one("#reference-solution-box", Collapsible).collapsed = False  # what the fix is checked against
         self.query_one("#editor", TextArea).focus()
 
     @property

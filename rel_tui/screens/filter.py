@@ -1,4 +1,6 @@
-"""Choose which problems the queue holds: state, source, words in the text."""
+"""Choose which problems the queue holds: state, source, words in the text, drafts and critiques.
+
+While the words field is empty, one digit picks a state and applies the filter at once."""
 
 from __future__ import annotations
 
@@ -16,11 +18,36 @@ from rel_core.terminal_text import one_line
 from rel_tui.session import QueueFilter
 
 ALL = "all"
+# One key per state filter (while the words field is empty): the states an expert moves between.
+STATE_KEYS = {
+    "1": ProblemState.AWAITING_REVIEW,
+    "2": ProblemState.ACCEPTED,
+    "3": ProblemState.REJECTED,
+    "4": ProblemState.FAILED,
+    "5": ProblemState.ERRORED,
+    "6": ProblemState.PENDING,
+    "0": ALL,
+}
+
+
+class StateKeysInput(Input):
+    """The words field: while it is empty, the digits go to the dialog's state keys."""
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        if not self.value and character is not None and character in STATE_KEYS:
+            return False
+        return super().check_consume_key(key, character)
 
 
 class FilterDialog(ModalScreen[QueueFilter | None]):
     CSS_PATH = "dialogs.tcss"
-    BINDINGS = [Binding("escape", "dismiss_none", "Cancel", id="dialog.cancel", tooltip="Keep the current filter")]
+    BINDINGS = [
+        Binding("escape", "dismiss_none", "Cancel", id="dialog.cancel", tooltip="Keep the current filter"),
+        *(
+            Binding(key, f"state('{state}')", f"{state}", id=f"filter.state_{state}", show=False, priority=True)
+            for key, state in STATE_KEYS.items()
+        ),
+    ]
 
     def __init__(self, current: QueueFilter, sources: list[str]) -> None:
         super().__init__()
@@ -48,15 +75,23 @@ class FilterDialog(ModalScreen[QueueFilter | None]):
                 id="filter-source",
                 compact=True,
             )
-            yield Static(Content("Text contains (words)"))
-            yield Input(value=self.current.search or "", placeholder="e.g. triangle area", id="filter-search", compact=True)
+            yield Static(Content("Problem, draft or critique contains (words)"))
+            yield StateKeysInput(
+                value=self.current.search or "", placeholder="e.g. triangle area", id="filter-search", compact=True
+            )
             with Horizontal(classes="buttons"):
                 yield Button("Apply", variant="primary", id="apply", compact=True)
                 yield Button("Clear", id="clear", compact=True)
+            keys = " · ".join(f"{key} {str(state).replace('_', ' ')}" for key, state in STATE_KEYS.items())
+            yield Static(Content(f"One key applies a state (words field empty): {keys}"), id="state-keys", classes="hint")
             yield Static(Content("enter: apply · escape: cancel"), classes="hint")
 
     def on_mount(self) -> None:
         self.query_one("#filter-search", Input).focus()
+
+    def action_state(self, state: str) -> None:
+        self.query_one("#filter-state", Select).value = state
+        self._apply()
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#apply")

@@ -26,6 +26,11 @@ def first_line(text: str, width: int = 60) -> Text:
     return Text(line[:width] + ("…" if len(line) > width or len(text) > width * 4 else ""))
 
 
+def skip_mark(count: int) -> Text:
+    """Skipped items are marked, so an expert sees what they (or others) passed over."""
+    return Text(f"↷ skipped {count}×", style="yellow")
+
+
 class QueueScreen(Screen[int | None]):
     """Returns the id of the problem to open, or None."""
 
@@ -62,6 +67,8 @@ class QueueScreen(Screen[int | None]):
         self.last_id, self.exhausted = 0, False
         self.query_one("#queue-title", Static).update(Text(one_line(f"Queue: {self.session.filter.describe()} · enter: open")))
         self.load_page()
+        if not self.query_one(DataTable).row_count:
+            self.query_one("#queue-title", Static).update(Text(one_line(f"No matches: {self.session.filter.describe()} · / filter")))
         self._move_to_current()
 
     def load_page(self) -> None:
@@ -71,9 +78,14 @@ class QueueScreen(Screen[int | None]):
         with database_write(self, "The queue could not be read"):
             items = self.session.queue_page(after_id=self.last_id, limit=PAGE)
         self.exhausted = len(items) < PAGE
+        skips: dict[int, int] = {}
+        with database_write(self, "The skip marks could not be read"):
+            skips = self.session.skip_counts([item.id for item in items])
         table = self.query_one(DataTable)
         for item in items:
             table.add_row(*self._cells(item), key=str(item.id))
+            if skips.get(item.id):
+                table.update_cell(str(item.id), "state", Text.assemble(str(item.state), " ", skip_mark(skips[item.id])))
         if items:
             self.last_id = items[-1].id
 

@@ -7,10 +7,11 @@ import time
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Container
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Static, Tab, Tabs
+from textual.widget import Widget
+from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from rel_core import verdicts
@@ -26,33 +27,39 @@ from rel_tui.screens.confirm import AcceptAnywayDialog, ConfirmDialog
 from rel_tui.screens.diff import DiffScreen
 from rel_tui.screens.edit import EditScreen
 from rel_tui.screens.filter import FilterDialog
-from rel_tui.screens.help import HelpScreen
+from rel_tui.screens.help import EDITOR_KEYS, FILTER_KEYS, QUEUE_KEYS, REJECT_KEYS, HelpScreen
 from rel_tui.screens.queue import QueueScreen
 from rel_tui.screens.text_prompt import hint_dialog, reason_dialog
 from rel_tui.session import QueueFilter, ReviewSession
 from rel_tui.widgets.critic_pane import CriticPane
 from rel_tui.widgets.draft_pane import DraftPane
+from rel_tui.widgets.previous_pane import PreviousAttemptPane
 from rel_tui.widgets.problem_pane import ProblemPane
-from rel_tui.widgets.status_bar import StatusBar
+from rel_tui.widgets.status_bar import CallStatus, StatusBar, skips_of, verdict_line
 
 GENERATION = "generation"
 ANSWER_CHECK = "answer-check"
 STREAM_INTERVAL = 0.05  # seconds between streamed-draft updates: smooth to read, cheap to draw
-PANES = {"tab-problem": "problem", "tab-draft": "draft", "tab-critic": "critic"}
 NEEDS_ITEM = {
     "accept", "reject", "edit", "regenerate", "recritique", "skip",
     "previous_attempt", "next_attempt", "toggle_raw", "toggle_reference",
 }  # fmt: skip
 
 # While a new draft streams in, the shown attempt is about to be replaced: deciding on it or editing
-# it then would act on a draft the expert is no longer looking at. Escape cancels first.
-WAIT_FOR_GENERATION = {"accept", "reject", "skip", "edit", "previous_attempt", "next_attempt"}
+# it then would act on a draft the expert is no longer looking at. Escape cancels first. The keys
+# stay live so that pressing one says why nothing happens (see `waits_for_call`).
+WAITING_KEY = {
+    "accept": "a", "reject": "x", "skip": "s", "edit": "e", "previous_attempt": "[", "next_attempt": "]",
+}  # fmt: skip
 
 
 class ReviewScreen(Screen[None]):
     CSS_PATH = "review.tcss"
     AUTO_FOCUS = "#draft-rendered"  # arrows and page keys scroll the draft
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    # Below 120 columns the panes stack (the problem's first lines above the draft); from 120 they
+    # stand side by side; from 180 the previous attempt stands beside the draft too.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide"), (180, "-widest")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="cancel", tooltip="Stop the regeneration or critic run"),
         Binding("a", "accept", "Accept", id="accept", tooltip="Accept the shown attempt and go to the next item"),
@@ -64,22 +71,25 @@ class ReviewScreen(Screen[None]):
         Binding("question_mark", "help", "Help", id="help", tooltip="All keys"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (every decision is already saved)"),
         Binding("c", "recritique", "Critic", id="recritique", tooltip="Run the critic again on the shown attempt"),
-        Binding("u", "undo", "Undo", id="undo", tooltip="Take back your last decision and reopen that item"),
-        Binding("p", "previous", "Prev", id="previous", tooltip="The item shown before this one"),
-        Binding("left_square_bracket", "previous_attempt", "Older", id="previous_attempt", tooltip="Show the previous attempt of this problem"),
-        Binding("right_square_bracket", "next_attempt", "Newer", id="next_attempt", tooltip="Show the next attempt of this problem"),
-        Binding("t", "toggle_raw", "Raw", id="toggle_raw", tooltip="Switch the draft between rendered Markdown and raw text"),
+        Binding("u", "undo", "Undo", id="undo", tooltip="Take back your last decision and reopen that item", show=False),
+        Binding("p", "previous", "Prev", id="previous", tooltip="The item shown before this one", show=False),
+        Binding("left_square_bracket", "previous_attempt", "Older", id="previous_attempt", tooltip="Show the previous attempt of this problem", show=False),
+        Binding("right_square_bracket", "next_attempt", "Newer", id="next_attempt", tooltip="Show the next attempt of this problem", show=False),
+        Binding("t", "toggle_raw", "Raw", id="toggle_raw", tooltip="Switch the draft between rendered Markdown and raw text", show=False),
         Binding("slash", "filter", "Filter", id="filter", tooltip="Filter the queue by state, source and text"),
-        Binding("g", "queue", "Queue", id="queue", tooltip="The queue as a table; enter opens an item"),
+        Binding("g", "queue", "Queue", id="queue", tooltip="The queue as a table; enter opens an item", show=False),
         Binding("o", "toggle_reference", "Reference", id="toggle_reference", tooltip="Open or close the reference solution", show=False),
-        Binding("1", "show_pane('problem')", "Problem", id="pane_problem", tooltip="Narrow layout: show the problem", show=False),
-        Binding("2", "show_pane('draft')", "Draft", id="pane_draft", tooltip="Narrow layout: show the draft", show=False),
-        Binding("3", "show_pane('critic')", "Critic pane", id="pane_critic", tooltip="Narrow layout: show the critic", show=False),
+        Binding("1", "show_pane('problem')", "Problem", id="pane_problem", tooltip="Below 120 columns: open the whole problem (again: its first lines)", show=False),
+        Binding("2", "show_pane('draft')", "Draft", id="pane_draft", tooltip="Below 120 columns: the problem's first lines and the draft", show=False),
+        Binding("3", "show_pane('critic')", "Critic pane", id="pane_critic", tooltip="Below 120 columns: every judge's verdict in place of the draft", show=False),
         Binding("G", "guidelines", "Guidelines", id="guidelines", tooltip="The project's annotation guidelines (review.guidelines)", show=False),
         Binding("f", "jump_to_error", "First error", id="jump_to_error", tooltip="Move the step cursor to the critic's first wrong step"),
         Binding("J", "move_step(1)", "Next step", id="next_step", tooltip="Move the step cursor to the next step of the draft", show=False),
         Binding("K", "move_step(-1)", "Previous step", id="previous_step", tooltip="Move the step cursor to the previous step of the draft", show=False),
         Binding("d", "compare", "Compare", id="compare", tooltip="Compare the shown attempt with its parent (or another attempt), word by word"),
+        Binding("j", "scroll_pane(1)", "Down", id="scroll_down", tooltip="Scroll the focused pane (the draft) down a line; also down arrow", show=False),
+        Binding("k", "scroll_pane(-1)", "Up", id="scroll_up", tooltip="Scroll the focused pane (the draft) up a line; also up arrow", show=False),
+        Binding("space", "page_pane", "Page", id="scroll_page", tooltip="Scroll the focused pane (the draft) a page down; also pagedown, pageup, home, end", show=False),
     ]
 
     def __init__(self, session: ReviewSession, database: str, autosave_seconds: float) -> None:
@@ -90,24 +100,23 @@ class ReviewScreen(Screen[None]):
         self.attempt_index = -1
         self.generation_problem: int | None = None  # the item a regenerate/critic worker works on
         self._check_shown: int | None = None  # the answer check stored and shown with its item
+        self.call_awaited = "the model"  # what a decision key waits for while a call runs here
 
     # -- layout ---------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
-        yield Tabs(
-            Tab("1 Problem", id="tab-problem"), Tab("2 Draft", id="tab-draft"), Tab("3 Critic", id="tab-critic"),
-            active="tab-draft", id="pane-tabs",
-        )  # fmt: skip
-        with Horizontal(id="panes"):
-            yield ProblemPane(id="problem", classes="pane")
-            yield DraftPane(id="draft", classes="pane -active")
+        yield CallStatus(id="call-status")
+        with Container(id="panes"):
+            yield ProblemPane(id="problem", classes="pane -compact")
+            yield Static(id="verdict-line")
+            yield DraftPane(id="draft", classes="pane")
+            yield PreviousAttemptPane(id="previous", classes="pane")
             yield CriticPane(id="critic", classes="pane")
         yield Static(id="empty")
         yield Footer(id="footer", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#pane-tabs", Tabs).can_focus = False
         opened = self.session.current is not None
         if not opened:
             with database_write(self, "The first item was not opened (n opens it)"):
@@ -117,22 +126,18 @@ class ReviewScreen(Screen[None]):
         else:
             self.show_empty()
 
-    @on(Tabs.TabActivated, "#pane-tabs")
-    def _tab_activated(self, event: Tabs.TabActivated) -> None:
-        pane = PANES[event.tab.id]
-        for widget in self.query(".pane"):
-            widget.set_class(widget.id == pane, "-active")
-        if self.has_class("-narrow"):
-            self.focus_pane(pane)
-
-    def focus_pane(self, pane: str) -> None:
-        if pane == "draft":
+    def action_show_pane(self, pane: str) -> None:
+        """Narrow layout: 1 opens the whole problem (again: back to its first lines), 2 the draft, 3 the critic."""
+        expand = pane == "problem" and not self.has_class("-problem-open")
+        self.set_class(expand, "-problem-open")
+        self.set_class(pane == "critic", "-critic-open")
+        self.query_one(ProblemPane).set_class(not expand, "-compact")
+        self.show_problem_hint()
+        focused = "problem" if expand else "critic" if pane == "critic" else "draft"
+        if focused == "draft":
             self.query_one(DraftPane).focus_view()
         else:
-            self.query_one(f"#{pane}").focus()
-
-    def action_show_pane(self, pane: str) -> None:
-        self.query_one("#pane-tabs", Tabs).active = f"tab-{pane}"
+            self.query_one(f"#{focused}").focus()
 
     # -- showing an item --------------------------------------------------------------------
 
@@ -172,6 +177,26 @@ class ReviewScreen(Screen[None]):
         else:
             draft.show_text(attempt.text, self.attempt_title(attempt), first_error=self.critic_first_error(attempt))
         self.query_one(CriticPane).show(history, attempt)
+        self.query_one(PreviousAttemptPane).show(history, attempt)
+        self.show_verdict_line()
+
+    def show_verdict_line(self) -> None:
+        """Below 120 columns, every judge in one line above the draft (the Critic pane is one key away)."""
+        self.query_one("#verdict-line", Static).update(verdict_line(self.session.current, self.attempt))
+
+    def on_resize(self) -> None:
+        # The breakpoint classes change after this handler: look at the previous attempt once they have.
+        self.call_after_refresh(self._show_previous_attempt)
+
+    def show_problem_hint(self) -> None:
+        """Below 120 columns the problem pane says which key opens (or shrinks) it."""
+        hint = ("1: less" if self.has_class("-problem-open") else "1: whole problem") if self.has_class("-narrow") else ""
+        self.query_one(ProblemPane).border_subtitle = hint
+
+    def _show_previous_attempt(self) -> None:
+        self.show_problem_hint()
+        if self.session.current is not None:
+            self.query_one(PreviousAttemptPane).show(self.session.current, self.attempt)
 
     def attempt_title(self, attempt: Attempt) -> Content:
         history = self.session.current
@@ -185,13 +210,15 @@ class ReviewScreen(Screen[None]):
         """The claim on the item a worker writes to went when the expert left it: stop the worker."""
         if self.generating and self.generation_problem != self.session.problem_id:
             self.workers.cancel_group(self, GENERATION)
+            self.notify(f"Stopped the model call on #{self.generation_problem}: you left that item.", timeout=4, markup=False)
 
-    def show_empty(self) -> None:
+    def show_empty(self, no_matches: bool = False) -> None:
         self.stop_generation_elsewhere()
         self.set_class(True, "-empty")
+        nothing = "No matches for this filter" if no_matches else "Nothing to review in this queue"
         self.query_one("#empty", Static).update(
             Content(
-                f"Nothing to review in this queue ({self.session.filter.describe()}).\n\n"
+                f"{nothing} ({self.session.filter.describe()}).\n\n"
                 "/ filter  ·  g queue  ·  u undo the last decision  ·  q quit"
             )
         )
@@ -200,8 +227,9 @@ class ReviewScreen(Screen[None]):
 
     def update_status(self) -> None:
         self.query_one(StatusBar).show(
-            self.session.progress(), self.session.annotator, self.database, self.session.filter.describe()
-        )
+            self.session.progress(), self.session.annotator, self.database, self.session.filter.describe(),
+            skips=skips_of(self.session.current),
+        )  # fmt: skip
 
     def offer_autosaved_edit(self) -> None:
         history = self.session.current
@@ -231,10 +259,6 @@ class ReviewScreen(Screen[None]):
             return self.generating
         if action in NEEDS_ITEM and self.session.current is None:
             return None
-        if action in WAIT_FOR_GENERATION and self.generating_here:
-            return None
-        if action.startswith("show_pane"):
-            return self.has_class("-narrow")
         return True
 
     @property
@@ -248,7 +272,19 @@ class ReviewScreen(Screen[None]):
 
     # -- decisions ---------------------------------------------------------------------------
 
+    def waits_for_call(self, action: str) -> bool:
+        """True, after saying so, when a model call on the shown item makes this key wait."""
+        if not self.generating_here:
+            return False
+        self.notify(
+            f"{WAITING_KEY.get(action, action)} waits for {self.call_awaited} on #{self.generation_problem} (escape stops it).",
+            severity="warning", timeout=4, markup=False,
+        )  # fmt: skip
+        return True
+
     def action_accept(self) -> None:
+        if self.waits_for_call("accept"):
+            return
         if self.attempt is None:
             self.notify("There is no attempt to accept yet.", severity="warning", markup=False)
             return
@@ -272,13 +308,17 @@ class ReviewScreen(Screen[None]):
         self.decide(Decision.ACCEPTED)
 
     def action_reject(self) -> None:
-        self.app.push_screen(reason_dialog(), self._rejected)
+        if self.waits_for_call("reject"):
+            return
+        self.app.push_screen(reason_dialog(self.app.settings.review.reject_presets), self._rejected)
 
     def _rejected(self, reason: str | None) -> None:
         if reason is not None:
             self.decide(Decision.REJECTED, note=reason)
 
     def action_skip(self) -> None:
+        if self.waits_for_call("skip"):
+            return
         self.decide(Decision.SKIPPED)
 
     def decide(self, decision: Decision, note: str | None = None) -> None:
@@ -288,7 +328,7 @@ class ReviewScreen(Screen[None]):
             self.session.decide(decision, attempt.id if attempt else None, note)
         if write.failed:
             return
-        self.notify(f"#{problem_id} {decision}", timeout=2, markup=False)
+        self.notify(f"#{problem_id} {decision}" + (f": {note}" if note else ""), timeout=3, markup=False)
         self.action_next()
 
     def action_undo(self) -> None:
@@ -352,6 +392,8 @@ class ReviewScreen(Screen[None]):
         self.step_attempt(+1)
 
     def step_attempt(self, step: int) -> None:
+        if self.waits_for_call("previous_attempt" if step < 0 else "next_attempt"):
+            return
         count = len(self.session.current.attempts)
         index = self.attempt_index + step
         if 0 <= index < count:
@@ -359,11 +401,26 @@ class ReviewScreen(Screen[None]):
             self.show_attempt()
 
     def action_toggle_reference(self) -> None:
-        self.action_show_pane("problem")
+        if not self.has_class("-problem-open"):
+            self.action_show_pane("problem")
         self.query_one(ProblemPane).toggle_reference()
 
     def action_toggle_raw(self) -> None:
         self.query_one(DraftPane).toggle_raw()
+
+    def scrolled_pane(self) -> Widget:
+        """The focused pane's scrolling part, else the draft's."""
+        focused = self.focused
+        if focused is not None and focused.allow_vertical_scroll:
+            return focused
+        draft = self.query_one(DraftPane)
+        return draft.query_one("#draft-raw" if draft.has_class("-raw") else "#draft-rendered")
+
+    def action_scroll_pane(self, lines: int) -> None:
+        self.scrolled_pane().scroll_relative(y=lines, animate=False)
+
+    def action_page_pane(self) -> None:
+        self.scrolled_pane().scroll_page_down(animate=False)
 
     def open_problem(self, problem_id: int | None) -> None:
         if problem_id is None or problem_id == self.session.problem_id:
@@ -389,7 +446,7 @@ class ReviewScreen(Screen[None]):
         self.app.push_screen(FilterDialog(self.session.filter, self.session.sources()), self._filtered)
 
     def _filtered(self, queue_filter: QueueFilter | None) -> None:
-        if queue_filter is None:
+        if queue_filter is None or self._kept_place(queue_filter):
             return
         with database_write(self, "The filtered queue was not opened (n tries again)") as write:
             opened = self.session.apply_filter(queue_filter)
@@ -398,10 +455,34 @@ class ReviewScreen(Screen[None]):
         if opened and not write.failed:
             self.show_opened_item()
         else:
-            self.show_empty()
+            self.show_empty(no_matches=not write.failed)
+            if not write.failed:
+                self.notify(f"No matches: {queue_filter.describe()}", severity="warning", timeout=4, markup=False)
+
+    def _kept_place(self, queue_filter: QueueFilter) -> bool:
+        """The expert keeps their place: the open item stays on screen when it matches the new filter."""
+        if self.session.current is None:
+            return False
+        before = self.session.filter
+        self.session.filter = queue_filter
+        with database_write(self, "The filtered queue was not opened (n tries again)") as write:
+            stays = self.session.current_in_queue()
+        if write.failed or not stays:
+            self.session.filter = before  # apply_filter (or the same key, again) takes it from here
+            return False
+        self.update_status()
+        self.notify(f"Queue: {queue_filter.describe()} · still on #{self.session.problem_id}", timeout=3, markup=False)
+        return True
 
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen(self.app.key_help(self.BINDINGS)))
+        key_help = self.app.key_help
+        sections = [
+            ("Editor (e)", key_help(EditScreen.BINDINGS) + EDITOR_KEYS),
+            ("Queue (g)", key_help(QueueScreen.BINDINGS) + QUEUE_KEYS),
+            ("Reject dialog (x)", REJECT_KEYS),
+            ("Filter dialog (/)", FILTER_KEYS),
+        ]
+        self.app.push_screen(HelpScreen(key_help(self.BINDINGS), sections))
 
     def action_quit(self) -> None:
         self.app.exit()
@@ -409,6 +490,8 @@ class ReviewScreen(Screen[None]):
     # -- editing -------------------------------------------------------------------------------
 
     def action_edit(self) -> None:
+        if self.waits_for_call("edit"):
+            return
         history = self.session.current
         saved = self.session.saved_edit(history.problem.id)
         parent = self.attempt
@@ -439,6 +522,8 @@ class ReviewScreen(Screen[None]):
             return
         attempt = self.attempt
         self.generation_problem = self.session.problem_id
+        self.call_awaited = "the new draft"
+        self.query_one(CallStatus).start("waiting for the model…")
         self.regenerate(self.session.problem_id, attempt.id if attempt else None, hint or None)
 
     @work(exclusive=True, group=GENERATION, exit_on_error=False)
@@ -457,8 +542,9 @@ class ReviewScreen(Screen[None]):
         if self.generating:
             self.notify("A generation is already running (escape cancels it).", severity="warning", markup=False)
             return
-        self.notify("Running the critic…", timeout=2, markup=False)
         self.generation_problem = self.session.problem_id
+        self.call_awaited = "the critic"
+        self.query_one(CallStatus).start("waiting for the critic…")
         self.recritique(self.session.problem_id, self.attempt.id)
 
     @work(exclusive=True, group=GENERATION, exit_on_error=False)
@@ -480,6 +566,7 @@ class ReviewScreen(Screen[None]):
     def _draft_chunk(self, message: DraftChunk) -> None:
         if message.problem_id == self.session.problem_id:
             self.query_one(DraftPane).show_stream(message.text, Content("Regenerating…"))
+            self.query_one(CallStatus).change("the model is writing…")
 
     @on(DraftFinished)
     def _draft_finished(self, message: DraftFinished) -> None:
@@ -514,6 +601,8 @@ class ReviewScreen(Screen[None]):
 
     def _generation_changed(self, event: Worker.StateChanged) -> None:
         self.refresh_bindings()
+        if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            self.query_one(CallStatus).stop()
         if event.state == WorkerState.ERROR:
             if isinstance(event.worker.error, NOT_SAVED_ERRORS):
                 # What was committed before the database refused is kept and shown; the rest is redone by r or c.

@@ -17,7 +17,10 @@ def readable(text: str | None) -> Content:
 
 
 class ProblemPane(VerticalScroll):
+    """Below 120 columns it shows the problem's first lines (`-compact`) until 1 opens it all."""
+
     problem_id: int | None = None
+
     def compose(self) -> ComposeResult:
         yield Static(id="problem-meta", classes="meta")
         yield Static(id="problem-text")
