@@ -18,8 +18,9 @@ class TextPromptDialog(ModalScreen[str | None]):
     CSS_PATH = "dialogs.tcss"
     BINDINGS = [Binding("escape", "dismiss_none", "Cancel", id="dialog.cancel", tooltip="Close without doing anything")]
 
-    def __init__(self, title: str, prompt: str, *, placeholder: str = "", footnote: str = "") -> None:
+    def __init__(self, title: str, prompt: str, *, placeholder: str = "", footnote: str = "", value: str = "") -> None:
         super().__init__()
+        self.initial_value = value
         self.dialog_title = title
         self.prompt = prompt
         self.placeholder = placeholder
@@ -29,7 +30,7 @@ class TextPromptDialog(ModalScreen[str | None]):
         with Vertical(classes="dialog") as box:
             box.border_title = self.dialog_title
             yield Static(Content(self.prompt), classes="prompt")
-            yield Input(placeholder=self.placeholder, id="prompt-input", compact=True)
+            yield Input(self.initial_value, placeholder=self.placeholder, id="prompt-input", compact=True)
             yield Static(Content(self.footnote or "enter: go on · escape: cancel"), classes="hint")
 
     @on(Input.Submitted)
