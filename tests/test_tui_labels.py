@@ -18,7 +18,15 @@ from tui_data import settle
 
 from rel_core import labels
 from rel_core.config import Settings
-from rel_core.models import Attempt, AttemptKind, Critique, CritiqueSource, ImportRecord, Problem, Verdict
+from rel_core.models import (
+    Attempt,
+    AttemptKind,
+    Critique,
+    CritiqueSource,
+    ImportRecord,
+    Problem,
+    Verdict,
+)
 from rel_core.steps import split_steps
 from rel_core.store import Store
 from rel_tui.app import ReviewApp
