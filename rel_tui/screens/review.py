@@ -65,7 +65,7 @@ class ReviewScreen(Screen[None]):
         Binding("question_mark", "help", "Help", id="help", tooltip="All keys"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (every decision is already saved)"),
         Binding("c", "recritique", "Critic", id="recritique", tooltip="Run the critic again on the shown attempt"),
-        Binding("u", "undo", "Undo", id="undo", tooltip="Take back your last decision (and reopen that item) or your last step label or ruling"),
+        Binding("u", "undo", "Undo", id="undo", tooltip="Undo your last decision (reopens its item), step label or ruling"),
         Binding("p", "previous", "Prev", id="previous", tooltip="The item shown before this one"),
         Binding("left_square_bracket", "previous_attempt", "Older", id="previous_attempt", tooltip="Show the previous attempt of this problem"),
         Binding("right_square_bracket", "next_attempt", "Newer", id="next_attempt", tooltip="Show the next attempt of this problem"),
@@ -76,9 +76,9 @@ class ReviewScreen(Screen[None]):
         Binding("1", "show_pane('problem')", "Problem", id="pane_problem", tooltip="Narrow layout: show the problem", show=False),
         Binding("2", "show_pane('draft')", "Draft", id="pane_draft", tooltip="Narrow layout: show the draft", show=False),
         Binding("3", "show_pane('critic')", "Critic pane", id="pane_critic", tooltip="Narrow layout: show the critic", show=False),
-        Binding("l", "label_steps", "Label", id="label_steps", tooltip="Label the shown attempt step by step (good / neutral / bad, first error, flag, comment)"),
-        Binding("v", "rule('verdict')", "Rule verdict", id="rule_verdict", tooltip="Agree with the LLM critic's verdict on the shown attempt; again: disagree", show=False),
-        Binding("w", "rule('first_error_step')", "Rule step", id="rule_step", tooltip="Agree with the LLM critic's first wrong step; again: disagree", show=False),
+        Binding("l", "label_steps", "Label", id="label_steps", tooltip="Label each step: rate, first error, flag, comment"),
+        Binding("v", "rule('verdict')", "Rule verdict", id="rule_verdict", tooltip="Agree with the LLM critic's verdict; pressed again: disagree", show=False),
+        Binding("w", "rule('first_error_step')", "Rule step", id="rule_step", tooltip="Agree with the critic's first wrong step; again: disagree", show=False),
     ]
 
     def __init__(self, session: ReviewSession, database: str, autosave_seconds: float) -> None:
