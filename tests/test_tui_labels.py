@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 from test_tui_guarded_writes import BUSY_TIMEOUT, busy_notices, database_held
 from textual.widgets import Input, OptionList, Static
-from tui_data import settle
+from tui_data import pending_problem, settle
 
 from rel_core import labels
 from rel_core.config import Settings
@@ -298,3 +298,42 @@ def test_labelling_screen_snapshot(db, snap_compare):
         await settle(pilot)
 
     assert snap_compare(make_app(db), terminal_size=(80, 24), run_before=label_some)
+
+
+async def test_step_text_and_comments_are_data_never_markup(tmp_path):
+    hostile = "[bold]not bold[/bold] and \x1b[31mred?\n\nStep two [link=x]y[/link]"
+    db = tmp_path / "rel.db"
+    record = ImportRecord(
+        problem=Problem(text="p", source="sample"),
+        attempts=[Attempt(kind=AttemptKind.GENERATED, text=hostile, model="m")],
+        critiques=[],
+    )
+    with Store(db) as store:
+        store.import_records([record])
+    app = make_app(db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_labels(app, pilot)
+        assert screen.critic_step is None
+        first = shown_prompt(screen, 0)
+        assert "[bold]not bold[/bold]" in first and "\x1b" not in first and "␛[31m" in first
+        await pilot.press("j", "m")
+        await pilot.pause()
+        await pilot.press(*"[red]x[/red]", "enter")
+        await settle(pilot)
+        assert "c: [red]x[/red]" in shown_prompt(screen, 1)
+    assert standing(db).steps[2].comment == "[red]x[/red]"
+
+
+async def test_l_with_no_attempt_says_so(tmp_path):
+    db = tmp_path / "rel.db"
+    with Store(db) as store:
+        pending_problem(store)
+    app = make_app(db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("l", "v")
+        await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen)
+        messages = [n.message for n in app._notifications]
+        assert any("no attempt to label" in m for m in messages)
+        assert any("No LLM critique" in m for m in messages)
