@@ -92,7 +92,9 @@ class LabelStepsScreen(Screen[None]):
         """`critic_step`: the step the LLM critic claims is the first wrong one, marked in the gutter."""
         super().__init__()
         self.session = session
+        assert attempt.id is not None, "only a stored attempt has labels"
         self.attempt = attempt
+        self.attempt_id: int = attempt.id
         self.title_text = title
         self.critic_step = critic_step
         self.steps = split_steps(attempt.text)
@@ -122,7 +124,7 @@ class LabelStepsScreen(Screen[None]):
     def reload_labels(self) -> None:
         """Read this expert's labels again and redraw every step's gutter."""
         with database_write(self, "The labels were not read (they are saved; press a key to try again)") as read:
-            self.labels = self.session.step_labels(self.attempt.id)
+            self.labels = self.session.step_labels(self.attempt_id)
         if read.failed:
             return
         steps_list = self.query_one("#steps", OptionList)
@@ -163,14 +165,14 @@ class LabelStepsScreen(Screen[None]):
 
     def action_rate(self, rating: int) -> None:
         rating = Rating(rating)
-        if self.label("rating", lambda step: self.session.rate_step(self.attempt.id, step, rating)):
+        if self.label("rating", lambda step: self.session.rate_step(self.attempt_id, step, rating)):
             self.query_one("#steps", OptionList).action_cursor_down()  # as PRM800K: rate, then the next step
 
     def action_first_error(self) -> None:
-        self.label("first error", lambda step: self.session.mark_first_error(self.attempt.id, step))
+        self.label("first error", lambda step: self.session.mark_first_error(self.attempt_id, step))
 
     def action_flag(self) -> None:
-        self.label("flag", lambda step: self.session.toggle_step_flag(self.attempt.id, step))
+        self.label("flag", lambda step: self.session.toggle_step_flag(self.attempt_id, step))
 
     def action_comment(self) -> None:
         step = self.current_step
@@ -191,7 +193,7 @@ class LabelStepsScreen(Screen[None]):
         if text is None:
             return
         self.unsaved_comment[step.number] = text
-        if self.label("comment", lambda s: self.session.comment_step(self.attempt.id, s, text), step):
+        if self.label("comment", lambda s: self.session.comment_step(self.attempt_id, s, text), step):
             self.unsaved_comment.pop(step.number, None)  # kept until saved: m offers it again
 
     def action_undo(self) -> None:
@@ -203,7 +205,7 @@ class LabelStepsScreen(Screen[None]):
             self.notify("No label to undo.", severity="warning", markup=False)
             return
         where = f"step {', '.join(map(str, action.steps))}" if action.steps else "the critique"
-        elsewhere = "" if action.attempt_id == self.attempt.id else f" of attempt #{action.attempt_id}"
+        elsewhere = "" if action.attempt_id == self.attempt_id else f" of attempt #{action.attempt_id}"
         self.notify(f"Undid the {ACTION_WORD[action.kind]} on {where}{elsewhere}", timeout=3, markup=False)
         self.reload_labels()
 
