@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rel_core import labels
 from rel_core.answers import AnswerChecker, extract_answer
 from rel_core.checking import check_attempt, quick_check_attempt
 from rel_core.claims import ClaimHolder
 from rel_core.guidelines import version_in_force
 from rel_core.models import Attempt, Critique, Decision, Problem, ProblemHistory, ProblemState, QueueItem, Review
 from rel_core.overlap import OverlapPolicy, TeamReviews, team_for
+from rel_core.steps import Step
 from rel_core.store import Store
 
 # A review claim is short and renewed while the item is open. If the TUI is killed, a restart on
@@ -286,6 +288,40 @@ class ReviewSession:
         if len(attempt.text) > SYNC_CHECK_CHARS:
             attempt = await asyncio.to_thread(_answer_only, attempt)
         return await check_attempt(self.store, checker, problem, attempt)
+
+
+    # -- per-step labels and rulings on the critic (rel_core.labels; each write is one transaction) --
+
+    def step_labels(self, attempt_id: int) -> labels.AttemptLabels:
+        """This expert's standing labels on the attempt's steps (the gutter marks)."""
+        return labels.attempt_labels(self.store, attempt_id, self.annotator)
+
+    def rate_step(self, attempt_id: int, step: Step, rating: labels.Rating) -> int:
+        return labels.label_step(self.store, attempt_id, step.number, rating, self.annotator, step_hash=labels.step_hash(step))
+
+    def mark_first_error(self, attempt_id: int, step: Step) -> int:
+        return labels.mark_first_error(self.store, attempt_id, step.number, self.annotator, step_hash=labels.step_hash(step))
+
+    def toggle_step_flag(self, attempt_id: int, step: Step) -> bool:
+        return labels.toggle_flag(self.store, attempt_id, step.number, self.annotator, step_hash=labels.step_hash(step))
+
+    def comment_step(self, attempt_id: int, step: Step, comment: str | None) -> int:
+        return labels.comment_step(self.store, attempt_id, step.number, self.annotator, comment, step_hash=labels.step_hash(step))
+
+    def undo_label(self) -> labels.LabelAction | None:
+        """Take back this expert's latest label or ruling (not a decision)."""
+        return labels.undo_last_label(self.store, self.annotator)
+
+    def undo_latest(self) -> labels.LabelAction | Review | None:
+        """Take back this expert's latest label action or decision, whichever came last."""
+        return labels.undo_latest(self.store, self.annotator)
+
+    def toggle_ruling(self, critique_id: int, aspect: labels.RulingAspect) -> bool:
+        """Agree, or (pressed again) disagree, with the critique on one aspect; True: agree."""
+        return labels.toggle_ruling(self.store, critique_id, aspect, self.annotator)
+
+    def rulings(self, critique_ids: list[int]) -> list[labels.Ruling]:
+        return labels.rulings(self.store, critique_ids)
 
 
 def _answer_only(attempt: Attempt) -> Attempt:

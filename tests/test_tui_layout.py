@@ -249,7 +249,8 @@ def test_80x24_in_tmux_shows_problem_and_draft_on_the_first_screen(tmp_path, tmu
     db = make_db(tmp_path / "rel.db", count=2)
     term = tmux_app(db, width=80, height=24)
     screen = term.wait_for("Accept")
-    screen = term.wait_for("Verdicts")
+    term.wait_for("Verdicts")
+    screen = term.wait_for("The garden with the path is")  # the draft renders a moment after the frame
     lines = screen.splitlines()
     assert len(lines) <= 24
     assert lines[0].lstrip().startswith("queue: awaiting_review")

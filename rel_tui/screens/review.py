@@ -16,8 +16,9 @@ from textual.worker import Worker, WorkerState
 
 from rel_core import verdicts
 from rel_core.checking import check_of, is_checkable
+from rel_core.labels import LabelAction, Ruling, RulingAspect, step_number
 from rel_core.loop import reference_answer_of
-from rel_core.models import Attempt, Decision, Problem, Standing
+from rel_core.models import Attempt, Critique, CritiqueSource, Decision, Problem, Standing
 from rel_core.terminal_text import one_line
 from rel_tui.database_write import NOT_SAVED_ERRORS, database_write, report_not_saved
 from rel_tui.latex import displayable
@@ -28,6 +29,7 @@ from rel_tui.screens.diff import DiffScreen
 from rel_tui.screens.edit import EditScreen
 from rel_tui.screens.filter import FilterDialog
 from rel_tui.screens.help import EDITOR_KEYS, FILTER_KEYS, QUEUE_KEYS, REJECT_KEYS, HelpScreen
+from rel_tui.screens.label_steps import LabelStepsScreen
 from rel_tui.screens.queue import QueueScreen
 from rel_tui.screens.text_prompt import hint_dialog, reason_dialog
 from rel_tui.session import QueueFilter, ReviewSession
@@ -71,7 +73,7 @@ class ReviewScreen(Screen[None]):
         Binding("question_mark", "help", "Help", id="help", tooltip="All keys"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (every decision is already saved)"),
         Binding("c", "recritique", "Critic", id="recritique", tooltip="Run the critic again on the shown attempt"),
-        Binding("u", "undo", "Undo", id="undo", tooltip="Take back your last decision and reopen that item", show=False),
+        Binding("u", "undo", "Undo", id="undo", tooltip="Undo your last decision (reopens its item), step label or ruling", show=False),
         Binding("p", "previous", "Prev", id="previous", tooltip="The item shown before this one", show=False),
         Binding("left_square_bracket", "previous_attempt", "Older", id="previous_attempt", tooltip="Show the previous attempt of this problem", show=False),
         Binding("right_square_bracket", "next_attempt", "Newer", id="next_attempt", tooltip="Show the next attempt of this problem", show=False),
@@ -90,6 +92,9 @@ class ReviewScreen(Screen[None]):
         Binding("j", "scroll_pane(1)", "Down", id="scroll_down", tooltip="Scroll the focused pane (the draft) down a line; also down arrow", show=False),
         Binding("k", "scroll_pane(-1)", "Up", id="scroll_up", tooltip="Scroll the focused pane (the draft) up a line; also up arrow", show=False),
         Binding("space", "page_pane", "Page", id="scroll_page", tooltip="Scroll the focused pane (the draft) a page down; also pagedown, pageup, home, end", show=False),
+        Binding("l", "label_steps", "Label", id="label_steps", tooltip="Label each step: rate, first error, flag, comment"),
+        Binding("v", "rule('verdict')", "Rule verdict", id="rule_verdict", tooltip="Agree with the LLM critic's verdict; pressed again: disagree", show=False),
+        Binding("w", "rule('first_error_step')", "Rule step", id="rule_step", tooltip="Agree with the critic's first wrong step; again: disagree", show=False),
     ]
 
     def __init__(self, session: ReviewSession, database: str, autosave_seconds: float) -> None:
@@ -176,7 +181,7 @@ class ReviewScreen(Screen[None]):
             draft.show_text("*No attempt yet.* Press **r** to generate one or **e** to write one.", Content("Draft"))
         else:
             draft.show_text(attempt.text, self.attempt_title(attempt), first_error=self.critic_first_error(attempt))
-        self.query_one(CriticPane).show(history, attempt)
+        self.query_one(CriticPane).show(history, attempt, self.critic_rulings())
         self.query_one(PreviousAttemptPane).show(history, attempt)
         self.show_verdict_line()
 
@@ -333,11 +338,14 @@ class ReviewScreen(Screen[None]):
 
     def action_undo(self) -> None:
         with database_write(self, "Nothing was undone") as write:
-            review = self.session.undo()
+            review = self.session.undo_latest()
         if write.failed:
             return
         if review is None:
             self.notify("Nothing to undo.", severity="warning", markup=False)
+            return
+        if isinstance(review, LabelAction):
+            self.undid_label(review)
             return
         self.notify(f"Undid {review.decision} of #{review.problem_id}", timeout=3, markup=False)
         with database_write(self, f"#{review.problem_id} was not reopened (p opens it)") as write:
@@ -667,7 +675,7 @@ class ReviewScreen(Screen[None]):
             return  # stored before the item was drawn, so already on screen
         self.session.reload()
         attempt = self.attempt
-        self.query_one(CriticPane).show(self.session.current, attempt)
+        self.query_one(CriticPane).show(self.session.current, attempt, self.critic_rulings())
         if attempt is not None and not self.query_one(DraftPane).streaming:
             # Only the title: re-showing the draft would lose the expert's scroll position.
             self.query_one(DraftPane).border_title = self.attempt_title(attempt)
@@ -713,6 +721,59 @@ class ReviewScreen(Screen[None]):
             self.notify("This problem has only one attempt: nothing to compare it with.", severity="warning", markup=False)
             return
         self.app.push_screen(CompareScreen(self.session.current, attempt.id))
+
+    # -- per-step labels and rulings on the critic (rel_core.labels, through the session) ------------
+
+    def shown_critique(self) -> Critique | None:
+        """The LLM critique shown for the attempt (its latest): what the rulings are on."""
+        attempt = self.attempt
+        if attempt is None:
+            return None
+        return verdicts.latest(self.session.current.critiques_for(attempt.id), CritiqueSource.LLM)
+
+    def critic_rulings(self) -> list[Ruling]:
+        """The rulings on the shown critique, for the Critic pane (none if the database is busy)."""
+        critique = self.shown_critique()
+        if critique is None or critique.id is None:
+            return []
+        try:
+            return self.session.rulings([critique.id])
+        except NOT_SAVED_ERRORS:
+            return []
+
+    def action_label_steps(self) -> None:
+        attempt = self.attempt
+        if attempt is None:
+            self.notify("There is no attempt to label yet.", severity="warning", markup=False)
+            return
+        critique = self.shown_critique()
+        claimed = verdicts.critic_judgement(critique).first_error_step if critique else None
+        title = f"Label steps · #{self.session.problem_id} · {self.attempt_title(attempt).plain}"
+        screen = LabelStepsScreen(self.session, attempt, title, step_number(claimed))
+        self.app.push_screen(screen, lambda _: self.show_attempt() if self.session.current else None)
+
+    def undid_label(self, action: LabelAction) -> None:
+        """`u` took back a step label or a ruling: say so and show the shown attempt's rulings again."""
+        self.notify(f"Undid your {action.kind} label on attempt #{action.attempt_id}", timeout=3, markup=False)
+        if self.session.current is not None:
+            self.show_attempt()
+
+    def action_rule(self, aspect: str) -> None:
+        critique = self.shown_critique()
+        if critique is None or critique.id is None:
+            self.notify("No LLM critique of the shown attempt to rule on (c runs the critic).", severity="warning", markup=False)
+            return
+        judgement = verdicts.critic_judgement(critique)
+        if aspect == RulingAspect.FIRST_ERROR_STEP and not judgement.first_error_step:
+            self.notify("The critic names no first wrong step here; v rules on its verdict.", severity="warning", markup=False)
+            return
+        what = "verdict" if aspect == RulingAspect.VERDICT else "first wrong step"
+        with database_write(self, f"The ruling on the critic's {what} was not saved") as write:
+            agrees = self.session.toggle_ruling(critique.id, RulingAspect(aspect))
+        if write.failed:
+            return
+        self.notify(f"You {'agree' if agrees else 'disagree'} with the critic's {what}", timeout=3, markup=False)
+        self.query_one(CriticPane).show(self.session.current, self.attempt, self.critic_rulings())
 
 
 class _StreamForwarder:

@@ -23,8 +23,9 @@ class TextPromptDialog(ModalScreen[str | None]):
     input_type: type[Input] = Input
     BINDINGS = [Binding("escape", "dismiss_none", "Cancel", id="dialog.cancel", tooltip="Close without doing anything")]
 
-    def __init__(self, title: str, prompt: str, *, placeholder: str = "", footnote: str = "") -> None:
+    def __init__(self, title: str, prompt: str, *, placeholder: str = "", footnote: str = "", value: str = "") -> None:
         super().__init__()
+        self.initial_value = value
         self.dialog_title = title
         self.prompt = prompt
         self.placeholder = placeholder
@@ -34,7 +35,7 @@ class TextPromptDialog(ModalScreen[str | None]):
         with Vertical(classes="dialog") as box:
             box.border_title = self.dialog_title
             yield Static(Content(self.prompt), classes="prompt")
-            yield self.input_type(placeholder=self.placeholder, id="prompt-input", compact=True)
+            yield self.input_type(self.initial_value, placeholder=self.placeholder, id="prompt-input", compact=True)
             yield from self.compose_choices()
             yield Static(Content(self.footnote or "enter: go on · escape: cancel"), classes="hint")
 

@@ -5,12 +5,15 @@ What each judge says and how they combine is rel_core.verdicts; this pane only d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
 from rel_core import verdicts
+from rel_core.labels import Ruling, RulingAspect, RulingSource, standing_ruling
 from rel_core.loop import reference_answer_of
 from rel_core.models import Attempt, Decision, ProblemHistory, Standing, Verdict
 from rel_core.verdicts import AnswerCheck, ExpertDecision, Judgement, VerdictSummary
@@ -71,24 +74,41 @@ def _by(model: str | None) -> Content:
     return _muted(f" · {displayable(model)}") if model else Content("")
 
 
+def _ruling_rows(rulings: Sequence[Ruling]) -> list[Content | str]:
+    """The standing rulings on the critique: the expert's per aspect, and the answer check's disagreement."""
+    rows: list[Content | str] = []
+    critique_ids = {r.critique_id for r in rulings}
+    for critique_id in critique_ids:
+        for aspect, what in ((RulingAspect.VERDICT, "verdict"), (RulingAspect.FIRST_ERROR_STEP, "step")):
+            expert = standing_ruling(rulings, critique_id, aspect, RulingSource.EXPERT)
+            if expert is not None:
+                ruled = Content.styled("agree", "$text-success") if expert.agrees else Content.styled("disagree", "$text-error")
+                rows += [f"\n{displayable(expert.annotator or 'expert')} on the {what}: ", ruled]
+        check = standing_ruling(rulings, critique_id, RulingAspect.VERDICT, RulingSource.ANSWER_CHECK)
+        if check is not None:
+            rows.append(Content.styled("\nanswer check: disagrees with this verdict", "$text-warning"))
+    return rows
+
+
 class CriticPane(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(id="critic-body")
 
-    def show(self, history: ProblemHistory, attempt: Attempt | None) -> None:
+    def show(self, history: ProblemHistory, attempt: Attempt | None, rulings: Sequence[Ruling] = ()) -> None:
+        """`rulings`: those on the attempt's latest LLM critique (the one shown)."""
         self.border_title = "Critic"
-        parts = [self._judges(history, attempt), self._history(history, attempt)]
+        parts = [self._judges(history, attempt, rulings), self._history(history, attempt)]
         self.query_one("#critic-body", Static).update(Content.assemble(*parts))
         self.scroll_home(animate=False)
 
-    def _judges(self, history: ProblemHistory, attempt: Attempt | None) -> Content:
+    def _judges(self, history: ProblemHistory, attempt: Attempt | None, rulings: Sequence[Ruling] = ()) -> Content:
         if attempt is None:
             return field("Verdict", Content.styled("no attempt yet", "$text-muted"))
         summary = verdicts.summary_of(history, attempt, reference_answer_of(history.problem))
         parts = [
             field("Verdict (all judges)", standing_content(summary)),
             self._check(summary.check),
-            self._critic(summary.critic, "LLM critic"),
+            self._critic(summary.critic, "LLM critic", rulings),
         ]
         if summary.imported is not None:
             parts.append(self._critic(summary.imported, "Imported verdict (not trusted)"))
@@ -115,7 +135,7 @@ class CriticPane(VerticalScroll):
         return field(label, Content.assemble(*rows))
 
     @staticmethod
-    def _critic(critic: Judgement | None, name: str) -> Content:
+    def _critic(critic: Judgement | None, name: str, rulings: Sequence[Ruling] = ()) -> Content:
         if critic is None:
             return field(name, _muted("not run"))
         rows: list[Content | str] = [verdict_content(critic.verdict), _by(critic.model)]
@@ -123,6 +143,7 @@ class CriticPane(VerticalScroll):
             rows.append(f"\nFirst wrong step: {_literal(critic.first_error_step)}")
         if critic.explanation:
             rows.append(f"\n{_literal(critic.explanation)}")
+        rows += _ruling_rows(rulings)
         return field(name, Content.assemble(*rows))
 
     @staticmethod
