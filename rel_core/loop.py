@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
-from .answers import AnswerChecker, CheckResult, demote_answer_tags, extract_answer, last_boxed
+from .answers import (
+    AnswerChecker,
+    CheckResult,
+    demote_answer_tags,
+    extract_answer,
+    last_boxed,
+)
 from .config import Settings
 from .critic import parse_verdict
 from .labels import record_check_disagreement
@@ -44,6 +50,7 @@ from .providers.base import (
     ProviderError,
     split_spec,
 )
+from .steps import numbered
 from .store import Store
 from .verdicts import TRUNCATED_CHECK, check_result_of, loop_verdict
 from .verdicts import latest as _latest
@@ -489,7 +496,8 @@ class LoopEngine:
             "reference_answer": reference_answer_of(problem) or "(none given; judge from the reference solution)",
             "reference_solution": problem.reference_solution or "",
         }
-        prompt = template.render(**stable, attempt=attempt.text, check_note=_check_note(check))
+        # Numbered by rel_core.steps, so the critic's "step 3" is the screen's and the export's step 3.
+        prompt = template.render(**stable, attempt=numbered(attempt.text), check_note=_check_note(check))
         request = CompletionRequest(
             model=self.settings.critic,
             system=template.render_system(**stable),

@@ -84,3 +84,30 @@ def test_steps_are_ordered_disjoint_slices(text):
 def test_adversarial_runs_stay_fast(chunk, repeat):
     text = chunk * (repeat // len(chunk))
     split_steps(text)
+
+
+async def test_the_critic_reads_the_steps_numbered_as_the_screen_shows_them(llm_env, tmp_path):
+    """The critic's prompt numbers the draft by rel_core.steps, so its "step 2" is the screen's step 2."""
+    from loop_helpers import Script, critic_json
+
+    from rel_core.config import ProviderSettings, Settings
+    from rel_core.loop import LoopEngine
+    from rel_core.providers.client import LLMClient
+    from rel_core.models import Attempt, AttemptKind, Problem, ProblemState
+    from rel_core.store import Store
+
+    script = Script().on("[S1]", "critic", critic_json("incorrect", 2, "Recheck the sum."))
+    llm_env.respond_with(script)
+    draft = "First I add.\n\n- 2 + 2 = 5\n- so 5\n\n<ANSWER>5</ANSWER>"
+    with Store(tmp_path / "rel.db") as store:
+        problem_id, _ = store.add_problem(Problem(text="[S1] What is 2 + 2?", reference_answer="4", state=ProblemState.AWAITING_REVIEW))
+        attempt_id = store.add_attempt(Attempt(problem_id=problem_id, kind=AttemptKind.IMPORTED, text=draft, final_answer="5"))
+        openai = ProviderSettings(base_url=llm_env.openai_base_url, max_retries=0, timeout=10)
+        settings = Settings(generator="openai:gen", critic="openai:critic", openai=openai)
+        engine = LoopEngine(store, LLMClient(settings, store), settings)
+        try:
+            await engine.recritique(problem_id, attempt_id)
+        finally:
+            engine.close()
+    critic_prompt = next(r.prompt for r in llm_env.requests if "marking a student's worked solution" in r.prompt)
+    assert "[1] First I add.\n\n[2] - 2 + 2 = 5\n\n[3] - so 5\n\n[4] <ANSWER>5</ANSWER>" in critic_prompt
