@@ -390,8 +390,11 @@ class Store:
         p.id, p.text, p.state, p.source, p.subject,
         (select count(*) from attempts a where a.problem_id = p.id) as attempts,
         coalesce(
-            (select r.attempt_id from reviews r where r.problem_id = p.id and r.undone_at is null
-                and r.decision = 'accepted' and r.attempt_id is not null order by r.id desc limit 1),
+            -- the accepted attempt only once the item is accepted: on an overlap item still open,
+            -- one expert's accept must not show in another's queue
+            (select r.attempt_id from reviews r where p.state = 'accepted' and r.problem_id = p.id
+                and r.undone_at is null and r.decision = 'accepted' and r.attempt_id is not null
+                order by r.id desc limit 1),
             (select max(a.id) from attempts a where a.problem_id = p.id)
         ) as record_attempt
     """

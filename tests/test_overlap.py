@@ -225,3 +225,17 @@ def test_who_decided_may_look_back_without_taking_a_place(db):
         assert {r.annotator for r in alice.current.reviews} == {"alice"}
         assert bob.open(1)  # alice's look back does not count as a second expert
         assert not carol.open(1)  # alice decided and bob holds it: both places are taken
+
+
+def test_the_queue_verdict_does_not_show_another_experts_accept(db):
+    """Alice accepts the older (wrong) attempt of an open overlap item: Bob's queue still shows the
+    newest attempt's verdict, not the one Alice chose."""
+    with Store(db) as store:
+        alice, bob = session(store, "alice"), session(store, "bob")
+        assert alice.open(1)
+        alice.decide(Decision.ACCEPTED, 1)
+        alice.close()
+        item = next(i for i in bob.queue_page(0, 10) if i.id == 1)
+        newest = next(i for i in session(store, "carol", OverlapPolicy()).queue_page(0, 10) if i.id == 2)
+        assert item.verdict == newest.verdict  # both the newest attempt's (correct), not attempt 1's
+        assert item.verdict_label != "✗ incorrect"
