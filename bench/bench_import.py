@@ -88,8 +88,14 @@ def rel_file(problem: str, rng: random.Random) -> dict:
     return {"problem": problem, "solution": solution, "ground_truth": reference(rng)}
 
 
+TABLE = "| n | n^2 | remainder |\n|-----|-----|-----|\n" + "".join(f"| {n} | {n * n} | {n * n % 7} |\n" for n in range(1, 9))
+
+
 def markdown_trace(index: int, rng: random.Random) -> str:
-    return f"### Question:\nTrace {index}: {prose(rng, 300)}\n\n\n### Answer:\n\n{prose(rng, rng.randint(3000, 15000))}\n"
+    # Like REL's human traces; every third one has a markdown table (a separator row once hung the importer).
+    table = f"\n\n{TABLE}\n" if index % 3 == 0 else ""
+    answer = f"{prose(rng, rng.randint(3000, 15000))}{table}"
+    return f"### Question:\nTrace {index}: {prose(rng, 300)}\n\n\n### Answer:\n\n{answer}\n"
 
 
 def generate(root: Path, files: int, problems: int, markdown: int = 100, seed: int = 11) -> int:
