@@ -23,6 +23,7 @@ batch price (pricing.batch_price_for).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -330,10 +331,8 @@ class BatchRunner:
             if not self.wait:
                 self.stop(BatchStopReason.SUBMITTED)
                 return
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.poll_seconds)
-            except TimeoutError:
-                pass
 
     # -- collecting ------------------------------------------------------------------------------
 

@@ -187,7 +187,7 @@ ENV_NESTED = "__"
 SECTIONS = {"openai": ProviderSettings, "anthropic": ProviderSettings, "loop": LoopSettings, "review": ReviewSettings, "team": TeamSettings}
 KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 BASE_URL_VARIABLES = ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL")
-DEFAULT_KEY_VARIABLE = dict(zip(("openai", "anthropic"), KEY_VARIABLES))
+DEFAULT_KEY_VARIABLE = dict(zip(("openai", "anthropic"), KEY_VARIABLES, strict=True))
 PROVIDER_DOMAINS = {"openai": "openai.com", "anthropic": "anthropic.com"}
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 

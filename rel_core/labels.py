@@ -446,7 +446,7 @@ def _rating(value: Rating | int) -> Rating:
 def _rows(store: Store, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
     cursor = store.conn.execute(sql, list(params))
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, values)) for values in cursor.fetchall()]
+    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
 
 def _attempt(store: Store, attempt_id: int) -> Attempt:

@@ -7,7 +7,7 @@ Nothing here knows about SQLite or Textual.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 def utcnow() -> str:
     """Timestamps are ISO-8601 UTC strings: sortable as text and readable in the database."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class ProblemState(StrEnum):

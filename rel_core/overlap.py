@@ -103,7 +103,7 @@ class TeamReviews:
         if row is None:
             return None
         names = [d[0] for d in self.store.conn.execute("select * from reviews limit 0").description]
-        return Review.model_validate(dict(zip(names, row)))
+        return Review.model_validate(dict(zip(names, row, strict=True)))
 
     # -- the queue and claims -----------------------------------------------------------------
 

@@ -457,7 +457,7 @@ class Runner:
             try:
                 self._renew_tick()
                 delay = interval
-            except Exception as exc:  # noqa: BLE001 - a renewal never ends the run; the next tick retries
+            except Exception as exc:  # a renewal never ends the run; the next tick retries
                 if is_disk_full(exc):
                     self._disk_full(exc)
                     return

@@ -12,7 +12,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ class ImportSummary:
 
 
 def _future(seconds: float) -> str:
-    return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
 
 
 def _create_private(path: Path) -> None:
@@ -257,7 +257,7 @@ class Store:
     def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         cursor = self.conn.execute(sql, list(params))
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, values)) for values in cursor.fetchall()]
+        return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
     # -- problems -----------------------------------------------------------------
 

@@ -6,6 +6,7 @@ The CLI hands it a database path, settings and the annotator name; it never pars
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import importlib
 import os
@@ -19,9 +20,9 @@ from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
+from rel_core.adjudication import Adjudication
 from rel_core.answers import AnswerChecker
 from rel_core.config import Settings
-from rel_core.adjudication import Adjudication
 from rel_core.overlap import OverlapPolicy
 from rel_core.store import BUSY_TIMEOUT_SECONDS, Store
 from rel_core.terminal_text import one_line
@@ -229,10 +230,8 @@ class ReviewApp(App[int]):
 
         client = LLMClient(self.settings, self.store)
         for spec in (self.settings.generator, self.settings.critic):
-            try:
+            with contextlib.suppress(ProviderError):  # said when the call is made, where its worker reports it
                 client.provider_for(spec)
-            except ProviderError:
-                pass  # said when the call is made, where its worker reports it
         # The engine checks before each write that this expert's claim still holds.
         return LoopEngine(self.store, client, self.settings, checker=checker, lease_owner=self.session.owner)
 

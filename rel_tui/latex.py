@@ -214,8 +214,8 @@ class _Piece:
 
 _SPACE_PIECE = _Piece(" ", SPACE)
 
-_SUPERSCRIPT = dict(zip("0123456789+-−=()nijkx", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻⁼⁽⁾ⁿⁱʲᵏˣ"))
-_SUBSCRIPT = dict(zip("0123456789+-−=()aeijkmnoprstux", "₀₁₂₃₄₅₆₇₈₉₊₋₋₌₍₎ₐₑᵢⱼₖₘₙₒₚᵣₛₜᵤₓ"))
+_SUPERSCRIPT = dict(zip("0123456789+-−=()nijkx", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻⁼⁽⁾ⁿⁱʲᵏˣ", strict=True))
+_SUBSCRIPT = dict(zip("0123456789+-−=()aeijkmnoprstux", "₀₁₂₃₄₅₆₇₈₉₊₋₋₌₍₎ₐₑᵢⱼₖₘₙₒₚᵣₛₜᵤₓ", strict=True))
 _SCRIPT_CHARS = "".join({*_SUPERSCRIPT.values(), *_SUBSCRIPT.values()}) + "′'°"
 _PAIRS = {"(": ")", "[": "]", "{": "}", "⌊": "⌋", "⌈": "⌉", "⟨": "⟩"}
 _CLOSERS = set(_PAIRS.values())

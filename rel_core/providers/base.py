@@ -137,10 +137,8 @@ def require_answer(completion: Completion, spec: str, base_url: str) -> Completi
     """`completion`, or EmptyAnswer when it holds no answer text."""
     if completion.text.strip():
         return completion
-    if completion.reasoning and completion.reasoning.strip():
-        what = "only reasoning and no answer text"  # no counts: the same failure reads the same on every problem
-    else:
-        what = "no answer text"
+    # no counts: the same failure reads the same on every problem
+    what = "only reasoning and no answer text" if completion.reasoning and completion.reasoning.strip() else "no answer text"
     why = ""
     if completion.truncated:
         why = f"; it stopped at the token limit ({completion.finish_reason}): raise max_tokens"

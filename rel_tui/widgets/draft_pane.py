@@ -285,10 +285,7 @@ def _step_lines(text: str, width: int, error: int | None, plain: bool, complete:
     """The steps of `text` and its lines with the gutter's spans; pure, so it may run in a thread.
     `complete`: `text` is the whole draft, so a first error past its last step is said so at the top."""
     steps = split_steps(text)
-    if plain:
-        lines = plain_steps(text, steps, error)
-    else:
-        lines = render_steps(text, steps, width - gutter_width(len(steps)), error)
+    lines = plain_steps(text, steps, error) if plain else render_steps(text, steps, width - gutter_width(len(steps)), error)
     if complete and error is not None and not 0 < error <= len(steps):
         lines.lines.insert(0, Label(f"✗ critic: first error at step {error}, but this draft has {len(steps)} steps"))
         lines.spans = [(first + 1, end + 1) for first, end in lines.spans]
