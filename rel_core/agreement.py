@@ -79,8 +79,8 @@ def _distance(metric: Metric, totals: dict[Label, float]):
     if metric is Metric.NOMINAL:
         return lambda c, k: 0.0 if c == k else 1.0
     if metric is Metric.INTERVAL:
-        return lambda c, k: (float(c) - float(k)) ** 2  # type: ignore[arg-type]
-    ranks = sorted(totals)  # type: ignore[type-var]
+        return lambda c, k: (float(c) - float(k)) ** 2
+    ranks = sorted(totals)  # type: ignore[type-var]  # ordinal labels are orderable; the Label alias says only Hashable
     position = {value: index for index, value in enumerate(ranks)}
     cumulative = [0.0]
     for value in ranks:

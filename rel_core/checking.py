@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from .answers import AnswerChecker, CheckResult, extract_answer, strip_math_delimiters
 from .labels import record_check_disagreement
 from .loop import check_critique, latest_critique, reference_answer_of
-from .models import Attempt, Critique, CritiqueSource, Problem, ProblemHistory, ProblemState, Verdict
+from .models import Attempt, Critique, CritiqueSource, Problem, ProblemHistory, ProblemState, Verdict, require_id
 from .store import Store
 
 
@@ -29,7 +29,7 @@ def check_of(history: ProblemHistory, attempt: Attempt) -> Critique | None:
 
 
 def _stored_check(store: Store, attempt: Attempt) -> Critique | None:
-    history = store.history(attempt.problem_id)
+    history = store.history(require_id(attempt.problem_id, "the attempt's problem"))
     return check_of(history, attempt) if history else None
 
 
@@ -64,7 +64,7 @@ def _store_check(store: Store, attempt: Attempt, result: CheckResult) -> Critiqu
             return earlier
         critique = check_critique(attempt, result)
         critique.id = store.add_critique(critique)
-        record_check_disagreement(store, attempt.id)  # an LLM critique it contradicts gets a ruling
+        record_check_disagreement(store, require_id(attempt.id, "attempt"))  # an LLM critique it contradicts gets a ruling
     return critique
 
 

@@ -184,7 +184,7 @@ def user_config_path() -> Path:
 
 ENV_PREFIX = "REL_"
 ENV_NESTED = "__"
-SECTIONS = {"openai": ProviderSettings, "anthropic": ProviderSettings, "loop": LoopSettings, "review": ReviewSettings, "team": TeamSettings}
+SECTIONS: dict[str, type[BaseModel]] = {"openai": ProviderSettings, "anthropic": ProviderSettings, "loop": LoopSettings, "review": ReviewSettings, "team": TeamSettings}
 KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 BASE_URL_VARIABLES = ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL")
 DEFAULT_KEY_VARIABLE = dict(zip(("openai", "anthropic"), KEY_VARIABLES, strict=True))

@@ -293,7 +293,7 @@ def reasonset_item(history: ProblemHistory, attempt: Attempt | None) -> dict[str
 
 def full_item(history: ProblemHistory, attempt: Attempt | None) -> dict[str, Any]:
     problem = history.problem
-    item = {
+    item: dict[str, Any] = {
         "id": problem.id,
         "problem": problem.text,
         "reference_answer": problem.reference_answer,

@@ -30,10 +30,11 @@ from .models import (
     Review,
     Verdict,
     content_hash,
+    require_id,
     utcnow,
 )
 from .steps import Step, split_steps
-from .store import Store
+from .store import Store, inserted_id
 from .verdicts import critic_judgement, latest
 
 COMMENT_MAX_CHARS = 2000  # a short note on a step, not an essay
@@ -251,9 +252,10 @@ def rule_on_critique(
     aspect = RulingAspect(aspect)
     with store.transaction():
         critique = _critique(store, critique_id)
+        attempt_id = require_id(critique.attempt_id, "critique's attempt")
         if correct_step is not None:
-            _step_of(store, critique.attempt_id, correct_step, None)
-        action_id = _action(store, critique.attempt_id, annotator, ActionKind.RULE)
+            _step_of(store, attempt_id, correct_step, None)
+        action_id = _action(store, attempt_id, annotator, ActionKind.RULE)
         _insert_ruling(
             store,
             critique_id=critique_id,
@@ -343,7 +345,7 @@ def labellers(store: Store, attempt_id: int) -> list[str]:
 
 def all_attempt_labels(store: Store, attempt: Attempt) -> list[AttemptLabels]:
     """Every annotator's labels on the attempt (those with at least one standing label)."""
-    return labels_of_attempts(store, [attempt]).get(attempt.id, [])
+    return [] if attempt.id is None else labels_of_attempts(store, [attempt]).get(attempt.id, [])
 
 
 def labels_of_attempts(store: Store, attempts: Sequence[Attempt]) -> dict[int, list[AttemptLabels]]:
@@ -363,6 +365,8 @@ def labels_of_attempts(store: Store, attempts: Sequence[Attempt]) -> dict[int, l
         grouped.setdefault(row["attempt_id"], {}).setdefault(row["annotator"], []).append(row)
     found: dict[int, list[AttemptLabels]] = {}
     for attempt in attempts:
+        if attempt.id is None:  # never stored, so nothing labels it
+            continue
         by_annotator = grouped.get(attempt.id, {})
         folded = [labels_from_rows(attempt, who, who_rows) for who, who_rows in by_annotator.items()]
         if kept := [labels for labels in folded if labels.steps]:
@@ -384,7 +388,7 @@ def rulings(store: Store, critique_ids: Sequence[int]) -> list[Ruling]:
     return [Ruling.model_validate(r) for r in rows]
 
 
-def standing_ruling(found: Sequence[Ruling], critique_id: int, aspect: RulingAspect, source: RulingSource) -> Ruling | None:
+def standing_ruling(found: Sequence[Ruling], critique_id: int | None, aspect: RulingAspect, source: RulingSource) -> Ruling | None:
     """The latest live ruling of one source on one aspect of a critique."""
     matching = [r for r in found if r.critique_id == critique_id and r.aspect == aspect and r.source == source]
     return matching[-1] if matching else None
@@ -483,7 +487,7 @@ def _action(store: Store, attempt_id: int, annotator: str, kind: ActionKind) -> 
         "insert into label_actions (attempt_id, annotator, kind, created_at) values (?, ?, ?, ?)",
         [attempt_id, annotator, str(kind), utcnow()],
     )
-    return int(cursor.lastrowid)
+    return inserted_id(cursor)
 
 
 def _set(store: Store, action_id: int, attempt_id: int, step: Step, field: str, **value: Any) -> None:
@@ -500,7 +504,7 @@ def _insert_ruling(store: Store, *, ignore_repeat: bool = False, **row: Any) -> 
     marks = ", ".join("?" for _ in row)
     verb = "insert or ignore" if ignore_repeat else "insert"
     cursor = store.conn.execute(f"{verb} into critic_rulings ({columns}) values ({marks})", list(row.values()))
-    return int(cursor.lastrowid) if cursor.rowcount else None
+    return inserted_id(cursor) if cursor.rowcount else None
 
 
 def _label_rows(store: Store, attempt_id: int, annotator: str) -> list[dict[str, Any]]:

@@ -39,6 +39,7 @@ from .models import (
     ProblemHistory,
     ProblemState,
     Verdict,
+    require_id,
 )
 from .prompts import Template, Templates
 from .providers.base import (
@@ -329,7 +330,7 @@ class LoopEngine:
     # -- the state machine ---------------------------------------------------------------------
 
     async def _advance_until_settled(self, history: ProblemHistory) -> ProblemState:
-        problem_id = history.problem.id
+        problem_id = require_id(history.problem.id, "problem")
         while True:
             step = plan_next(history, self.settings)
             if step.step == Step.DONE:
@@ -348,6 +349,7 @@ class LoopEngine:
         """Run one step; returns the rows it committed."""
         problem, attempt = history.problem, step.attempt
         if step.step == Step.CRITIQUE:
+            assert attempt is not None  # plan_next always names the attempt a critique judges
             return [], await self._critique(problem, attempt, history.critiques_for(attempt.id))
         call = await self.step_call(step, history)
         new, checks = await self.commit_generated(call, problem, await self._complete(call.request))
@@ -359,7 +361,10 @@ class LoopEngine:
         """The LLM call of a generator step `plan_next` chose (generate, revise, final rewrite, clean-up)."""
         if step.step not in GENERATOR_STEPS:
             raise AssertionError(f"not an executable step: {step.step}")
-        hint = hint_from(history.critiques_for(step.attempt.id)) if step.step == Step.REVISE else None
+        hint = None
+        if step.step == Step.REVISE:
+            assert step.attempt is not None  # plan_next always names the attempt a revision revises
+            hint = hint_from(history.critiques_for(step.attempt.id))
         return await self.generator_call(step.step, history.problem, step.attempt, step.iteration, hint)
 
     async def generator_call(
@@ -371,6 +376,8 @@ class LoopEngine:
             prompt = template.render(problem=problem.text)
             if hint:  # after the shared prefix, so the expert's hint does not change it
                 prompt = f"{prompt.rstrip()}\n\n(Hint from an expert: {hint})"
+        elif parent is None:
+            raise ValueError(f"a {step} step needs the attempt it works on")
         elif step == Step.REVISE:
             prompt = template.render(problem=problem.text, attempt=parent.text, hint=hint)
         elif step == Step.FINAL_REWRITE:
@@ -393,6 +400,7 @@ class LoopEngine:
         kind = GENERATOR_STEPS[call.step][0]
         text = completion.text
         if call.step == Step.REVISE:  # a revision continues the earlier trace: the stored attempt is the whole trace
+            assert call.parent is not None  # generator_call gives a revision's call the attempt it revises
             text = f"{demote_answer_tags(call.parent.text).rstrip()}\n\n{completion.text.lstrip()}"
         return await self._commit_attempt(
             problem, call.parent, kind, text, completion, call.template, call.iteration, call.hint
@@ -458,7 +466,7 @@ class LoopEngine:
             TRUNCATED if completion.truncated else await asyncio.to_thread(self.checker.quick_check, text, reference)
         )
         checks = []
-        with self._step_commit(problem.id):
+        with self._step_commit(require_id(problem.id, "problem")):
             attempt.id = self.store.add_attempt(attempt)
             if quick is not None:
                 checks.append(check_critique(attempt, quick))
@@ -486,7 +494,7 @@ class LoopEngine:
             return [], check_result_of(stored_check, attempt), stored_check
         cut_off = self.store.call_finish_reason(attempt.llm_call_id) in TRUNCATED_FINISH_REASONS
         check = TRUNCATED if cut_off else await self.checker.check(attempt.text, reference_answer_of(problem))
-        stored_check = self._commit_critique(problem.id, check_critique(attempt, check))
+        stored_check = self._commit_critique(require_id(problem.id, "problem"), check_critique(attempt, check))
         return [stored_check], check, stored_check
 
     def critic_call(self, problem: Problem, attempt: Attempt, check: CheckResult) -> StepCall:
@@ -511,6 +519,7 @@ class LoopEngine:
     async def commit_critic(self, call: StepCall, problem: Problem, completion: Completion) -> Critique:
         """Commit the critique a critic call's completion makes."""
         check, attempt = call.check, call.parent
+        assert check is not None and attempt is not None  # critic_call sets both
         parsed = await asyncio.to_thread(parse_verdict, completion.text)  # CPU-bound: off the event loop
         # When the check is decisive the verdict is the check's; the critic only explains.
         verdict = check.verdict if check.decisive else parsed.verdict
@@ -524,12 +533,12 @@ class LoopEngine:
             raw=parsed.raw,
             llm_call_id=completion.llm_call_id,
         )
-        return self._commit_critique(problem.id, critique)
+        return self._commit_critique(require_id(problem.id, "problem"), critique)
 
     def _commit_critique(self, problem_id: int, critique: Critique) -> Critique:
         with self._step_commit(problem_id):
             critique.id = self.store.add_critique(critique)
-            record_check_disagreement(self.store, critique.attempt_id)  # the check rules on the critic
+            record_check_disagreement(self.store, require_id(critique.attempt_id, "critique's attempt"))  # the check rules on the critic
         return critique
 
     # -- persistence helpers ------------------------------------------------------------------

@@ -109,7 +109,7 @@ def create_fts(db: sqlite_utils.Database, table: str, column: str) -> None:
 def m001_initial(db: sqlite_utils.Database) -> None:
     # One row per distinct problem (by hash of its text). `state` is the single source of
     # truth for where the problem is in the pipeline; claims stop two workers sharing it.
-    db["problems"].create(
+    db.table("problems").create(
         {
             "id": int,
             "hash": str,
@@ -131,12 +131,12 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         not_null={"hash", "text", "state"},
         defaults={"state": "pending", "tags": "[]"},
     )
-    db["problems"].create_index(["hash"], unique=True)
-    db["problems"].create_index(["state", "id"])
+    db.table("problems").create_index(["hash"], unique=True)
+    db.table("problems").create_index(["state", "id"])
     create_fts(db, "problems", "text")
 
     # Every call to an LLM, successful or not, with what it cost. Never holds API keys.
-    db["llm_calls"].create(
+    db.table("llm_calls").create(
         {
             "id": int,
             "problem_id": int,
@@ -157,10 +157,10 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         pk="id",
         foreign_keys=[("problem_id", "problems", "id")],
     )
-    db["llm_calls"].create_index(["problem_id"])
+    db.table("llm_calls").create_index(["problem_id"])
 
     # Every draft of a worked solution: generated, revised, rewritten, edited by an expert or imported.
-    db["attempts"].create(
+    db.table("attempts").create(
         {
             "id": int,
             "problem_id": int,
@@ -186,10 +186,10 @@ def m001_initial(db: sqlite_utils.Database) -> None:
             ("llm_call_id", "llm_calls", "id"),
         ],
     )
-    db["attempts"].create_index(["problem_id", "id"])
+    db.table("attempts").create_index(["problem_id", "id"])
 
     # A judgement on one attempt: from the answer check, an LLM critic, an expert or imported data.
-    db["critiques"].create(
+    db.table("critiques").create(
         {
             "id": int,
             "attempt_id": int,
@@ -206,10 +206,10 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         not_null={"attempt_id", "verdict", "source"},
         foreign_keys=[("attempt_id", "attempts", "id"), ("llm_call_id", "llm_calls", "id")],
     )
-    db["critiques"].create_index(["attempt_id", "id"])
+    db.table("critiques").create_index(["attempt_id", "id"])
 
     # An expert's decision. Undo marks a review undone rather than deleting it.
-    db["reviews"].create(
+    db.table("reviews").create(
         {
             "id": int,
             "problem_id": int,
@@ -226,13 +226,13 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         not_null={"problem_id", "decision", "annotator"},
         foreign_keys=[("problem_id", "problems", "id"), ("attempt_id", "attempts", "id")],
     )
-    db["reviews"].create_index(["problem_id", "id"])
+    db.table("reviews").create_index(["problem_id", "id"])
 
 
 @migration
 def m002_edit_drafts(db: sqlite_utils.Database) -> None:
     # Unsaved expert edits, autosaved so a dropped SSH session loses nothing; one per annotator.
-    db["edit_drafts"].create(
+    db.table("edit_drafts").create(
         {
             "problem_id": int,
             "annotator": str,
@@ -265,7 +265,7 @@ def m004_claim_holders(db: sqlite_utils.Database) -> None:
     # start time that let a restarted runner or TUI on the same host take a dead holder's claims
     # over at once instead of waiting for the lease to run out.
     for column, kind in (("claim_label", str), ("claim_host", str), ("claim_pid", int), ("claim_started", int)):
-        db["problems"].add_column(column, kind)
+        db.table("problems").add_column(column, kind)
     # Only claimed rows: finding the claims of dead holders, or held by others, scans just those.
     db.execute("create index problems_claimed on problems (claim_host, claim_pid) where claimed_by is not null")
 
@@ -354,7 +354,7 @@ def m008_batches(db: sqlite_utils.Database) -> None:
     # provider: it collects those batches later and never sends their requests again.
     # state: submitting (written; the provider may or may not have it) -> submitted -> collected,
     # or not_sent (it never reached the provider) / failed (the provider refused it).
-    db["batches"].create(
+    db.table("batches").create(
         {
             "id": int,
             "provider": str,
@@ -374,10 +374,10 @@ def m008_batches(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"provider", "model", "state"},
     )
-    db["batches"].create_index(["state"])
+    db.table("batches").create_index(["state"])
     # One request of a batch: its custom_id names the problem step it is for (the attempt it works on).
     # state: live -> succeeded | errored | expired | canceled | stale (the problem moved on meanwhile).
-    db["batch_requests"].create(
+    db.table("batch_requests").create(
         {
             "id": int,
             "batch_id": int,
@@ -396,9 +396,9 @@ def m008_batches(db: sqlite_utils.Database) -> None:
         not_null={"batch_id", "custom_id", "problem_id", "step", "state"},
         foreign_keys=[("batch_id", "batches", "id"), ("problem_id", "problems", "id"), ("llm_call_id", "llm_calls", "id")],
     )
-    db["batch_requests"].create_index(["custom_id"], unique=True)
-    db["batch_requests"].create_index(["batch_id"])
-    db["batch_requests"].create_index(["problem_id", "state"])
+    db.table("batch_requests").create_index(["custom_id"], unique=True)
+    db.table("batch_requests").create_index(["batch_id"])
+    db.table("batch_requests").create_index(["problem_id", "state"])
 
 
 @migration
@@ -406,7 +406,7 @@ def m011_overlap(db: sqlite_utils.Database) -> None:
     # Team projects (rel_core/overlap.py): an overlap item is decided independently by k experts,
     # so up to k review sessions hold it at once, one row each (the single claim on `problems` is
     # for everything else). Same holder columns as m004, so dead local holders are told apart.
-    db["overlap_claims"].create(
+    db.table("overlap_claims").create(
         {
             "problem_id": int,
             "owner": str,

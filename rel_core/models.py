@@ -71,6 +71,14 @@ def content_hash(*parts: str | None) -> str:
     return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
 
 
+def require_id(record_id: int | None, what: str = "record") -> int:
+    """The id of a record read from (or written to) the store, where it is always set: the models
+    keep `id: int | None` for records not yet stored, and passing one of those on is a bug, said here."""
+    if record_id is None:
+        raise ValueError(f"{what} has no id: it was never stored")
+    return record_id
+
+
 class Problem(BaseModel):
     id: int | None = None
     text: str
@@ -171,7 +179,8 @@ class ProblemHistory(BaseModel):
     critiques: list[Critique]
     reviews: list[Review]
 
-    def critiques_for(self, attempt_id: int) -> list[Critique]:
+    def critiques_for(self, attempt_id: int | None) -> list[Critique]:
+        """The critiques of one attempt (none for an attempt that was never stored: its id is None)."""
         return [c for c in self.critiques if c.attempt_id == attempt_id]
 
     @property

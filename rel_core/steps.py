@@ -37,7 +37,7 @@ class Step:
 def split_steps(text: str) -> list[Step]:
     """The numbered steps of `text` by the rule above; an empty or blank text has none."""
     spans = _spans(text)
-    steps = []
+    steps: list[Step] = []
     for start, end in spans:
         body = text[start:end].rstrip()
         if body.strip():

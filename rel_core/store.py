@@ -252,7 +252,7 @@ class Store:
         columns = ", ".join(f"[{c}]" for c in row)
         marks = ", ".join("?" for _ in row)
         cursor = self.conn.execute(f"insert into [{table}] ({columns}) values ({marks})", list(row.values()))
-        return int(cursor.lastrowid)
+        return inserted_id(cursor)
 
     def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         cursor = self.conn.execute(sql, list(params))
@@ -410,7 +410,8 @@ class Store:
     ) -> list[QueueItem]:
         """A page of the queue in id order (stable across sessions), after `after_id`; `condition`:
         one more SQL condition on `p` and its parameters (rel_core.overlap's, for one annotator)."""
-        where, params = ["p.id > ?"], [after_id]
+        where: list[str] = ["p.id > ?"]
+        params: list[Any] = [after_id]
         if condition:
             where.append(f"({condition[0]})")
             params += condition[1]
@@ -544,7 +545,7 @@ class Store:
             row = {**row, "created_at": utcnow()}
         row["tokens_estimated"] = int(bool(row.get("tokens_estimated")))
         cursor = self.conn.execute(self._CALL_INSERT, [row.get(name) for name in self._CALL_COLUMNS])
-        return int(cursor.lastrowid)
+        return inserted_id(cursor)
 
     def call_finish_reason(self, call_id: int | None) -> str | None:
         """Why the model stopped on a recorded call (stop, length, max_tokens, ...)."""
@@ -583,14 +584,14 @@ class Store:
 
     def claim_next_id(self, owner: Owner, ttl_seconds: float, states: Iterable[ProblemState]) -> int | None:
         """`claim_next`, returning only the id: one statement (find and lease, atomically), no row read."""
-        marks, states = _one_of(states)
+        marks, state_values = _one_of(states)
         now = utcnow()
         sql = (
             f"update problems set {self._CLAIM_SET} where id = ("
             f"select id from problems where state in {marks} "
             "and (claimed_by is null or claim_expires < ?) order by id limit 1) returning id"
         )
-        params = [*_claim_values(owner, ttl_seconds), *states, now]
+        params = [*_claim_values(owner, ttl_seconds), *state_values, now]
         if self._in_transaction:
             row = self.conn.execute(sql, params).fetchone()
         else:
@@ -656,23 +657,23 @@ class Store:
 
     def count_claimable(self, states: Iterable[ProblemState]) -> int:
         """Problems in `states` that claim_next could hand out now."""
-        marks, states = _one_of(states)
+        marks, state_values = _one_of(states)
         return int(
             self.conn.execute(
                 f"select count(*) from problems where state in {marks} "
                 "and (claimed_by is null or claim_expires < ?)",
-                [*states, utcnow()],
+                [*state_values, utcnow()],
             ).fetchone()[0]
         )
 
     def count_leased_by_others(self, states: Iterable[ProblemState], owner: Owner) -> int:
         """Problems in `states` under someone else's live claim: work that may yet come back."""
-        marks, states = _one_of(states)
+        marks, state_values = _one_of(states)
         return int(
             self.conn.execute(
                 f"select count(*) from problems where state in {marks} "
                 "and claimed_by is not null and claimed_by != ? and claim_expires >= ?",
-                [*states, _owner_id(owner), utcnow()],
+                [*state_values, _owner_id(owner), utcnow()],
             ).fetchone()[0]
         )
 
@@ -769,7 +770,7 @@ class Store:
     def iter_problem_ids(self, states: Iterable[ProblemState] | None = None, batch: int = 500) -> Iterator[int]:
         """All problem ids (optionally in some states), fetched a page at a time."""
         after = 0
-        where, params = "id > ?", []
+        where, params = "id > ?", list[str]()
         if states:
             marks, params = _one_of(states)
             where += f" and state in {marks}"
@@ -786,6 +787,13 @@ class Store:
             after = ids[-1]
 
 
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The id of the row an `insert` just wrote (sqlite3 leaves `lastrowid` None only before any insert)."""
+    if cursor.lastrowid is None:
+        raise StoreError("insert returned no row id")
+    return cursor.lastrowid
+
+
 def _owner_id(owner: Owner) -> str:
     return owner.owner if isinstance(owner, ClaimHolder) else owner
 
@@ -799,8 +807,8 @@ def _claim_values(owner: Owner, ttl_seconds: float) -> list[Any]:
 
 def _one_of(values: Iterable[object]) -> tuple[str, list[str]]:
     """`(?, ?, ?)` and its parameters, for `column in (...)`."""
-    values = [str(v) for v in values]
-    return f"({', '.join('?' for _ in values)})", values
+    texts = [str(v) for v in values]
+    return f"({', '.join('?' for _ in texts)})", texts
 
 
 # Problems whose text, or one of whose drafts, or one of whose critiques (explanation or full reply)

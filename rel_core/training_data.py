@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from . import labels, verdicts
-from .labels import AttemptLabels, Rating, RulingAspect, RulingSource
+from .labels import AttemptLabels, Rating, Ruling, RulingAspect, RulingSource
 from .loop import reference_answer_of
 from .models import (
     Attempt,
@@ -41,14 +41,14 @@ class Item:
 
     history: ProblemHistory
     labels: dict[int, list[AttemptLabels]]  # attempt id -> every annotator's standing step labels
-    rulings: list[labels.Ruling]
+    rulings: list[Ruling]
 
     def attempt(self, attempt_id: int | None) -> Attempt | None:
         return next((a for a in self.history.attempts if a.id == attempt_id), None)
 
 
 def load_item(store: Store, history: ProblemHistory) -> Item:
-    llm = [c.id for c in history.critiques if c.source == CritiqueSource.LLM]
+    llm = [c.id for c in history.critiques if c.source == CritiqueSource.LLM and c.id is not None]  # an id-less one has no rulings
     return Item(history, labels.labels_of_attempts(store, history.attempts), labels.rulings(store, llm))
 
 
@@ -61,10 +61,10 @@ class Mark:
     source: str
 
 
-def expert_marks(history: ProblemHistory) -> dict[int, Mark]:
+def expert_marks(history: ProblemHistory) -> dict[int | None, Mark]:
     """The experts' word per attempt: the live accept (good), live rejects (bad), and their edits
     (good unless rejected). Later decisions win over earlier ones."""
-    marks: dict[int, Mark] = {}
+    marks: dict[int | None, Mark] = {}  # keyed by attempt id (None: an attempt never stored)
     for attempt in history.attempts:
         if attempt.kind == AttemptKind.HUMAN_EDIT:
             marks[attempt.id] = Mark(True, attempt.model or "expert:unknown")
@@ -91,10 +91,11 @@ def automatic_mark(critiques: list[Critique]) -> Mark | None:
     good = summary.standing == Standing.CORRECT
     if summary.check is not None and summary.check.decided:
         return Mark(good, "answer_check")
+    assert summary.critic is not None  # a right/wrong standing the check did not decide is the critic's
     return Mark(good, f"critic:{summary.critic.model or 'unknown'}")
 
 
-def mark_of(history: ProblemHistory, attempt: Attempt, experts: dict[int, Mark]) -> Mark | None:
+def mark_of(history: ProblemHistory, attempt: Attempt, experts: dict[int | None, Mark]) -> Mark | None:
     return experts.get(attempt.id) or automatic_mark(history.critiques_for(attempt.id))
 
 
@@ -105,6 +106,7 @@ def prm800k_records(item: Item) -> Iterator[dict[str, Any]]:
     problem = item.history.problem
     for attempt_id, by_annotator in item.labels.items():
         attempt = item.attempt(attempt_id)
+        assert attempt is not None  # item.labels is keyed by the ids of this history's attempts
         for labelled in by_annotator:
             yield _prm800k_record(item, attempt, labelled, problem)
 
@@ -171,6 +173,7 @@ def trl_step_records(item: Item, include_critic: bool = False) -> Iterator[dict[
     problem = item.history.problem
     for attempt_id, by_annotator in item.labels.items():
         attempt = item.attempt(attempt_id)
+        assert attempt is not None  # item.labels is keyed by the ids of this history's attempts
         steps = split_steps(attempt.text)
         for labelled in by_annotator:
             completions, marks = [], []
@@ -231,7 +234,7 @@ def dpo_records(item: Item, conversational: bool = False, system: str | None = N
     attempt that is wrong (verified false) or an expert rejected. Each pair once."""
     history = item.history
     experts = expert_marks(history)
-    pairs: dict[tuple[int, int], dict[str, Any]] = {}
+    pairs: dict[tuple[int | None, int | None], dict[str, Any]] = {}  # (chosen id, rejected id)
     for edit in history.attempts:
         parent = item.attempt(edit.parent_id)
         mark = experts.get(edit.id)

@@ -68,10 +68,10 @@ class Template:
         whole = self.text if self.system is None else f"{self.system.text}\0{self.text}"
         return hashlib.sha256(whole.encode("utf-8")).hexdigest()[:12]
 
-    def render_system(self, **values: str) -> str | None:
+    def render_system(self, **values: object) -> str | None:
         return self.system.render(**values) if self.system is not None else None
 
-    def render(self, **values: str) -> str:
+    def render(self, **values: object) -> str:  # each value is put in as str(value)
         allowed = PLACEHOLDERS[self.name]
         missing = [name for name in allowed if name not in values]
         if missing:

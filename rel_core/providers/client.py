@@ -160,9 +160,10 @@ class LLMClient:
         """The provider client for a model spec, made on first use (one per provider and base URL)."""
         provider_name, _ = split_spec(spec)
         model_settings = self.settings.models.get(spec)
-        own_server = model_settings is not None and model_settings.base_url is not None
-        base_url = model_settings.base_url if own_server else getattr(self.settings, provider_name).base_url
-        key_env = model_settings.api_key_env if own_server else API_KEY_ENV[provider_name]
+        own = model_settings if model_settings is not None and model_settings.base_url is not None else None
+        own_server = own is not None
+        base_url = own.base_url if own is not None else getattr(self.settings, provider_name).base_url
+        key_env = own.api_key_env if own is not None else API_KEY_ENV[provider_name]
         cache_key = (provider_name, base_url, key_env)
         if cache_key not in self._providers:
             api_key = resolve_api_key(spec, base_url, key_env, own_server)

@@ -83,6 +83,7 @@ class OpenAIProvider:
         except ValueError as exc:  # a 200 whose body is not JSON
             raise not_json(exc, request.model, self.base_url, self.name) from None
         await require_event_stream(chunks.response, request.model, self.base_url, self.name, chunks.close)
+        assert on_delta is not None  # streams() is true only with a callback to stream to
         return await self._read_stream(chunks, model, request.model, on_delta)
 
     async def _read_stream(
