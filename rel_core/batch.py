@@ -45,7 +45,7 @@ from .loop import (
     needs_llm_critic,
     plan_next,
 )
-from .models import LLMCall, ProblemHistory, ProblemState, utcnow
+from .models import LLMCall, ProblemHistory, ProblemState, require_id, utcnow
 from .providers.base import (
     Completion,
     ErrorKind,
@@ -406,6 +406,7 @@ class BatchRunner:
             self.ledger.settle(request["id"], "stale", call_id, "the problem moved on before the result came")
             self.store.release(problem_id, self.planner)
             return
+        assert history is not None  # _rebuild_call gives a call only for a history it was given
         self.engine._starting.add(problem_id)
         try:
             await self._commit(history, call, request, result)
@@ -424,18 +425,20 @@ class BatchRunner:
         if step.step.value != request["step"] or attempt_id != request["attempt_id"]:
             return None
         if step.step == Step.CRITIQUE:
+            assert step.attempt is not None  # plan_next always names the attempt a critique judges
             _, check, _ = await self.engine.check_step(history.problem, step.attempt, history.critiques_for(step.attempt.id))
             return self.engine.critic_call(history.problem, step.attempt, check)
         return await self.engine.step_call(step, history)
 
     async def _commit(self, history: ProblemHistory, call: StepCall, request: dict[str, Any], result: BatchResult) -> None:
-        problem_id = history.problem.id
+        problem_id = require_id(history.problem.id, "problem")
         if result.kind == "errored":
             call_id = self._meter_failure(call, result.error or "errored")
             self.ledger.settle(request["id"], "errored", call_id, result.error)
             self._settled(problem_id, ProblemState.ERRORED, result.error)
             return
         completion = result.completion
+        assert completion is not None  # only "succeeded" gets here, and a succeeded result carries its completion
         self._meter(call, completion)
         try:
             require_answer(completion, call.request.model, self._client(call.request.model).base_url)
@@ -531,6 +534,7 @@ class BatchRunner:
 
     async def _critique_locally(self, history: ProblemHistory, step: NextStep) -> tuple[StepCall | None, list]:
         problem, attempt = history.problem, step.attempt
+        assert attempt is not None  # plan_next always names the attempt a critique judges
         written, check, stored = await self.engine.check_step(problem, attempt, history.critiques_for(attempt.id))
         if needs_llm_critic(stored.verdict, self.settings.loop.critic_when_correct):
             return self.engine.critic_call(problem, attempt, check), written
@@ -542,7 +546,7 @@ class BatchRunner:
         chunks: list[list[tuple[str, StepCall]]] = [[]]
         size = 0
         for call in calls:
-            custom_id = new_custom_id(call.request.problem_id, call.step, call.parent.id if call.parent else None)
+            custom_id = new_custom_id(require_id(call.request.problem_id, "batched request's problem"), call.step, call.parent.id if call.parent else None)
             encoded = len(self._client(spec).encoded(BatchItem(custom_id, call.request)))
             if chunks[-1] and (len(chunks[-1]) >= limits.max_requests or size + encoded > limits.max_bytes):
                 chunks.append([])
@@ -574,7 +578,7 @@ class BatchRunner:
 
     def _release_calls(self, chunk: list[tuple[str, StepCall]]) -> None:
         for _, call in chunk:
-            self.store.release(call.request.problem_id, self.planner)
+            self.store.release(require_id(call.request.problem_id, "batched request's problem"), self.planner)
 
     # -- metering -----------------------------------------------------------------------------------
 
@@ -599,7 +603,7 @@ class BatchRunner:
             "system": call.request.system, "messages": [{"role": m.role, "content": m.content} for m in call.request.messages],
             "temperature": call.request.temperature, "max_tokens": call.request.max_tokens,
         }
-        usage = {}
+        usage: dict[str, Any] = {}
         if completion is not None:
             usage = {
                 "response": completion.text, "input_tokens": completion.input_tokens, "output_tokens": completion.output_tokens,

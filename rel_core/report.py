@@ -47,6 +47,7 @@ from .models import (
     Decision,
     ProblemHistory,
     Verdict,
+    require_id,
 )
 from .providers.pricing import Spend
 from .store import Store
@@ -229,7 +230,7 @@ def build_report(store: Store, filters: ReportFilter | None = None) -> Report:
     problem_ids: list[int] = []
     for history in _histories(store, filters):
         report.problems += 1
-        problem_ids.append(history.problem.id)
+        problem_ids.append(require_id(history.problem.id, "problem"))
         _critic_figures(store, history, filters, critics)
         _generator_figures(history, filters, generators)
         _annotator_figures(history, filters, annotators)
@@ -252,7 +253,7 @@ def _critic_figures(store: Store, history: ProblemHistory, filters: ReportFilter
     llm = [c for c in history.critiques if c.source == CritiqueSource.LLM and filters.covers(c.created_at)]
     if not llm:
         return
-    found = labels.rulings(store, [c.id for c in llm])
+    found = labels.rulings(store, [require_id(c.id, "critique") for c in llm])
     for critique in llm:
         own = verdicts.critic_judgement(critique)
         if own.verdict == Verdict.UNKNOWN:
@@ -277,7 +278,8 @@ def _against_check(critiques: list[Critique], critique: Critique, said: Verdict,
     checks = [c for c in critiques if c.source == CritiqueSource.CHECK and c.verdict != Verdict.UNKNOWN]
     if not checks:
         return
-    if any(c.id < critique.id for c in checks):
+    critique_id = require_id(critique.id, "critique")
+    if any(require_id(c.id, "critique") < critique_id for c in checks):
         figures.told += 1
         return
     figures.against_check.add(said, checks[-1].verdict)
@@ -295,8 +297,8 @@ def _step_right(
         return ruling.agrees
     attempt = next((a for a in history.attempts if a.id == critique.attempt_id), None)
     firsts = [lab.first_error for lab in labels.all_attempt_labels(store, attempt)] if attempt else []
-    firsts = [step for step in firsts if step is not None]
-    return claimed == min(firsts) if firsts else None
+    known = [step for step in firsts if step is not None]
+    return claimed == min(known) if known else None
 
 
 def chains(history: ProblemHistory) -> list[list[Attempt]]:
