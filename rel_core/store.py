@@ -770,7 +770,8 @@ class Store:
     def iter_problem_ids(self, states: Iterable[ProblemState] | None = None, batch: int = 500) -> Iterator[int]:
         """All problem ids (optionally in some states), fetched a page at a time."""
         after = 0
-        where, params = "id > ?", list[str]()
+        where = "id > ?"
+        params: list[str] = []
         if states:
             marks, params = _one_of(states)
             where += f" and state in {marks}"
