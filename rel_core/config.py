@@ -358,7 +358,7 @@ def key_may_go_to(provider: str, url: str, trust: TrustSettings) -> bool:
     domain = PROVIDER_DOMAINS.get(provider)
     if domain and (host == domain or host.endswith("." + domain)):
         return True
-    return _is_loopback(host) or host in {h.lower().strip("[]") for h in trust.hosts}
+    return is_loopback(host) or host in {h.lower().strip("[]") for h in trust.hosts}
 
 
 def _host(url: str) -> str:
@@ -368,7 +368,8 @@ def _host(url: str) -> str:
         return ""
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address) is this machine's loopback."""
     if host in LOOPBACK_NAMES:
         return True
     try:

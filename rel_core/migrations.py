@@ -341,10 +341,12 @@ def m006_step_labels_and_rulings(db: sqlite_utils.Database) -> None:
 
 
 @migration
-def m010_guideline_versions(db: sqlite_utils.Database) -> None:
-    # Which guidelines were in force when a decision was made (rel_core/guidelines.py): the start
-    # of the SHA-256 of their text, so labels given under different rules can be told apart.
-    db.execute("alter table reviews add column guideline_version text")
+def m007_cached_tokens(db: sqlite_utils.Database) -> None:
+    # Prompt caching: of a call's input tokens, those read from the provider's prompt cache
+    # (OpenAI cached_tokens, Anthropic cache_read_input_tokens) and those written to it (Anthropic
+    # cache_creation_input_tokens). They are priced differently; null when the server said nothing.
+    db.execute("alter table llm_calls add column cached_input_tokens integer")
+    db.execute("alter table llm_calls add column cache_write_tokens integer")
 
 
 @migration
@@ -402,40 +404,6 @@ def m008_batches(db: sqlite_utils.Database) -> None:
 
 
 @migration
-def m011_overlap(db: sqlite_utils.Database) -> None:
-    # Team projects (rel_core/overlap.py): an overlap item is decided independently by k experts,
-    # so up to k review sessions hold it at once, one row each (the single claim on `problems` is
-    # for everything else). Same holder columns as m004, so dead local holders are told apart.
-    db.table("overlap_claims").create(
-        {
-            "problem_id": int,
-            "owner": str,
-            "annotator": str,
-            "claim_expires": str,
-            "claim_label": str,
-            "claim_host": str,
-            "claim_pid": int,
-            "claim_started": int,
-        },
-        pk=("problem_id", "owner"),
-        not_null={"problem_id", "owner", "annotator", "claim_expires"},
-        foreign_keys=[("problem_id", "problems", "id")],
-    )
-    # `adjudicated`: an adjudicator's final word on an overlap item the experts disagreed on; null
-    # for an expert's own (independent) decision. Agreement figures count only the latter.
-    db.execute("alter table reviews add column role text")
-
-
-@migration
-def m007_cached_tokens(db: sqlite_utils.Database) -> None:
-    # Prompt caching: of a call's input tokens, those read from the provider's prompt cache
-    # (OpenAI cached_tokens, Anthropic cache_read_input_tokens) and those written to it (Anthropic
-    # cache_creation_input_tokens). They are priced differently; null when the server said nothing.
-    db.execute("alter table llm_calls add column cached_input_tokens integer")
-    db.execute("alter table llm_calls add column cache_write_tokens integer")
-
-
-@migration
 def m009_search_attempts_and_critiques(db: sqlite_utils.Database) -> None:
     # The queue's text search covers what the expert reads, not just the problem: the drafts, and
     # the critics' explanations (`error_description`) and full replies (`raw`). External-content
@@ -463,3 +431,35 @@ def m009_search_attempts_and_critiques(db: sqlite_utils.Database) -> None:
         f"insert into critiques_fts ({columns}) values ({new}); end"
     )
     db.execute("insert into critiques_fts (critiques_fts) values ('rebuild')")
+
+
+@migration
+def m010_guideline_versions(db: sqlite_utils.Database) -> None:
+    # Which guidelines were in force when a decision was made (rel_core/guidelines.py): the start
+    # of the SHA-256 of their text, so labels given under different rules can be told apart.
+    db.execute("alter table reviews add column guideline_version text")
+
+
+@migration
+def m011_overlap(db: sqlite_utils.Database) -> None:
+    # Team projects (rel_core/overlap.py): an overlap item is decided independently by k experts,
+    # so up to k review sessions hold it at once, one row each (the single claim on `problems` is
+    # for everything else). Same holder columns as m004, so dead local holders are told apart.
+    db.table("overlap_claims").create(
+        {
+            "problem_id": int,
+            "owner": str,
+            "annotator": str,
+            "claim_expires": str,
+            "claim_label": str,
+            "claim_host": str,
+            "claim_pid": int,
+            "claim_started": int,
+        },
+        pk=("problem_id", "owner"),
+        not_null={"problem_id", "owner", "annotator", "claim_expires"},
+        foreign_keys=[("problem_id", "problems", "id")],
+    )
+    # `adjudicated`: an adjudicator's final word on an overlap item the experts disagreed on; null
+    # for an expert's own (independent) decision. Agreement figures count only the latter.
+    db.execute("alter table reviews add column role text")

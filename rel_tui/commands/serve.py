@@ -14,7 +14,6 @@ from another origin (cross-site websocket hijacking).
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import shlex
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import click
 
+from rel_core.config import is_loopback
 from rel_core.terminal_text import one_line
 from rel_tui.cli import CliContext, ConfigFailure, err_console, load_bundled_if_empty
 
@@ -36,14 +36,6 @@ def valid_annotator(name: str | None) -> str | None:
     """`name` if it is a valid annotator name, else None."""
     return name if name is not None and ANNOTATOR_PATTERN.fullmatch(name) else None
 
-
-def is_loopback(host: str) -> bool:
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def session_command(obj: CliContext) -> Callable[[str], str]:
