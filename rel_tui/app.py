@@ -24,13 +24,13 @@ from rel_core.adjudication import Adjudication
 from rel_core.answers import AnswerChecker
 from rel_core.config import Settings
 from rel_core.overlap import OverlapPolicy
+from rel_core.review_session import LEASE_RENEW_SECONDS, ReviewSession
 from rel_core.store import BUSY_TIMEOUT_SECONDS, Store
 from rel_core.terminal_text import one_line
 from rel_tui.database_write import database_write, rescue_dir
 from rel_tui.screens.adjudicate import AdjudicateScreen
 from rel_tui.screens.edit import EditScreen
 from rel_tui.screens.review import ReviewScreen
-from rel_tui.session import LEASE_RENEW_SECONDS, ReviewSession
 
 SAVE_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 EXIT_GRACE_SECONDS = 2.0  # after a signal, time for a clean exit before a hard one

@@ -20,7 +20,7 @@ from rel_core.store import Store
 from rel_tui.app import ReviewApp
 from rel_tui.cli import main
 from rel_tui.screens.adjudicate import AdjudicateScreen
-from rel_tui.session import ReviewSession
+from rel_core.review_session import ReviewSession
 
 EVERYTHING = OverlapPolicy(fraction=1.0, k=2)
 

@@ -15,7 +15,7 @@ from rel_core import migrations
 from rel_core.claims import ClaimHolder, holder_is_dead, process_start_time, this_host
 from rel_core.models import Problem, ProblemState
 from rel_core.store import Store
-from rel_tui.session import ReviewSession
+from rel_core.review_session import ReviewSession
 
 QUEUED = [ProblemState.PENDING, ProblemState.IN_PROGRESS]
 
@@ -207,7 +207,7 @@ def test_upgrade_keeps_claims_made_before_holders_were_recorded(db, monkeypatch)
 CLAIM_AND_HOLD = """
 import sys, time
 from rel_core.store import Store
-from rel_tui.session import ReviewSession
+from rel_core.review_session import ReviewSession
 session = ReviewSession(Store(sys.argv[1]), sys.argv[2])
 assert session.next()
 print(session.problem_id, flush=True)

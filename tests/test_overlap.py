@@ -10,7 +10,7 @@ from rel_core.models import AttemptKind, Decision, Problem, ProblemState
 from rel_core.overlap import DISPUTED, OverlapPolicy, TeamReviews
 from rel_core.store import Store
 from rel_tui.app import ReviewApp
-from rel_tui.session import ReviewSession
+from rel_core.review_session import ReviewSession
 from rel_tui.widgets.draft_pane import DraftPane
 
 EVERYTHING = OverlapPolicy(fraction=1.0, k=2)

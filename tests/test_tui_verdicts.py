@@ -22,7 +22,7 @@ from rel_core.store import Store
 from rel_tui.app import ReviewApp
 from rel_tui.screens.confirm import AcceptAnywayDialog
 from rel_tui.screens.queue import QueueScreen
-from rel_tui.session import QueueFilter
+from rel_core.review_session import QueueFilter
 from rel_tui.widgets.draft_pane import DraftPane
 
 SAYS_NO = "CORRECT: No\nERROR_STEP: 3\nERROR_DESCRIPTION: Step 3 counts the corners twice."

@@ -19,10 +19,10 @@ from textual.screen import Screen
 from textual.widgets import Collapsible, Footer, Static, TextArea
 
 from rel_core.models import Attempt
+from rel_core.review_session import ReviewSession
 from rel_tui.database_write import database_write, rescue_text
 from rel_tui.latex import displayable
 from rel_tui.screens.confirm import ConfirmDialog
-from rel_tui.session import ReviewSession
 from rel_tui.widgets.problem_pane import ProblemPane
 
 

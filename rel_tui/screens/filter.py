@@ -14,8 +14,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Select, Static
 
 from rel_core.models import ProblemState
+from rel_core.review_session import QueueFilter
 from rel_core.terminal_text import one_line
-from rel_tui.session import QueueFilter
 
 ALL = "all"
 # One key per state filter (while the words field is empty): the states an expert moves between.

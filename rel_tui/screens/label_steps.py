@@ -19,13 +19,13 @@ from textual.widgets.option_list import Option
 
 from rel_core.labels import ActionKind, AttemptLabels, LabelError, Rating, StepLabel
 from rel_core.models import Attempt
+from rel_core.review_session import ReviewSession
 from rel_core.steps import Step, split_steps
 from rel_core.terminal_text import one_line
 from rel_tui.database_write import database_write
 from rel_tui.latex import displayable, readable_math
 from rel_tui.screens.help import HelpScreen
 from rel_tui.screens.text_prompt import TextPromptDialog
-from rel_tui.session import ReviewSession
 
 # One cell each at 80 columns (no emoji: their width differs between terminals).
 RATING_MARK = {

@@ -10,10 +10,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from rel_core.models import QueueItem, Standing
+from rel_core.review_session import QueueFilter, ReviewSession
 from rel_core.terminal_text import one_line
 from rel_tui.database_write import database_write
 from rel_tui.screens.filter import FilterDialog
-from rel_tui.session import QueueFilter, ReviewSession
 
 PAGE = 200
 # The verdict column: the standing of the accepted attempt, else the latest (rel_core.verdicts).

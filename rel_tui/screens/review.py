@@ -19,6 +19,7 @@ from rel_core.checking import check_of, is_checkable
 from rel_core.labels import LabelAction, Ruling, RulingAspect, step_number
 from rel_core.loop import reference_answer_of
 from rel_core.models import Attempt, Critique, CritiqueSource, Decision, Problem, Standing
+from rel_core.review_session import QueueFilter, ReviewSession
 from rel_core.terminal_text import one_line
 from rel_tui.database_write import NOT_SAVED_ERRORS, database_write, report_not_saved
 from rel_tui.latex import displayable
@@ -32,7 +33,6 @@ from rel_tui.screens.help import EDITOR_KEYS, FILTER_KEYS, QUEUE_KEYS, REJECT_KE
 from rel_tui.screens.label_steps import LabelStepsScreen
 from rel_tui.screens.queue import QueueScreen
 from rel_tui.screens.text_prompt import hint_dialog, reason_dialog
-from rel_tui.session import QueueFilter, ReviewSession
 from rel_tui.widgets.critic_pane import CriticPane
 from rel_tui.widgets.draft_pane import DraftPane
 from rel_tui.widgets.previous_pane import PreviousAttemptPane

@@ -3,7 +3,7 @@
 Plain Python on the Store, so the screens stay thin and the rules are testable without a terminal.
 Every read and write the review screens make goes through here (screens hold no SQL); each write
 raises `sqlite3.OperationalError` when the database stays busy, and leaves the session as it was,
-so the screen can report it (rel_tui.database_write) and the same key can simply try again.
+so the caller can report it (the TUI's busy-database guard) and the same key can simply try again.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rel_core import labels
-from rel_core.answers import AnswerChecker, extract_answer
-from rel_core.checking import check_attempt, quick_check_attempt
-from rel_core.claims import ClaimHolder
-from rel_core.guidelines import version_in_force
-from rel_core.models import Attempt, Critique, Decision, Problem, ProblemHistory, ProblemState, QueueItem, Review
-from rel_core.overlap import OverlapPolicy, TeamReviews, team_for
-from rel_core.steps import Step
-from rel_core.store import Store
+from . import labels
+from .answers import AnswerChecker, extract_answer
+from .checking import check_attempt, quick_check_attempt
+from .claims import ClaimHolder
+from .guidelines import version_in_force
+from .models import Attempt, Critique, Decision, Problem, ProblemHistory, ProblemState, QueueItem, Review
+from .overlap import OverlapPolicy, TeamReviews, team_for
+from .steps import Step
+from .store import Store
 
 # A review claim is short and renewed while the item is open. If the TUI is killed, a restart on
 # the same host takes its claim back at once (the claim names the dead pid); from another host
