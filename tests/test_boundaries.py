@@ -52,3 +52,17 @@ def test_import_linter_would_catch_a_broken_contract(tmp_path):
     result = subprocess.run([lint], cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert result.returncode != 0
     assert "BROKEN" in result.stdout
+
+
+def test_commands_do_not_import_the_cli_that_loads_them():
+    """rel_tui/commands/* take what they share from rel_tui.context: no import cycle with rel_tui.cli."""
+    code = (
+        "import importlib, sys\n"
+        "from rel_tui.commands import MODULES\n"
+        "for name in MODULES + ('rel_tui.commands.review', 'rel_tui.commands.auto_workers'):\n"
+        "    importlib.import_module(name)\n"
+        "print('rel_tui.cli' in sys.modules, len(MODULES))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded_cli, count = result.stdout.split()
+    assert loaded_cli == "False" and int(count) >= 5

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rel_core.agreement import Agreement, AgreementReport, reports
-from rel_tui.cli import CliContext
+from rel_tui.context import CliContext
 
 
 @click.command("agreement")

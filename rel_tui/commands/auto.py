@@ -36,7 +36,7 @@ from rel_core.runner import (
 )
 from rel_core.store import Store
 from rel_core.terminal_text import one_line
-from rel_tui.cli import CliContext, load_bundled_if_empty
+from rel_tui.context import CliContext, load_bundled_if_empty
 
 EXIT_OK = 0
 EXIT_STOPPED = 1  # a fatal provider error, a systemic internal error, an unreachable server or a full disk stopped the run

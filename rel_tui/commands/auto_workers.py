@@ -21,7 +21,7 @@ import click
 
 from rel_core.config import Settings
 from rel_core.runner import SIGNALS
-from rel_tui.cli import CliContext, load_bundled_if_empty
+from rel_tui.context import CliContext, load_bundled_if_empty
 
 EXIT_OK, EXIT_STOPPED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 

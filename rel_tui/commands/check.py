@@ -10,7 +10,7 @@ from rel_core.answers import AnswerChecker
 from rel_core.checking import CheckTally, check_unchecked
 from rel_core.models import ProblemState
 from rel_core.store import Store
-from rel_tui.cli import CliContext
+from rel_tui.context import CliContext
 
 
 @click.command("check")

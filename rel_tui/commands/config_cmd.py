@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from rel_core.config import config_path_for, render_settings, user_config_path
-from rel_tui.cli import CliContext
+from rel_tui.context import CliContext
 
 
 @click.command("config")

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from rel_core.report import Report, ReportFilter, build_report
 from rel_core.terminal_text import one_line
-from rel_tui.cli import CliContext
+from rel_tui.context import CliContext
 
 
 def _percent(value: float | None) -> str:

@@ -7,7 +7,7 @@ import sys
 import click
 
 from rel_core.terminal_text import one_line
-from rel_tui.cli import CliContext, busy_timeout_from_env, load_bundled_if_empty
+from rel_tui.context import CliContext, busy_timeout_from_env, load_bundled_if_empty
 
 
 def run_review(obj: CliContext, adjudicate: bool = False) -> None:

@@ -24,7 +24,7 @@ import click
 
 from rel_core.config import is_loopback
 from rel_core.terminal_text import one_line
-from rel_tui.cli import CliContext, ConfigFailure, err_console, load_bundled_if_empty
+from rel_tui.context import CliContext, ConfigFailure, err_console, load_bundled_if_empty
 
 ANNOTATOR_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 """Names a session may carry: letters, digits and `._@-`, up to 64 characters, no leading punctuation."""

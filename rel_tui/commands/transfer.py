@@ -16,7 +16,7 @@ from rel_core.importers import FORMATS, FieldMap, ImportOutcome, import_paths
 from rel_core.importers.parallel import worker_count
 from rel_core.store import Store
 from rel_core.terminal_text import one_line
-from rel_tui.cli import CliContext
+from rel_tui.context import CliContext
 
 DEFAULT_FIELDS = FieldMap()
 

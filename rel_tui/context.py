@@ -1,0 +1,82 @@
+"""What every command shares: the database and settings it works on, and a few CLI helpers.
+
+Its own module so that `rel_tui/commands/*` need not import `rel_tui.cli`, which loads them.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from rel_core.config import ConfigError, Settings, load_settings
+from rel_core.store import BUSY_TIMEOUT_SECONDS, Store, StoreError
+
+
+class ConfigFailure(click.ClickException):
+    """A refused or invalid configuration: one line, exit 2, as `--auto` exits on a bad config."""
+
+    exit_code = 2
+
+
+@dataclass
+class CliContext:
+    """What every command needs: where the database is and the effective settings."""
+
+    db_path: Path
+    config_path: str | None
+    annotator: str | None = None
+    _settings: Settings | None = field(default=None, repr=False)
+
+    def open_store(self, read_only: bool = False) -> Store:
+        """`read_only` for commands that only read: nothing is created, migrated or written."""
+        try:
+            return Store(self.db_path, busy_timeout=busy_timeout_from_env(), read_only=read_only)
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self.db_path, self.config_path)
+            except ConfigError as exc:
+                raise ConfigFailure(str(exc)) from None
+        return self._settings
+
+    def annotator_name(self) -> str:
+        return self.annotator or self.settings().review.annotator or getpass.getuser()
+
+
+def busy_timeout_from_env() -> float:
+    """`REL_BUSY_TIMEOUT`: seconds a write waits for another process's lock before giving up."""
+    raw = os.environ.get("REL_BUSY_TIMEOUT")
+    if not raw:
+        return BUSY_TIMEOUT_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise click.ClickException(f"REL_BUSY_TIMEOUT={raw!r}: must be a number of seconds above 0")
+    return seconds
+
+
+def err_console() -> Console:
+    return Console(stderr=True)
+
+
+def load_bundled_if_empty(store: Store) -> None:
+    """A new database starts with the bundled problems, so there is something to work on."""
+    if store.count_problems():
+        return
+    from rel_core.bundled import load_bundled
+
+    summary = load_bundled(store)
+    err_console().print(
+        f"Empty database: loaded {summary.problems_added} bundled problems "
+        f"({summary.attempts_added} worked solutions) into {store.path}"
+    )
