@@ -138,8 +138,13 @@ def idle_once(args: argparse.Namespace) -> dict:
         settle = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(\"update problems set state = 'accepted'\"); c.commit()"
         subprocess.run([sys.executable, "-c", settle, str(db)], check=True)
         started = time.time()
-        process = subprocess.Popen([sys.executable, "-m", "rel_tui", "--db", str(db), "--auto"], env=env, cwd=tmp,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rel_tui", "--db", str(db), "--auto"],
+            env=env,
+            cwd=tmp,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         _, _, usage = os.wait4(process.pid, 0)
         return {"wall": time.time() - started, "cpu": usage.ru_utime + usage.ru_stime}
 

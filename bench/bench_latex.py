@@ -30,6 +30,7 @@ def realistic_draft(size: int, seed: int = 0) -> str:
     rng = random.Random(seed)
     parts, total, step = [], 0, 1
     while total < size:
+
         def expression() -> str:
             n, m = rng.randint(2, 999), rng.randint(2, 99)
             return rng.choice(EXPRESSIONS).format(n=n, m=m, p=n * m)

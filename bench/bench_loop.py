@@ -185,7 +185,9 @@ def main_with_database(args: argparse.Namespace) -> None:
         print(f"built {args.database_size:,} problems in {time.perf_counter() - started:.1f}s: {db}", file=sys.stderr)
     server = subprocess.Popen(
         [sys.executable, __file__, "--role", "serve", "--latency-ms", str(args.latency_ms)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         url = server.stdout.readline().strip()
@@ -199,9 +201,23 @@ def main_with_database(args: argparse.Namespace) -> None:
 def run_once(db: Path, url: str, args: argparse.Namespace) -> dict:
     """One run in a fresh process, so its ru_maxrss is the runner's alone."""
     finished = subprocess.run(
-        [sys.executable, __file__, "--role", "run", "--db", str(db), "--url", url,
-         "--problems", str(args.problems), "--concurrency", str(args.concurrency)],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            __file__,
+            "--role",
+            "run",
+            "--db",
+            str(db),
+            "--url",
+            url,
+            "--problems",
+            str(args.problems),
+            "--concurrency",
+            str(args.concurrency),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(finished.stdout.strip().splitlines()[-1])
 

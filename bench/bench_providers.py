@@ -73,7 +73,9 @@ async def run_bare_batch(client: LLMClient, spec: str, calls: int) -> None:
                 system = [{"role": "system", "content": "You write worked solutions."}]
                 await provider.client.chat.completions.create(model=model, messages=system + messages, max_tokens=256)
             else:
-                await provider.client.messages.create(model=model, system="You write worked solutions.", messages=messages, max_tokens=256)
+                await provider.client.messages.create(
+                    model=model, system="You write worked solutions.", messages=messages, max_tokens=256
+                )
 
     await asyncio.gather(*(one() for _ in range(calls)))
 

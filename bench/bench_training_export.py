@@ -40,10 +40,14 @@ def build(path: Path, problems: int, every: int) -> None:
     with Store(path) as store, store.transaction():
         for number in range(problems):
             problem_id, _ = store.add_problem(Problem(text=f"Problem {number}", reference_answer="1", source="bench"))
-            draft = store.add_attempt(Attempt(problem_id=problem_id, kind=AttemptKind.GENERATED, text=TEXT.format(number, 2), model="g"))
+            draft = store.add_attempt(
+                Attempt(problem_id=problem_id, kind=AttemptKind.GENERATED, text=TEXT.format(number, 2), model="g")
+            )
             store.add_critique(Critique(attempt_id=draft, verdict=Verdict.INCORRECT, source=CritiqueSource.CHECK))
             raw = json.dumps({"verdict": "incorrect", "first_error_step": 2})
-            critique = store.add_critique(Critique(attempt_id=draft, verdict=Verdict.INCORRECT, source=CritiqueSource.LLM, model="c", raw=raw))
+            critique = store.add_critique(
+                Critique(attempt_id=draft, verdict=Verdict.INCORRECT, source=CritiqueSource.LLM, model="c", raw=raw)
+            )
             revision = store.add_attempt(
                 Attempt(problem_id=problem_id, kind=AttemptKind.REVISED, parent_id=draft, text=TEXT.format(number, 1), model="g")
             )
@@ -52,7 +56,11 @@ def build(path: Path, problems: int, every: int) -> None:
                 labels.label_step(store, draft, 1, labels.Rating.GOOD, "ana")
                 labels.mark_first_error(store, draft, 2, "ana")
                 labels.rule_on_critique(store, critique, labels.RulingAspect.VERDICT, True, "ana")
-                store.record_review(Review(problem_id=problem_id, decision=Decision.ACCEPTED, attempt_id=revision, annotator="ana", seconds_spent=30))
+                store.record_review(
+                    Review(
+                        problem_id=problem_id, decision=Decision.ACCEPTED, attempt_id=revision, annotator="ana", seconds_spent=30
+                    )
+                )
 
 
 def timed(name: str, run) -> None:

@@ -43,8 +43,14 @@ def draft_of(size: int, seed: int) -> str:
 def records(count: int, draft_size: int, offset: int = 0):
     for n in range(offset, offset + count):
         yield ImportRecord(
-            problem=Problem(text=f"Problem {n}: how many lattice points lie on the circle x^2+y^2={n}?", reference_answer=str(n % 17), source="bench"),
-            attempts=[Attempt(kind=AttemptKind.GENERATED, text=draft_of(draft_size, n) if draft_size else f"Draft {n}.", model="bench")],
+            problem=Problem(
+                text=f"Problem {n}: how many lattice points lie on the circle x^2+y^2={n}?",
+                reference_answer=str(n % 17),
+                source="bench",
+            ),
+            attempts=[
+                Attempt(kind=AttemptKind.GENERATED, text=draft_of(draft_size, n) if draft_size else f"Draft {n}.", model="bench")
+            ],
             critiques=[Critique(verdict=Verdict.INCORRECT, source=CritiqueSource.LLM, error_description="bench")],
         )
 

@@ -27,7 +27,12 @@ MIN_CACHEABLE = 1024
 # critic), the step's own prompt after it (instructions, the attempt), and the answer.
 PROFILES = {
     "MATH-size problem (short statement)": {"generator_prefix": 260, "critic_prefix": 700, "attempt": 1200, "critic_out": 250},
-    "long problem (data tables, a long reference solution)": {"generator_prefix": 2400, "critic_prefix": 4200, "attempt": 1500, "critic_out": 300},
+    "long problem (data tables, a long reference solution)": {
+        "generator_prefix": 2400,
+        "critic_prefix": 4200,
+        "attempt": 1500,
+        "critic_out": 300,
+    },
 }
 # Share of problems right first time, wrong once, wrong twice.
 MIXES = {"easy set (as bench_loop.py)": (0.75, 0.25, 0.0), "hard set": (0.3, 0.4, 0.3)}

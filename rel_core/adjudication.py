@@ -45,9 +45,7 @@ class Adjudication:
 
     def __init__(self, team: TeamReviews, adjudicators: Sequence[str], adjudicator: str):
         if adjudicator not in adjudicators:
-            raise NotAnAdjudicator(
-                f"{adjudicator!r} is not an adjudicator: add the name to team.adjudicators in the config"
-            )
+            raise NotAnAdjudicator(f"{adjudicator!r} is not an adjudicator: add the name to team.adjudicators in the config")
         self.team = team
         self.store = team.store
         self.adjudicator = adjudicator

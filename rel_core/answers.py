@@ -27,9 +27,7 @@ _ANSWER_LINE = re.compile(r"answer\s+is\s*(?::\s*)?(.+)", re.IGNORECASE)
 _CHOICE = re.compile(r"^(?:\(([A-J])\)|([A-J])(?:[.):]|$))")
 _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 _WORD = re.compile(r"[A-Za-z]{3,}")
-_MATH_WORDS = frozenset(
-    "sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln exp sqrt pi inf infty and".split()
-)
+_MATH_WORDS = frozenset("sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln exp sqrt pi inf infty and".split())
 
 
 # -- extraction ------------------------------------------------------------------------

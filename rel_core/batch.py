@@ -133,14 +133,24 @@ class BatchLedger:
         self.store = store
         self.conn = store.conn
 
-    def record(self, spec: str, provider: str, base_url: str, calls: list[tuple[str, StepCall]], planner: str) -> tuple[int, list[tuple[str, StepCall]]]:
+    def record(
+        self, spec: str, provider: str, base_url: str, calls: list[tuple[str, StepCall]], planner: str
+    ) -> tuple[int, list[tuple[str, StepCall]]]:
         """Write a batch and its requests, and pass their problems' claims from the planner to the batch,
         in one transaction; returns the batch id and the calls kept (a problem whose claim was lost is left out)."""
         now = utcnow()
         with self.store.transaction():
             batch_id = self.store._insert(
                 "batches",
-                {"provider": provider, "model": spec, "base_url": base_url, "state": "submitting", "request_count": 0, "created_at": now, "updated_at": now},
+                {
+                    "provider": provider,
+                    "model": spec,
+                    "base_url": base_url,
+                    "state": "submitting",
+                    "request_count": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
             owner = batch_owner(batch_id)
             kept = []
@@ -149,16 +159,30 @@ class BatchLedger:
                 moved = self.conn.execute(
                     "update problems set claimed_by = ?, claim_expires = ?, claim_label = ?, claim_host = null, "
                     "claim_pid = null, claim_started = null, state = ?, updated_at = ? where id = ? and claimed_by = ?",
-                    [owner, _future(BATCH_LEASE_SECONDS), f"batch {spec} #{batch_id}", str(ProblemState.IN_PROGRESS), now, problem_id, planner],
+                    [
+                        owner,
+                        _future(BATCH_LEASE_SECONDS),
+                        f"batch {spec} #{batch_id}",
+                        str(ProblemState.IN_PROGRESS),
+                        now,
+                        problem_id,
+                        planner,
+                    ],
                 ).rowcount
                 if not moved:
                     continue
                 self.store._insert(
                     "batch_requests",
                     {
-                        "batch_id": batch_id, "custom_id": custom_id, "problem_id": problem_id, "step": call.step.value,
-                        "attempt_id": call.parent.id if call.parent else None, "iteration": call.iteration,
-                        "purpose": call.request.purpose, "state": "live", "updated_at": now,
+                        "batch_id": batch_id,
+                        "custom_id": custom_id,
+                        "problem_id": problem_id,
+                        "step": call.step.value,
+                        "attempt_id": call.parent.id if call.parent else None,
+                        "iteration": call.iteration,
+                        "purpose": call.request.purpose,
+                        "state": "live",
+                        "updated_at": now,
                     },
                 )
                 kept.append((custom_id, call))
@@ -169,7 +193,13 @@ class BatchLedger:
         self._update(batch_id, input_file_id=file_id)
 
     def submitted(self, batch_id: int, provider_batch_id: str, provider_status: str | None = None) -> None:
-        self._update(batch_id, state="submitted", provider_batch_id=provider_batch_id, provider_status=provider_status, submitted_at=utcnow())
+        self._update(
+            batch_id,
+            state="submitted",
+            provider_batch_id=provider_batch_id,
+            provider_status=provider_status,
+            submitted_at=utcnow(),
+        )
 
     def status(self, batch_id: int, status: str, counts: dict[str, int]) -> None:
         self._update(batch_id, provider_status=status, counts=json.dumps(counts))
@@ -237,8 +267,14 @@ def _view(row: dict[str, Any]) -> BatchView:
     if "total" in counts:  # OpenAI counts: total, completed, failed
         done = counts.get("completed", 0) + counts.get("failed", 0)
     return BatchView(
-        row["id"], row["model"], row["provider_batch_id"], row["state"], row["provider_status"],
-        row["request_count"] or 0, done, row["created_at"],
+        row["id"],
+        row["model"],
+        row["provider_batch_id"],
+        row["state"],
+        row["provider_status"],
+        row["request_count"] or 0,
+        done,
+        row["created_at"],
     )
 
 
@@ -349,7 +385,9 @@ class BatchRunner:
                 if exc.fatal:
                     self.stop(StopReason.FATAL, str(exc))
                     return
-                self.observer.on_line(f"batch #{row['id']} {one_line(row['model'])}: polling failed ({one_line(exc)}); trying again")
+                self.observer.on_line(
+                    f"batch #{row['id']} {one_line(row['model'])}: polling failed ({one_line(exc)}); trying again"
+                )
 
     async def _resolve_submitting(self, row: dict[str, Any]) -> None:
         """A batch written but with no provider id: a run died while submitting it (or is submitting it now)."""
@@ -386,7 +424,9 @@ class BatchRunner:
         self.ledger.close(row["id"], "collected")
         self.stats.collected_batches += 1
         said = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())) or "no results"
-        self.observer.on_line(f"batch #{row['id']} {one_line(row['model'])} {one_line(row['provider_batch_id'])}: collected ({said})")
+        self.observer.on_line(
+            f"batch #{row['id']} {one_line(row['model'])} {one_line(row['provider_batch_id'])}: collected ({said})"
+        )
 
     async def _apply(self, batch: dict[str, Any], request: dict[str, Any], result: BatchResult) -> None:
         problem_id = request["problem_id"]
@@ -546,7 +586,11 @@ class BatchRunner:
         chunks: list[list[tuple[str, StepCall]]] = [[]]
         size = 0
         for call in calls:
-            custom_id = new_custom_id(require_id(call.request.problem_id, "batched request's problem"), call.step, call.parent.id if call.parent else None)
+            custom_id = new_custom_id(
+                require_id(call.request.problem_id, "batched request's problem"),
+                call.step,
+                call.parent.id if call.parent else None,
+            )
             encoded = len(self._client(spec).encoded(BatchItem(custom_id, call.request)))
             if chunks[-1] and (len(chunks[-1]) >= limits.max_requests or size + encoded > limits.max_bytes):
                 chunks.append([])
@@ -563,7 +607,9 @@ class BatchRunner:
             return
         items = [BatchItem(custom_id, call.request) for custom_id, call in kept]
         try:
-            provider_id, provider_status = await client.submit(items, f"rel-{batch_id}", lambda file_id: self.ledger.set_file(batch_id, file_id))
+            provider_id, provider_status = await client.submit(
+                items, f"rel-{batch_id}", lambda file_id: self.ledger.set_file(batch_id, file_id)
+            )
         except ProviderError as exc:
             if exc.status is None and exc.kind in (ErrorKind.CONNECTION, ErrorKind.TIMEOUT):
                 return  # it may have reached the provider: left `submitting`, looked up later
@@ -592,28 +638,46 @@ class BatchRunner:
                 completion.output_tokens = estimate_tokens(completion.text)
         client = self._client(call.request.model)
         completion.cost_usd = batch_cost_usd(
-            call.request.model, self.settings, completion.input_tokens, completion.output_tokens, completion.model,
+            call.request.model,
+            self.settings,
+            completion.input_tokens,
+            completion.output_tokens,
+            completion.model,
             hosted=is_hosted_url(client.provider, client.base_url),
         )
 
     def _record(self, call: StepCall, completion: Completion | None, error: str | None = None) -> int:
         provider, model = split_spec(call.request.model)
         request = {
-            "model": call.request.model, "base_url": self._client(call.request.model).base_url, "stream": False, "batch": True,
-            "system": call.request.system, "messages": [{"role": m.role, "content": m.content} for m in call.request.messages],
-            "temperature": call.request.temperature, "max_tokens": call.request.max_tokens,
+            "model": call.request.model,
+            "base_url": self._client(call.request.model).base_url,
+            "stream": False,
+            "batch": True,
+            "system": call.request.system,
+            "messages": [{"role": m.role, "content": m.content} for m in call.request.messages],
+            "temperature": call.request.temperature,
+            "max_tokens": call.request.max_tokens,
         }
         usage: dict[str, Any] = {}
         if completion is not None:
             usage = {
-                "response": completion.text, "input_tokens": completion.input_tokens, "output_tokens": completion.output_tokens,
-                "tokens_estimated": completion.tokens_estimated, "cost_usd": completion.cost_usd,
-                "finish_reason": completion.finish_reason, "reasoning": completion.reasoning,
+                "response": completion.text,
+                "input_tokens": completion.input_tokens,
+                "output_tokens": completion.output_tokens,
+                "tokens_estimated": completion.tokens_estimated,
+                "cost_usd": completion.cost_usd,
+                "finish_reason": completion.finish_reason,
+                "reasoning": completion.reasoning,
             }
         return self.store.log_call(
             LLMCall(
-                problem_id=call.request.problem_id, provider=provider, model=model, purpose=call.request.purpose,
-                request=json.dumps(request, ensure_ascii=False), error=error, **usage,
+                problem_id=call.request.problem_id,
+                provider=provider,
+                model=model,
+                purpose=call.request.purpose,
+                request=json.dumps(request, ensure_ascii=False),
+                error=error,
+                **usage,
             )
         )
 
@@ -628,16 +692,28 @@ class BatchRunner:
         provider, model = split_spec(batch["model"])
         completion = result.completion
         client = self._client(batch["model"])
-        cost = batch_cost_usd(batch["model"], self.settings, completion.input_tokens, completion.output_tokens, completion.model,
-                              hosted=is_hosted_url(client.provider, client.base_url))
+        cost = batch_cost_usd(
+            batch["model"],
+            self.settings,
+            completion.input_tokens,
+            completion.output_tokens,
+            completion.model,
+            hosted=is_hosted_url(client.provider, client.base_url),
+        )
         self.engine.usage.calls += 1
         self.engine.usage.cost_usd += cost or 0.0
         return self.store.log_call(
             LLMCall(
-                problem_id=request["problem_id"], provider=provider, model=model, purpose=request["purpose"] or "",
+                problem_id=request["problem_id"],
+                provider=provider,
+                model=model,
+                purpose=request["purpose"] or "",
                 request=json.dumps({"model": batch["model"], "batch": True, "custom_id": request["custom_id"]}),
-                response=completion.text, input_tokens=completion.input_tokens, output_tokens=completion.output_tokens,
-                cost_usd=cost, finish_reason=completion.finish_reason,
+                response=completion.text,
+                input_tokens=completion.input_tokens,
+                output_tokens=completion.output_tokens,
+                cost_usd=cost,
+                finish_reason=completion.finish_reason,
             )
         )
 

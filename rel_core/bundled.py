@@ -30,9 +30,7 @@ def read_bundled() -> ImportResult:
     fields = FieldMap(source=SOURCE)
     problems = read_paths([folder / "problems.jsonl"], "jsonl", fields)
     worked = read_paths(sorted((folder / "worked").glob("*.md")), "markdown", fields)
-    return ImportResult(
-        problems.records + worked.records, problems.errors + worked.errors, problems.files + worked.files
-    )
+    return ImportResult(problems.records + worked.records, problems.errors + worked.errors, problems.files + worked.files)
 
 
 def load_bundled(store: Store) -> ImportSummary:

@@ -41,7 +41,9 @@ def refuse_credentials_in_url(url: str | None) -> str | None:
         except ValueError:
             has_credentials = False  # unparsable URLs are reported where the client is made
         if has_credentials:
-            raise ValueError("must not contain credentials (user:password@); put the key in an environment variable (api_key_env)")
+            raise ValueError(
+                "must not contain credentials (user:password@); put the key in an environment variable (api_key_env)"
+            )
     return url
 
 
@@ -55,6 +57,7 @@ class ProviderSettings(StrictModel):
     @classmethod
     def _no_credentials(cls, url: str | None) -> str | None:
         return refuse_credentials_in_url(url)
+
     max_retries: int = Field(6, ge=0)
     """Retries the SDK itself makes on 408/409/429/5xx and connection errors (it honours retry-after)."""
     timeout: float = Field(600.0, gt=0)
@@ -184,7 +187,13 @@ def user_config_path() -> Path:
 
 ENV_PREFIX = "REL_"
 ENV_NESTED = "__"
-SECTIONS: dict[str, type[BaseModel]] = {"openai": ProviderSettings, "anthropic": ProviderSettings, "loop": LoopSettings, "review": ReviewSettings, "team": TeamSettings}
+SECTIONS: dict[str, type[BaseModel]] = {
+    "openai": ProviderSettings,
+    "anthropic": ProviderSettings,
+    "loop": LoopSettings,
+    "review": ReviewSettings,
+    "team": TeamSettings,
+}
 KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 BASE_URL_VARIABLES = ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL")
 DEFAULT_KEY_VARIABLE = dict(zip(("openai", "anthropic"), KEY_VARIABLES, strict=True))
@@ -307,7 +316,9 @@ def _refuse_keys_in_file(data: Mapping[str, Any], path: Path) -> None:
     """A key written into rel.toml would be ignored and could end up in a commit: say so instead."""
     for name, value in data.items():
         if "api_key" in name.lower() and name != "api_key_env":
-            raise ConfigError(f"{path}: {name}: API keys do not belong in the config file; set {' or '.join(KEY_VARIABLES)} in the environment")
+            raise ConfigError(
+                f"{path}: {name}: API keys do not belong in the config file; set {' or '.join(KEY_VARIABLES)} in the environment"
+            )
         if isinstance(value, Mapping):
             _refuse_keys_in_file(value, path)
 
@@ -343,7 +354,7 @@ def check_project_trust(project: Mapping[str, Any], settings: Settings, user: Se
         if model.api_key_env not in (*KEY_VARIABLES, *named):
             raise ConfigError(
                 f'{path}: [models."{spec}"] api_key_env = "{model.api_key_env}": a project file may name only a variable '
-                f'your user config names; add it to [trust] key_variables in {user_path}'
+                f"your user config names; add it to [trust] key_variables in {user_path}"
             )
         if not key_may_go_to(provider, model.base_url, settings.trust):
             raise ConfigError(
@@ -399,8 +410,8 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
         prefix = f"{ENV_PREFIX}{section.upper()}{ENV_NESTED}"
         fields = model.model_fields
         for variable, value in environ.items():
-            if variable.startswith(prefix) and variable[len(prefix):].lower() in fields:
-                found[f"{section}.{variable[len(prefix):].lower()}"] = value
+            if variable.startswith(prefix) and variable[len(prefix) :].lower() in fields:
+                found[f"{section}.{variable[len(prefix) :].lower()}"] = value
     return found
 
 

@@ -82,7 +82,9 @@ def write_export(
 ) -> int:
     """Write every item to `out`; returns how many were written."""
     if fmt not in ALL_FORMATS or fmt in FOLDER_FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}" if fmt not in ALL_FORMATS else f"{fmt} writes a folder: use export_folder")
+        raise ValueError(
+            f"unknown export format {fmt!r}" if fmt not in ALL_FORMATS else f"{fmt} writes a folder: use export_folder"
+        )
     if fmt in TRAINING_FORMATS:
         return _write_lines(out, training_records(store, fmt, status, system, include_critic_steps, conversational))
     items = iter_histories(store, status)
@@ -102,7 +104,12 @@ def export_to_path(
 
 
 def training_records(
-    store: Store, fmt: str, status: str = "all", system: str | None = None, include_critic_steps: bool = False, conversational: bool = False
+    store: Store,
+    fmt: str,
+    status: str = "all",
+    system: str | None = None,
+    include_critic_steps: bool = False,
+    conversational: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """The records of one training format, a problem at a time."""
     for history, _ in iter_histories(store, status):
@@ -196,13 +203,14 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
     removed: list[Path] = []
     try:
         entries = [
-            e for e in os.scandir(path.parent)
+            e
+            for e in os.scandir(path.parent)
             if e.name.startswith(prefix) and e.name.endswith(".tmp") and e.is_file(follow_symlinks=False)
         ]
     except OSError:
         return removed
     for entry in entries:
-        pid = entry.name[len(prefix):].partition("-")[0]
+        pid = entry.name[len(prefix) :].partition("-")[0]
         if pid.isdigit() and not _running(int(pid)) and _unlocked(Path(entry.path)):
             Path(entry.path).unlink(missing_ok=True)
             removed.append(Path(entry.path))

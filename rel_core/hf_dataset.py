@@ -51,22 +51,53 @@ def schemas(pa) -> dict[str, Any]:
     ids = [("problem_id", pa.int64())]
     return {
         "sft": pa.schema(
-            [("prompt", pa.string()), ("completion", pa.string()), ("label_source", pa.string()), ("verified", pa.bool_()),
-             ("edited", pa.bool_()), ("reference_answer", pa.string()), ("source", pa.string()), ("subject", pa.string()),
-             ("level", pa.string()), *ids, ("attempt_id", pa.int64())]
+            [
+                ("prompt", pa.string()),
+                ("completion", pa.string()),
+                ("label_source", pa.string()),
+                ("verified", pa.bool_()),
+                ("edited", pa.bool_()),
+                ("reference_answer", pa.string()),
+                ("source", pa.string()),
+                ("subject", pa.string()),
+                ("level", pa.string()),
+                *ids,
+                ("attempt_id", pa.int64()),
+            ]
         ),
         "steps": pa.schema(
-            [("prompt", pa.string()), ("completions", pa.list_(pa.string())), ("labels", pa.list_(pa.bool_())),
-             ("label_source", pa.string()), ("ruled_by", pa.string()), *ids, ("attempt_id", pa.int64())]
+            [
+                ("prompt", pa.string()),
+                ("completions", pa.list_(pa.string())),
+                ("labels", pa.list_(pa.bool_())),
+                ("label_source", pa.string()),
+                ("ruled_by", pa.string()),
+                *ids,
+                ("attempt_id", pa.int64()),
+            ]
         ),
         "dpo": pa.schema(
-            [("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string()), ("pair_reason", pa.string()),
-             ("chosen_source", pa.string()), ("rejected_source", pa.string()), *ids, ("chosen_attempt_id", pa.int64()),
-             ("rejected_attempt_id", pa.int64())]
+            [
+                ("prompt", pa.string()),
+                ("chosen", pa.string()),
+                ("rejected", pa.string()),
+                ("pair_reason", pa.string()),
+                ("chosen_source", pa.string()),
+                ("rejected_source", pa.string()),
+                *ids,
+                ("chosen_attempt_id", pa.int64()),
+                ("rejected_attempt_id", pa.int64()),
+            ]
         ),
         "kto": pa.schema(
-            [("prompt", pa.string()), ("completion", pa.string()), ("label", pa.bool_()), ("label_source", pa.string()),
-             *ids, ("attempt_id", pa.int64())]
+            [
+                ("prompt", pa.string()),
+                ("completion", pa.string()),
+                ("label", pa.bool_()),
+                ("label_source", pa.string()),
+                *ids,
+                ("attempt_id", pa.int64()),
+            ]
         ),
     }
 

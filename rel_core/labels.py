@@ -302,7 +302,10 @@ def record_check_disagreement(store: Store, attempt_id: int) -> list[int]:
         return []
     written = []
     with store.transaction():
-        critiques = [Critique.model_validate(r) for r in _rows(store, "select * from critiques where attempt_id = ? order by id", [attempt_id])]
+        critiques = [
+            Critique.model_validate(r)
+            for r in _rows(store, "select * from critiques where attempt_id = ? order by id", [attempt_id])
+        ]
         for critique in critiques:
             check = check_disagrees(critiques, critique)
             if check is None:
@@ -388,7 +391,9 @@ def rulings(store: Store, critique_ids: Sequence[int]) -> list[Ruling]:
     return [Ruling.model_validate(r) for r in rows]
 
 
-def standing_ruling(found: Sequence[Ruling], critique_id: int | None, aspect: RulingAspect, source: RulingSource) -> Ruling | None:
+def standing_ruling(
+    found: Sequence[Ruling], critique_id: int | None, aspect: RulingAspect, source: RulingSource
+) -> Ruling | None:
     """The latest live ruling of one source on one aspect of a critique."""
     matching = [r for r in found if r.critique_id == critique_id and r.aspect == aspect and r.source == source]
     return matching[-1] if matching else None
@@ -466,7 +471,9 @@ def _critique(store: Store, critique_id: int) -> Critique:
         raise LabelError(f"no critique {critique_id}")
     critique = Critique.model_validate(rows[0])
     if critique.source != CritiqueSource.LLM:
-        raise LabelError(f"critique {critique_id} is not an LLM critic's (it is the {critique.source}'s); rulings are on the critic")
+        raise LabelError(
+            f"critique {critique_id} is not an LLM critic's (it is the {critique.source}'s); rulings are on the critic"
+        )
     return critique
 
 
@@ -494,7 +501,16 @@ def _set(store: Store, action_id: int, attempt_id: int, step: Step, field: str, 
     store.conn.execute(
         "insert into step_labels (action_id, attempt_id, step, step_hash, field, rating, flagged, comment) "
         "values (?, ?, ?, ?, ?, ?, ?, ?)",
-        [action_id, attempt_id, step.number, step_hash(step), field, value.get("rating"), value.get("flagged"), value.get("comment")],
+        [
+            action_id,
+            attempt_id,
+            step.number,
+            step_hash(step),
+            field,
+            value.get("rating"),
+            value.get("flagged"),
+            value.get("comment"),
+        ],
     )
 
 

@@ -402,9 +402,7 @@ class LoopEngine:
         if call.step == Step.REVISE:  # a revision continues the earlier trace: the stored attempt is the whole trace
             assert call.parent is not None  # generator_call gives a revision's call the attempt it revises
             text = f"{demote_answer_tags(call.parent.text).rstrip()}\n\n{completion.text.lstrip()}"
-        return await self._commit_attempt(
-            problem, call.parent, kind, text, completion, call.template, call.iteration, call.hint
-        )
+        return await self._commit_attempt(problem, call.parent, kind, text, completion, call.template, call.iteration, call.hint)
 
     def _temperature(self, iteration: int) -> float:
         return self.settings.loop.temperature * self.settings.loop.temperature_decay**iteration
@@ -462,9 +460,7 @@ class LoopEngine:
         # A check that needs no math-verify is committed with the attempt: one write instead of two.
         # A draft cut off at the token limit has no final answer to trust, whatever it said mid-way.
         reference = reference_answer_of(problem)
-        quick = (
-            TRUNCATED if completion.truncated else await asyncio.to_thread(self.checker.quick_check, text, reference)
-        )
+        quick = TRUNCATED if completion.truncated else await asyncio.to_thread(self.checker.quick_check, text, reference)
         checks = []
         with self._step_commit(require_id(problem.id, "problem")):
             attempt.id = self.store.add_attempt(attempt)
@@ -538,7 +534,9 @@ class LoopEngine:
     def _commit_critique(self, problem_id: int, critique: Critique) -> Critique:
         with self._step_commit(problem_id):
             critique.id = self.store.add_critique(critique)
-            record_check_disagreement(self.store, require_id(critique.attempt_id, "critique's attempt"))  # the check rules on the critic
+            record_check_disagreement(
+                self.store, require_id(critique.attempt_id, "critique's attempt")
+            )  # the check rules on the critic
         return critique
 
     # -- persistence helpers ------------------------------------------------------------------
@@ -578,18 +576,18 @@ def _check_note(check: CheckResult) -> str:
     if check.answer is None and check.decisive and check.verdict == Verdict.INCORRECT:
         return (
             "The draft stopped at the length limit before it reached a final answer. Set verdict to "
-            "\"incorrect\" and describe what it still has to do, more concisely, to finish."
+            '"incorrect" and describe what it still has to do, more concisely, to finish.'
         )
     if check.decisive and check.verdict == Verdict.INCORRECT:
         return (
             f"An automatic check has already established that the student's final answer ({check.answer}) "
-            "is not equivalent to the correct answer. Set verdict to \"incorrect\" and concentrate on "
+            'is not equivalent to the correct answer. Set verdict to "incorrect" and concentrate on '
             "finding the first step that goes wrong and describing the mistake."
         )
     if check.decisive:
         return (
             "An automatic check has already established that the final answer is correct. Set verdict to "
-            "\"correct\" and use error_description for any flaw in the reasoning worth fixing."
+            '"correct" and use error_description for any flaw in the reasoning worth fixing.'
         )
     return ""
 

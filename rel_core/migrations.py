@@ -420,7 +420,9 @@ def m009_search_attempts_and_critiques(db: sqlite_utils.Database) -> None:
     new = "new.rowid, new.error_description, new.raw"
     old = "'delete', old.rowid, old.error_description, old.raw"
     columns = "rowid, error_description, raw"
-    db.execute(f"create trigger critiques_ai after insert on critiques begin insert into critiques_fts ({columns}) values ({new}); end")
+    db.execute(
+        f"create trigger critiques_ai after insert on critiques begin insert into critiques_fts ({columns}) values ({new}); end"
+    )
     db.execute(
         f"create trigger critiques_ad after delete on critiques begin "
         f"insert into critiques_fts (critiques_fts, {columns}) values ({old}); end"

@@ -192,7 +192,11 @@ class ProblemHistory(BaseModel):
     def accepted_attempt(self) -> Attempt | None:
         final = self.adjudicated  # it overrides the experts' own decisions
         if final is not None:
-            return next((a for a in self.attempts if a.id == final.attempt_id), None) if final.decision == Decision.ACCEPTED else None
+            return (
+                next((a for a in self.attempts if a.id == final.attempt_id), None)
+                if final.decision == Decision.ACCEPTED
+                else None
+            )
         for review in reversed(self.reviews):
             if review.undone_at is None and review.decision == Decision.ACCEPTED:
                 return next((a for a in self.attempts if a.id == review.attempt_id), None)

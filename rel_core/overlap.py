@@ -156,9 +156,7 @@ class TeamReviews:
 
     def release(self, problem_id: int, holder: ClaimHolder) -> None:
         with self.store.transaction():
-            self.store.conn.execute(
-                "delete from overlap_claims where problem_id = ? and owner = ?", [problem_id, holder.owner]
-            )
+            self.store.conn.execute("delete from overlap_claims where problem_id = ? and owner = ?", [problem_id, holder.owner])
 
     def holders(self, problem_id: int) -> list[str]:
         """Labels of the live claims on an overlap item."""
@@ -176,9 +174,7 @@ class TeamReviews:
         ).fetchall()
         for owner, pid, started in rows:
             if pid is not None and holder_is_dead(pid, started):
-                self.store.conn.execute(
-                    "delete from overlap_claims where problem_id = ? and owner = ?", [problem_id, owner]
-                )
+                self.store.conn.execute("delete from overlap_claims where problem_id = ? and owner = ?", [problem_id, owner])
 
     # -- decisions -----------------------------------------------------------------------------
 
@@ -229,11 +225,7 @@ class TeamReviews:
         problem_id = history.problem.id
         if problem_id is None or self.may_see_others(problem_id, annotator):
             return history
-        hidden = {
-            a.id
-            for a in history.attempts
-            if a.kind == AttemptKind.HUMAN_EDIT and a.model != f"expert:{annotator}"
-        }
+        hidden = {a.id for a in history.attempts if a.kind == AttemptKind.HUMAN_EDIT and a.model != f"expert:{annotator}"}
         return history.model_copy(
             update={
                 "reviews": [r for r in history.reviews if r.annotator == annotator],
@@ -245,4 +237,3 @@ class TeamReviews:
 
 def team_for(store: Store, policy: OverlapPolicy | None) -> TeamReviews | None:
     return TeamReviews(store, policy) if policy is not None and policy.enabled else None
-

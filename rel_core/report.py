@@ -366,4 +366,3 @@ def _spend(store: Store, filters: ReportFilter, problem_ids: list[int], out: Spe
         out.cost_usd += cost or 0.0
         out.unpriced += cost is None and input_tokens is not None
         out.failed += error is not None
-

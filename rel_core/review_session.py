@@ -289,7 +289,6 @@ class ReviewSession:
             attempt = await asyncio.to_thread(_answer_only, attempt)
         return await check_attempt(self.store, checker, problem, attempt)
 
-
     # -- per-step labels and rulings on the critic (rel_core.labels; each write is one transaction) --
 
     def step_labels(self, attempt_id: int) -> labels.AttemptLabels:

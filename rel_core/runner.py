@@ -45,6 +45,7 @@ class StopReason:
     DISK_FULL = "disk full"
     REPEATED_PROVIDER = "repeated provider error"
 
+
 # Reasons that stop the run at once, abandoning the problems in flight, and exit non-zero.
 STOP_NOW = (
     StopReason.INTERRUPTED,
@@ -78,6 +79,8 @@ def is_disk_full(exc: BaseException) -> bool:
 
 def is_busy(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+
+
 # The same provider error (kind and message) on this many problems in a row is the setup, not the
 # problems: a LiteLLM proxy answers an unknown model and a bad key with HTTP 400, a model that spends
 # every token on reasoning sends empty answers. A too-long prompt is the problem's own, so not counted.
@@ -462,9 +465,7 @@ class Runner:
                     self._disk_full(exc)
                     return
                 delay = min(interval, RENEW_RETRY_SECONDS)
-                log.warning(
-                    "lease renewal failed (%s: %s); trying again in %gs", type(exc).__name__, one_line(exc, 200), delay
-                )
+                log.warning("lease renewal failed (%s: %s); trying again in %gs", type(exc).__name__, one_line(exc, 200), delay)
 
     def _renew_tick(self) -> None:
         self._sync_usage()

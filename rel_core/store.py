@@ -294,9 +294,7 @@ class Store:
         found = dict(self.conn.execute("select state, count(*) from problems group by state").fetchall())
         return {state: int(found.get(str(state), 0)) for state in ProblemState}
 
-    def set_state(
-        self, problem_id: int, state: ProblemState, detail: str | None = None, release: bool = False
-    ) -> None:
+    def set_state(self, problem_id: int, state: ProblemState, detail: str | None = None, release: bool = False) -> None:
         sql = "update problems set state = ?, state_detail = ?, updated_at = ?"
         if release:
             sql += ", claimed_by = null, claim_expires = null"
@@ -331,8 +329,7 @@ class Store:
             return None
         attempts = self._rows("select * from attempts where problem_id = ? order by id", [problem_id])
         critiques = self._rows(
-            "select c.* from critiques c join attempts a on a.id = c.attempt_id "
-            "where a.problem_id = ? order by c.id",
+            "select c.* from critiques c join attempts a on a.id = c.attempt_id where a.problem_id = ? order by c.id",
             [problem_id],
         )
         reviews = self._rows("select * from reviews where problem_id = ? order by id", [problem_id])
@@ -445,9 +442,7 @@ class Store:
         items = self.queue(states=states, after_id=after_id, limit=1)
         return items[0].id if items else None
 
-    def previous_in_queue(
-        self, before_id: int, states: Iterable[ProblemState] = (ProblemState.AWAITING_REVIEW,)
-    ) -> int | None:
+    def previous_in_queue(self, before_id: int, states: Iterable[ProblemState] = (ProblemState.AWAITING_REVIEW,)) -> int | None:
         marks, values = _one_of(states)
         row = self.conn.execute(
             f"select id from problems where id < ? and state in {marks} order by id desc limit 1",
@@ -505,11 +500,7 @@ class Store:
                 return None
             review = Review.model_validate(rows[0])
             self.conn.execute("update reviews set undone_at = ? where id = ?", [utcnow(), review.id])
-            if (
-                review.decision in DECISION_STATE
-                and review.previous_state is not None
-                and not self._later_live_decision(review)
-            ):
+            if review.decision in DECISION_STATE and review.previous_state is not None and not self._later_live_decision(review):
                 self.set_state(review.problem_id, review.previous_state)
             return review
 
@@ -517,8 +508,7 @@ class Store:
         """Whether someone decided on the problem after `review`: their decision keeps the state."""
         marks, decisions = _one_of(DECISION_STATE)
         row = self.conn.execute(
-            "select 1 from reviews where problem_id = ? and id > ? and undone_at is null "
-            f"and decision in {marks} limit 1",
+            f"select 1 from reviews where problem_id = ? and id > ? and undone_at is null and decision in {marks} limit 1",
             [review.problem_id, review.id, *decisions],
         ).fetchone()
         return row is not None
@@ -531,9 +521,7 @@ class Store:
         return self.log_call_row(row)
 
     _CALL_COLUMNS = tuple(name for name in LLMCall.model_fields if name != "id")
-    _CALL_INSERT = (
-        f"insert into llm_calls ({', '.join(_CALL_COLUMNS)}) values ({', '.join('?' for _ in _CALL_COLUMNS)})"
-    )
+    _CALL_INSERT = f"insert into llm_calls ({', '.join(_CALL_COLUMNS)}) values ({', '.join('?' for _ in _CALL_COLUMNS)})"
 
     def log_call_row(self, row: dict[str, Any]) -> int:
         """Record one LLM call from its llm_calls columns (as LLMCall names them; missing ones are
@@ -562,9 +550,7 @@ class Store:
     # label, host, pid and start time (rel_core/claims.py) ride along when the owner is a
     # ClaimHolder, so a dead holder on this host can be told apart from a live one.
 
-    _CLAIM_SET = (
-        "claimed_by = ?, claim_expires = ?, claim_label = ?, claim_host = ?, claim_pid = ?, claim_started = ?"
-    )
+    _CLAIM_SET = "claimed_by = ?, claim_expires = ?, claim_label = ?, claim_host = ?, claim_pid = ?, claim_started = ?"
 
     def claim(self, problem_id: int, owner: Owner, ttl_seconds: float) -> bool:
         """Lease one problem to `owner`, unless someone else holds a live lease on it."""
@@ -660,8 +646,7 @@ class Store:
         marks, state_values = _one_of(states)
         return int(
             self.conn.execute(
-                f"select count(*) from problems where state in {marks} "
-                "and (claimed_by is null or claim_expires < ?)",
+                f"select count(*) from problems where state in {marks} and (claimed_by is null or claim_expires < ?)",
                 [*state_values, utcnow()],
             ).fetchone()[0]
         )
@@ -739,16 +724,12 @@ class Store:
             )
 
     def load_edit_draft(self, problem_id: int, annotator: str) -> dict[str, Any] | None:
-        rows = self._rows(
-            "select * from edit_drafts where problem_id = ? and annotator = ?", [problem_id, annotator]
-        )
+        rows = self._rows("select * from edit_drafts where problem_id = ? and annotator = ?", [problem_id, annotator])
         return rows[0] if rows else None
 
     def discard_edit_draft(self, problem_id: int, annotator: str) -> None:
         with self.transaction():
-            self.conn.execute(
-                "delete from edit_drafts where problem_id = ? and annotator = ?", [problem_id, annotator]
-            )
+            self.conn.execute("delete from edit_drafts where problem_id = ? and annotator = ?", [problem_id, annotator])
 
     def save_human_edit(self, problem_id: int, annotator: str, parent_id: int | None, text: str) -> int:
         """Store an expert's edit as a new attempt and drop the autosaved draft, together."""
@@ -778,9 +759,7 @@ class Store:
         while True:
             ids = [
                 r[0]
-                for r in self.conn.execute(
-                    f"select id from problems where {where} order by id limit ?", [after, *params, batch]
-                )
+                for r in self.conn.execute(f"select id from problems where {where} order by id limit ?", [after, *params, batch])
             ]
             if not ids:
                 return

@@ -48,7 +48,9 @@ class Item:
 
 
 def load_item(store: Store, history: ProblemHistory) -> Item:
-    llm = [c.id for c in history.critiques if c.source == CritiqueSource.LLM and c.id is not None]  # an id-less one has no rulings
+    llm = [
+        c.id for c in history.critiques if c.source == CritiqueSource.LLM and c.id is not None
+    ]  # an id-less one has no rulings
     return Item(history, labels.labels_of_attempts(store, history.attempts), labels.rulings(store, llm))
 
 
@@ -129,7 +131,11 @@ def _prm800k_record(item: Item, attempt: Attempt, labelled: AttemptLabels, probl
         "labeler": labelled.annotator,
         "timestamp": labelled.last_at,
         "question": {"problem": problem.text, "ground_truth_answer": reference_answer_of(problem)},
-        "label": {"steps": rows, "total_time": _total_time_ms(item, attempt, labelled), "finish_reason": _finish_reason(labelled)},
+        "label": {
+            "steps": rows,
+            "total_time": _total_time_ms(item, attempt, labelled),
+            "finish_reason": _finish_reason(labelled),
+        },
         "source": {
             "problem_id": problem.id,
             "attempt_id": attempt.id,
@@ -208,7 +214,11 @@ def _critic_step_row(item: Item, attempt: Attempt) -> dict[str, Any] | None:
     if any(r is not None and not r.agrees for r in rulings.values()):
         return None  # an expert overruled the critic here
     row = _step_row(
-        item.history.problem, attempt, [s.text for s in steps[:claimed]], [True] * (claimed - 1) + [False], f"critic:{critique.model or 'unknown'}"
+        item.history.problem,
+        attempt,
+        [s.text for s in steps[:claimed]],
+        [True] * (claimed - 1) + [False],
+        f"critic:{critique.model or 'unknown'}",
     )
     agreed = rulings[RulingAspect.FIRST_ERROR_STEP]
     row["ruled_by"] = agreed.label_source if agreed is not None else None
@@ -252,7 +262,9 @@ def dpo_records(item: Item, conversational: bool = False, system: str | None = N
         yield _conversational_pair(pair, system) if conversational else pair
 
 
-def _pair(item: Item, chosen: Attempt, rejected: Attempt, reason: str, chosen_source: str, rejected_source: str) -> dict[str, Any]:
+def _pair(
+    item: Item, chosen: Attempt, rejected: Attempt, reason: str, chosen_source: str, rejected_source: str
+) -> dict[str, Any]:
     return {
         "prompt": item.history.problem.text,
         "chosen": chosen.text,

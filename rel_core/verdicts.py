@@ -294,7 +294,7 @@ def loop_verdict(critiques: Sequence[Critique]) -> Verdict | None:
 
 
 def standing_label(standing: Standing | None, check: Judgement | None, critic: Judgement | None) -> str:
-    """"✓ correct", "? unknown", or for a dispute which judge says what: "disputed: ✓ check · ✗ critic"."""
+    """ "✓ correct", "? unknown", or for a dispute which judge says what: "disputed: ✓ check · ✗ critic"."""
     if standing is None:
         return NO_VERDICT
     if standing != Standing.DISPUTED:
@@ -310,7 +310,7 @@ def said(judgement: Judgement) -> str:
 
 
 def step_name(step: str) -> str:
-    """"3" -> "step 3"; a critic that already wrote "Step 3" is left alone."""
+    """ "3" -> "step 3"; a critic that already wrote "Step 3" is left alone."""
     return step if step.lower().startswith("step") else f"step {step}"
 
 

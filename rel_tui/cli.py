@@ -38,7 +38,9 @@ class RelGroup(click.Group):
     show_default=True,
     help="SQLite database file (env REL_DB).",
 )
-@click.option("--config", "config_path", envvar="REL_CONFIG", help="Config TOML (env REL_CONFIG; default rel.toml beside the database).")
+@click.option(
+    "--config", "config_path", envvar="REL_CONFIG", help="Config TOML (env REL_CONFIG; default rel.toml beside the database)."
+)
 @click.option("--annotator", help="Name recorded with review decisions (default: config, then login name).")
 @click.option("--auto", "auto", is_flag=True, help="Run the Reasoning Enhancement Loop headless over pending problems.")
 @click.option("--limit", type=click.IntRange(min=1), help="--auto: stop after this many problems.")
@@ -48,9 +50,17 @@ class RelGroup(click.Group):
 @click.option("--critic", help="--auto: critic model spec, provider:model.")
 @click.option("--budget", type=click.FloatRange(min=0), help="--auto: stop starting problems after this many USD.")
 @click.option("--retry-errored", is_flag=True, help="--auto: also retry problems a provider error stopped.")
-@click.option("--batch", is_flag=True, help="--auto: send each round of steps as provider batches (half price, results within 24 h).")
+@click.option(
+    "--batch", is_flag=True, help="--auto: send each round of steps as provider batches (half price, results within 24 h)."
+)
 @click.option("--no-wait", is_flag=True, help="--auto --batch: submit, then exit; a later --auto --batch collects.")
-@click.option("--poll-seconds", type=click.FloatRange(min=0.01), default=30.0, show_default=True, help="--auto --batch: how often to poll batches.")
+@click.option(
+    "--poll-seconds",
+    type=click.FloatRange(min=0.01),
+    default=30.0,
+    show_default=True,
+    help="--auto --batch: how often to poll batches.",
+)
 @click.option("--adjudicate", is_flag=True, help="Open the adjudication screen (for names in team.adjudicators).")
 @click.option(
     "--workers",
@@ -61,7 +71,13 @@ class RelGroup(click.Group):
 @click.version_option(package_name="rel-tui")
 @click.pass_context
 def main(
-    ctx: click.Context, db_path: Path, config_path: str | None, annotator: str | None, auto: bool, adjudicate: bool, **auto_options
+    ctx: click.Context,
+    db_path: Path,
+    config_path: str | None,
+    annotator: str | None,
+    auto: bool,
+    adjudicate: bool,
+    **auto_options,
 ) -> None:
     """Build datasets of worked solutions with LLMs and human experts.
 
@@ -106,7 +122,10 @@ def status(obj: CliContext) -> None:
     if batches:
         table.add_section()
         for batch in batches:  # provider batches in flight (`--auto --batch`)
-            table.add_row(Text(f"batch {batch.label} {batch.provider_batch_id or '(submitting)'}"), Text(f"{batch.provider_status or batch.state} {batch.done}/{batch.requests}"))
+            table.add_row(
+                Text(f"batch {batch.label} {batch.provider_batch_id or '(submitting)'}"),
+                Text(f"{batch.provider_status or batch.state} {batch.done}/{batch.requests}"),
+            )
     table.add_row("cached input tokens", spend.describe_cached())
     if spend.cache_write_tokens:
         table.add_row("cache write tokens", f"{spend.cache_write_tokens:,}")

@@ -128,7 +128,9 @@ class Reply:
 
     @classmethod
     def server_error(cls, status: int = 500, retry_after_ms: int = 1) -> Reply:
-        return cls.error(status, "The server had an error while processing your request.", headers={"retry-after-ms": str(retry_after_ms)})
+        return cls.error(
+            status, "The server had an error while processing your request.", headers={"retry-after-ms": str(retry_after_ms)}
+        )
 
     @classmethod
     def auth_failed(cls) -> Reply:
@@ -463,7 +465,18 @@ def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
     return method, path, headers
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 529: "Overloaded"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    529: "Overloaded",
+}
 
 
 def _write(writer: asyncio.StreamWriter, status: int, body: bytes, headers: dict[str, str]) -> None:
@@ -514,7 +527,9 @@ def _plain_body(request: RecordedRequest, reply: Reply) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [] if reply.no_choices else [{"index": 0, "message": _openai_message(reply), "finish_reason": reply.finish_reason, "logprobs": None}],
+        "choices": []
+        if reply.no_choices
+        else [{"index": 0, "message": _openai_message(reply), "finish_reason": reply.finish_reason, "logprobs": None}],
     }
     if reply.usage:
         body["usage"] = _openai_usage(inp, out, reply)
@@ -553,7 +568,12 @@ def _anthropic_blocks(reply: Reply) -> list[dict[str, Any]]:
 
 def _openai_events(request: RecordedRequest, reply: Reply, n: int):
     """`data:` lines; the first delta carries the role, the last the finish reason, then usage if asked."""
-    base = {"id": f"chatcmpl-{n}", "object": "chat.completion.chunk", "created": int(time.time()), "model": reply.model or request.model}
+    base = {
+        "id": f"chatcmpl-{n}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": reply.model or request.model,
+    }
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
         choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
@@ -581,14 +601,24 @@ def _anthropic_events(request: RecordedRequest, reply: Reply, n: int):
         return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n"
 
     inp, out = _usage(request, reply)
-    message = {"id": f"msg_{n}", "type": "message", "role": "assistant", "model": reply.model or request.model, "content": [], "stop_reason": None, "stop_sequence": None}
+    message = {
+        "id": f"msg_{n}",
+        "type": "message",
+        "role": "assistant",
+        "model": reply.model or request.model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+    }
     at_start = reply.start_input_tokens if reply.start_input_tokens is not None else inp
     if reply.usage:
         message["usage"] = {"input_tokens": at_start, "output_tokens": 1, **_anthropic_cache_usage(reply)}
     yield event("message_start", {"message": message})
     index = 0
     if reply.reasoning is not None and not reply.no_choices:
-        yield event("content_block_start", {"index": index, "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
+        yield event(
+            "content_block_start", {"index": index, "content_block": {"type": "thinking", "thinking": "", "signature": ""}}
+        )
         for delta in _WORDS.findall(reply.reasoning):
             yield event("content_block_delta", {"index": index, "delta": {"type": "thinking_delta", "thinking": delta}})
         yield event("content_block_stop", {"index": index})
@@ -608,7 +638,15 @@ def _anthropic_events(request: RecordedRequest, reply: Reply, n: int):
 
 
 _OPENAI_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error", 429: "requests"}
-_ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 529: "overloaded_error"}
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
 
 
 def _openai_error(reply: Reply) -> dict[str, Any]:
@@ -724,7 +762,10 @@ class BatchBackend:
             self._settle(batch)
             if batch.results is None:
                 raise KeyError(f"{batch.id} has not ended")
-            lines = [{"custom_id": cid, "result": self._anthropic_result(kind, payload)} for cid, (kind, payload) in self._shuffled(batch)]
+            lines = [
+                {"custom_id": cid, "result": self._anthropic_result(kind, payload)}
+                for cid, (kind, payload) in self._shuffled(batch)
+            ]
             return 200, "".join(json.dumps(line) + "\n" for line in lines).encode()
         return 200, self._anthropic_object(batch)
 
@@ -738,15 +779,25 @@ class BatchBackend:
         content = parts["file"].get_payload(decode=True)
         file_id = f"file-{next(self._ids)}"
         self.files[file_id] = content
-        return {"id": file_id, "object": "file", "bytes": len(content), "created_at": int(time.time()),
-                "filename": parts["file"].get_filename() or "batch.jsonl", "purpose": parts["purpose"].get_payload(), "status": "processed"}
+        return {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(content),
+            "created_at": int(time.time()),
+            "filename": parts["file"].get_filename() or "batch.jsonl",
+            "purpose": parts["purpose"].get_payload(),
+            "status": "processed",
+        }
 
     def _create_openai(self, params: dict[str, Any]) -> _Batch:
         lines = [json.loads(line) for line in self.files[params["input_file_id"]].decode().splitlines() if line.strip()]
         batch = self._new("openai", [(line["custom_id"], line["body"]) for line in lines])
         batch.input_file_id, batch.endpoint, batch.metadata = params["input_file_id"], params["endpoint"], params.get("metadata")
         if self.validation_error:  # as the real API: created, then failed on validation
-            batch.status, batch.errors = "failed", [{"code": "invalid_request", "message": self.validation_error, "line": 1, "param": None}]
+            batch.status, batch.errors = (
+                "failed",
+                [{"code": "invalid_request", "message": self.validation_error, "line": 1, "param": None}],
+            )
         return batch
 
     def _new(self, provider: str, requests: list[tuple[str, Any]]) -> _Batch:
@@ -833,10 +884,18 @@ class BatchBackend:
             counts["failed"] = counts["total"] - counts["completed"]
         errors = {"object": "list", "data": batch.errors} if batch.errors else None
         return {
-            "id": batch.id, "object": "batch", "endpoint": batch.endpoint, "errors": errors,
-            "input_file_id": batch.input_file_id, "completion_window": "24h", "status": batch.status,
-            "output_file_id": batch.output_file_id, "error_file_id": batch.error_file_id,
-            "created_at": int(batch.created), "request_counts": counts, "metadata": batch.metadata,
+            "id": batch.id,
+            "object": "batch",
+            "endpoint": batch.endpoint,
+            "errors": errors,
+            "input_file_id": batch.input_file_id,
+            "completion_window": "24h",
+            "status": batch.status,
+            "output_file_id": batch.output_file_id,
+            "error_file_id": batch.error_file_id,
+            "created_at": int(batch.created),
+            "request_counts": counts,
+            "metadata": batch.metadata,
         }
 
     def _anthropic_object(self, batch: _Batch) -> dict[str, Any]:
@@ -848,8 +907,12 @@ class BatchBackend:
                 counts[kind] += 1
         ended = batch.results is not None
         return {
-            "id": batch.id, "type": "message_batch", "processing_status": "ended" if ended else "in_progress",
-            "request_counts": counts, "created_at": _stamp(batch.created), "expires_at": _stamp(batch.created + 86400),
+            "id": batch.id,
+            "type": "message_batch",
+            "processing_status": "ended" if ended else "in_progress",
+            "request_counts": counts,
+            "created_at": _stamp(batch.created),
+            "expires_at": _stamp(batch.created + 86400),
             "ended_at": _stamp(time.time()) if ended else None,
             "results_url": f"{self.server.url}/v1/messages/batches/{batch.id}/results" if ended else None,
         }

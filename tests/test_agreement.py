@@ -167,11 +167,15 @@ def test_agreement_command_on_a_missing_database_is_one_line(tmp_path):
 # m006's tables (rel_core/labels.py), as far as agreement reads them; `if not exists`: where the
 # store already made them, the test uses those.
 _LABEL_TABLES = (
-    ("create table if not exists label_actions (id integer primary key, attempt_id integer not null references attempts(id), "
-    "annotator text not null, kind text not null, created_at text not null, undone_at text)"),
-    ("create table if not exists step_labels (id integer primary key, action_id integer not null references label_actions(id), "
-    "attempt_id integer not null references attempts(id), step integer not null, step_hash text not null, "
-    "field text not null, rating integer, flagged integer, comment text)"),
+    (
+        "create table if not exists label_actions (id integer primary key, attempt_id integer not null references attempts(id), "
+        "annotator text not null, kind text not null, created_at text not null, undone_at text)"
+    ),
+    (
+        "create table if not exists step_labels (id integer primary key, action_id integer not null references label_actions(id), "
+        "attempt_id integer not null references attempts(id), step integer not null, step_hash text not null, "
+        "field text not null, rating integer, flagged integer, comment text)"
+    ),
 )
 
 

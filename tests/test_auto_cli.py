@@ -84,7 +84,9 @@ def committed_reply_numbers(db) -> set[int]:
     with Store(db) as store:
         for problem_id in store.iter_problem_ids():
             history = store.history(problem_id)
-            texts = [a.text for a in history.attempts] + [c.raw or "" for c in history.critiques if c.source == CritiqueSource.LLM]
+            texts = [a.text for a in history.attempts] + [
+                c.raw or "" for c in history.critiques if c.source == CritiqueSource.LLM
+            ]
             for text in texts:
                 numbers.update(int(n) for n in re.findall(r"\[reply (\d+)\]", text))
     return numbers
@@ -99,7 +101,10 @@ def test_bad_model_spec_is_one_line_and_exit_2(tmp_path):
     write_config(tmp_path)
     result = subprocess.run(
         [sys.executable, "-m", "rel_tui", "--db", str(db), "--auto", "--generator", "gpt-4o"],
-        env=environment(tmp_path), capture_output=True, text=True, timeout=60,
+        env=environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "gpt-4o" in result.stderr and "provider:model" in result.stderr
@@ -110,8 +115,11 @@ def test_missing_api_key_is_one_line_and_exit_2(tmp_path):
     add_problems(db, ["[C2]"])
     write_config(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "rel_tui", "--db", str(db), "--auto"], env=environment(tmp_path, key=None),
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "rel_tui", "--db", str(db), "--auto"],
+        env=environment(tmp_path, key=None),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "OPENAI_API_KEY" in result.stderr
@@ -124,8 +132,11 @@ def test_unusable_template_dir_is_one_line_and_exit_2(tmp_path):
     add_problems(db, ["[C3]"])
     write_config(tmp_path, extra=f'template_dir = "{tmp_path / "nowhere"}"\n')
     result = subprocess.run(
-        [sys.executable, "-m", "rel_tui", "--db", str(db), "--auto"], env=environment(tmp_path),
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "rel_tui", "--db", str(db), "--auto"],
+        env=environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "template_dir" in result.stderr

@@ -102,7 +102,11 @@ def test_a_run_says_who_it_waits_for_while_a_live_runner_holds_the_rest(tmp_path
         wait_for(lambda: len(llm_server.requests) >= 2, busy)
         waiting = subprocess.run(
             [sys.executable, "-m", "rel_tui", "--db", str(db), "--auto"],
-            env=env, capture_output=True, text=True, timeout=90, check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
         )
     finally:
         busy.send_signal(signal.SIGTERM)
@@ -130,7 +134,9 @@ def small_disk(tmp_path):
     mount_point.mkdir()
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("a full-disk test needs root to mount a small tmpfs")
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount_point)], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount_point)], capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
     yield mount_point

@@ -197,7 +197,9 @@ async def test_an_expired_request_is_sent_again_in_the_next_round(tmp_path, llm_
     e2 = [i for ids in generations for i in ids if i.startswith("p2-")]
     assert len(e2) == 2 and e2[0] != e2[1]  # under a new custom_id
     with Store(db) as store:
-        states = store.conn.execute("select state from batch_requests where problem_id = 2 and step = 'generate' order by id").fetchall()
+        states = store.conn.execute(
+            "select state from batch_requests where problem_id = 2 and step = 'generate' order by id"
+        ).fetchall()
     assert [s for (s,) in states] == ["expired", "succeeded"]
 
 
@@ -295,7 +297,9 @@ async def test_the_progress_display_shows_each_batch_its_state_and_request_count
     else:
         lines = text.splitlines()
         assert lines[0] == "rel-tui --auto --batch: 2 problems to work"
-        assert any(line.startswith("batch #1 openai:gen batch_") and line.endswith(": in_progress, 0/2 requests done") for line in lines)
+        assert any(
+            line.startswith("batch #1 openai:gen batch_") and line.endswith(": in_progress, 0/2 requests done") for line in lines
+        )
         assert any(line.startswith("batch #2 anthropic:critic msgbatch_") for line in lines)
         assert any(line.startswith("batch #1 openai:gen batch_") and line.endswith(": collected (2 succeeded)") for line in lines)
 

@@ -49,7 +49,9 @@ def test_import_linter_would_catch_a_broken_contract(tmp_path):
     (tmp_path / "rel_core" / "leak.py").write_text("import rel_tui\n")
     (tmp_path / "pyproject.toml").write_text((root / "pyproject.toml").read_text())
     lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
-    result = subprocess.run([lint], cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [lint], cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    )
     assert result.returncode != 0
     assert "BROKEN" in result.stdout
 

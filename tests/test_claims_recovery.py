@@ -52,7 +52,9 @@ def exited_pid() -> tuple[int, int | None]:
 
 
 def holder(pid: int, started: int | None, host: str | None = None, name: str = "gone") -> ClaimHolder:
-    return ClaimHolder(owner=f"auto:{name}:{pid}", label=f"auto {name} pid {pid}", host=host or this_host(), pid=pid, started=started)
+    return ClaimHolder(
+        owner=f"auto:{name}:{pid}", label=f"auto {name} pid {pid}", host=host or this_host(), pid=pid, started=started
+    )
 
 
 # -- the store ---------------------------------------------------------------------------------------
@@ -191,7 +193,9 @@ def test_upgrade_keeps_claims_made_before_holders_were_recorded(db, monkeypatch)
     monkeypatch.setattr(migrations, "MIGRATIONS", older)
     with Store(db) as store:
         [problem_id] = add(store, "[U1]")
-        assert store.conn.execute("select count(*) from pragma_table_info('problems') where name = 'claim_pid'").fetchone()[0] == 0
+        assert (
+            store.conn.execute("select count(*) from pragma_table_info('problems') where name = 'claim_pid'").fetchone()[0] == 0
+        )
         store.conn.execute("update problems set claimed_by = 'old-runner', claim_expires = '9999' where id = ?", [problem_id])
     monkeypatch.undo()
     with Store(db) as store:
@@ -217,9 +221,7 @@ time.sleep(60)
 
 def review_in_a_process_then_kill_it(db, annotator: str) -> int:
     """A review TUI's session in another process opens the first item and is killed -9 holding it."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", CLAIM_AND_HOLD, str(db), annotator], stdout=subprocess.PIPE, text=True
-    )
+    process = subprocess.Popen([sys.executable, "-c", CLAIM_AND_HOLD, str(db), annotator], stdout=subprocess.PIPE, text=True)
     try:
         problem_id = int(process.stdout.readline())
     finally:

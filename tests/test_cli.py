@@ -10,9 +10,7 @@ from rel_core.store import Store
 
 
 def rel_tui(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "rel_tui", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120
-    )
+    return subprocess.run([sys.executable, "-m", "rel_tui", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
 
 
 def test_help_on_every_command():
@@ -78,10 +76,16 @@ def test_database_locked_past_the_timeout_is_one_line(tmp_path):
     db = tmp_path / "rel.db"
     Store(db).close()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sqlite3, sys, time\n"
-         "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-         "c.execute('begin exclusive'); print('locked', flush=True); time.sleep(60)", str(db)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            "c.execute('begin exclusive'); print('locked', flush=True); time.sleep(60)",
+            str(db),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"

@@ -179,9 +179,7 @@ def accept_all(db: Path) -> None:
     with Store(db) as store:
         for item in store.queue(limit=1000):
             attempt = store.history(item.id).latest_attempt
-            store.record_review(
-                Review(problem_id=item.id, decision=Decision.ACCEPTED, attempt_id=attempt.id, annotator="ana")
-            )
+            store.record_review(Review(problem_id=item.id, decision=Decision.ACCEPTED, attempt_id=attempt.id, annotator="ana"))
 
 
 @pytest.mark.parametrize("fmt", ["openai", "anthropic", "reasonset", "jsonl"])

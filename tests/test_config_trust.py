@@ -62,7 +62,9 @@ def env_for(tmp_path, **extra: str) -> dict[str, str]:
 
 
 def rel_tui(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rel_tui", *args], check=False, capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "rel_tui", *args], check=False, capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def assert_one_line_exit_2(result: subprocess.CompletedProcess, *parts: str) -> None:
@@ -132,11 +134,14 @@ def test_the_user_config_is_read_and_a_project_file_layers_over_it(tmp_path, use
 
 
 def test_a_project_file_cannot_pick_the_variable_a_key_is_read_from(tmp_path, user_config, project):
-    write(project / "rel.toml", """
+    write(
+        project / "rel.toml",
+        """
         [models."openai:x"]
         base_url = "http://127.0.0.1:8000/v1"
         api_key_env = "ANY_VARIABLE"
-    """)
+    """,
+    )
     with pytest.raises(ConfigError, match=r'api_key_env = "ANY_VARIABLE".*\[trust\] key_variables'):
         load_settings(project / "rel.db", environ={})
     write(user_config, '[trust]\nkey_variables = ["ANY_VARIABLE"]\n')
@@ -174,7 +179,9 @@ def test_a_project_file_may_point_the_users_key_route_nowhere_else(tmp_path, use
 
 
 def test_what_a_project_file_may_do_without_asking(tmp_path, user_config, project):
-    write(project / "rel.toml", """
+    write(
+        project / "rel.toml",
+        """
         [openai]
         base_url = "https://api.openai.com/v1"
         [anthropic]
@@ -184,14 +191,18 @@ def test_what_a_project_file_may_do_without_asking(tmp_path, user_config, projec
         [models."openai:vllm"]
         base_url = "http://[::1]:8000/v1"
         api_key_env = "OPENAI_API_KEY"
-    """)
+    """,
+    )
     settings = load_settings(project / "rel.db", environ={})
     assert settings.models["openai:local"].api_key_env is None  # that server is sent no key at all
     assert settings.models["openai:vllm"].base_url == "http://[::1]:8000/v1"
 
 
 def test_the_same_routes_in_the_user_config_are_the_users_choice(tmp_path, user_config):
-    write(user_config, '[openai]\nbase_url = "https://proxy.corp.example/v1"\n[models."openai:x"]\nbase_url = "https://h.example/v1"\napi_key_env = "ANY"\n')
+    write(
+        user_config,
+        '[openai]\nbase_url = "https://proxy.corp.example/v1"\n[models."openai:x"]\nbase_url = "https://h.example/v1"\napi_key_env = "ANY"\n',
+    )
     settings = load_settings(tmp_path / "rel.db", environ={})
     assert settings.openai.base_url == "https://proxy.corp.example/v1" and settings.models["openai:x"].api_key_env == "ANY"
 
@@ -246,13 +257,16 @@ def auto_run(tmp_path, project, llm_server):
 
 
 def test_a_project_file_naming_any_variable_sends_nothing(tmp_path, user_config, project, llm_server):
-    write(project / "rel.toml", f"""
+    write(
+        project / "rel.toml",
+        f"""
         generator = "openai:x"
         critic = "openai:x"
         [models."openai:x"]
         base_url = "{llm_server.openai_base_url}"
         api_key_env = "ANY_VARIABLE"
-    """)
+    """,
+    )
     result = auto_run(tmp_path, project, llm_server)
     assert_one_line_exit_2(result, "ANY_VARIABLE", str(user_config))
     assert llm_server.requests == []
@@ -260,13 +274,16 @@ def test_a_project_file_naming_any_variable_sends_nothing(tmp_path, user_config,
 
 def test_the_variable_the_user_named_is_sent_to_the_server(tmp_path, user_config, project, llm_server):
     write(user_config, '[trust]\nkey_variables = ["ANY_VARIABLE"]\n')
-    write(project / "rel.toml", f"""
+    write(
+        project / "rel.toml",
+        f"""
         generator = "openai:x"
         critic = "openai:x"
         [models."openai:x"]
         base_url = "{llm_server.openai_base_url}"
         api_key_env = "ANY_VARIABLE"
-    """)
+    """,
+    )
     result = auto_run(tmp_path, project, llm_server)
     assert result.returncode == 0, result.stderr
     assert llm_server.requests and {r.headers.get("authorization") for r in llm_server.requests} == {f"Bearer {SECRET}"}

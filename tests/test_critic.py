@@ -11,9 +11,19 @@ from rel_core.models import Verdict
 @pytest.mark.parametrize(
     ("raw", "verdict", "step", "description"),
     [
-        ('{"verdict": "incorrect", "first_error_step": 3, "error_description": "sign slip"}', Verdict.INCORRECT, "3", "sign slip"),
+        (
+            '{"verdict": "incorrect", "first_error_step": 3, "error_description": "sign slip"}',
+            Verdict.INCORRECT,
+            "3",
+            "sign slip",
+        ),
         ('{"verdict": "correct", "first_error_step": null, "error_description": ""}', Verdict.CORRECT, None, None),
-        ('Sure!\n```json\n{"verdict": "Incorrect", "first_error_step": "2", "error_description": "lost a root"}\n```\nHope it helps.', Verdict.INCORRECT, "2", "lost a root"),
+        (
+            'Sure!\n```json\n{"verdict": "Incorrect", "first_error_step": "2", "error_description": "lost a root"}\n```\nHope it helps.',
+            Verdict.INCORRECT,
+            "2",
+            "lost a root",
+        ),
         ('My verdict: {"Verdict": "CORRECT", "First_Error_Step": "N/A"} end', Verdict.CORRECT, None, None),
         ('{"verdict": false, "first_error_step": 4, "error_description": "x"}', Verdict.INCORRECT, "4", "x"),
     ],
@@ -30,7 +40,11 @@ def test_json_verdicts(raw, verdict, step, description):
         ("CORRECT: No\nERROR_STEP: 2\nERROR_DESCRIPTION: The discriminant is wrong.", Verdict.INCORRECT, "2"),
         ("**CORRECT:** Yes\n**ERROR_STEP:** N/A\n**ERROR_DESCRIPTION:** N/A", Verdict.CORRECT, None),
         ("correct: [Yes]\nerror_step: n/a", Verdict.CORRECT, None),
-        ("Let me look.\n\n- **Correct**: no.\n- **Error step**: 5\n- **Error description**: dropped the minus sign", Verdict.INCORRECT, "5"),
+        (
+            "Let me look.\n\n- **Correct**: no.\n- **Error step**: 5\n- **Error description**: dropped the minus sign",
+            Verdict.INCORRECT,
+            "5",
+        ),
         ("CORRECT: [No]\nERROR_STEP: [3]\nERROR_DESCRIPTION: [Forgot the case x < 0]", Verdict.INCORRECT, "3"),
     ],
 )

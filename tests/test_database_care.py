@@ -29,7 +29,9 @@ running_as_root = os.geteuid() == 0
 
 def rel_tui(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tempfile.gettempdir()}
-    return subprocess.run([sys.executable, "-m", "rel_tui", *args], check=False, capture_output=True, text=True, env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "rel_tui", *args], check=False, capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 def one_error_line(result: subprocess.CompletedProcess) -> str:
@@ -68,7 +70,9 @@ def test_a_database_from_a_newer_rel_tui_is_refused_naming_both_versions(tmp_pat
     known = len(migrations.MIGRATIONS)
     for command in (["status"], ["import", str(tmp_path / "nothing.jsonl")], ["export", str(tmp_path / "out.jsonl")]):
         line = one_error_line(rel_tui("--db", str(db), *command))
-        assert f"{db}: made by a newer rel-tui: schema version {known + 1}, this rel-tui knows up to version {known}" in line, line
+        assert f"{db}: made by a newer rel-tui: schema version {known + 1}, this rel-tui knows up to version {known}" in line, (
+            line
+        )
     assert digest(db) == before and not (tmp_path / "out.jsonl").exists()
 
 
@@ -142,7 +146,9 @@ def test_export_checks_first_so_a_damaged_page_is_not_silently_skipped(tmp_path,
     assert not (tmp_path / "out.jsonl").exists() and not [p for p in tmp_path.iterdir() if TEMP_MARK in p.name]
 
 
-@pytest.mark.parametrize("content", [os.urandom(8192), b"SQLite format 3\x00" + os.urandom(4000)], ids=["random", "header-then-noise"])
+@pytest.mark.parametrize(
+    "content", [os.urandom(8192), b"SQLite format 3\x00" + os.urandom(4000)], ids=["random", "header-then-noise"]
+)
 def test_random_bytes_are_one_line_and_left_alone(tmp_path, content):
     db = tmp_path / "noise.db"
     db.write_bytes(content)
@@ -225,8 +231,10 @@ def test_a_read_only_database_still_being_written_is_read_with_what_its_writer_c
 
 def test_a_wal_without_its_shm_in_a_read_only_directory_is_one_line_saying_what_to_do(shared_dir):
     db = make_db(shared_dir / "rel.db")
-    crash = "import os, sys; from rel_core.store import Store; from rel_core.models import Problem; " \
+    crash = (
+        "import os, sys; from rel_core.store import Store; from rel_core.models import Problem; "
         "s = Store(sys.argv[1]); s.add_problem(Problem(text='committed, then the writer died')); os._exit(9)"
+    )
     subprocess.run([sys.executable, "-c", crash, str(db)], check=False)
     Path(f"{db}-shm").unlink()
     assert Path(f"{db}-wal").stat().st_size > 0
@@ -290,7 +298,9 @@ def start_export(db: Path, target: Path) -> tuple[subprocess.Popen, Path]:
     """An export under way: returns once its temporary file exists."""
     process = subprocess.Popen(
         [sys.executable, "-m", "rel_tui", "--db", str(db), "export", str(target), "--status", "all"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

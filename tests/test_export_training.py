@@ -36,7 +36,9 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
 def draft(answer: str, product: str) -> str:
-    return f"I need six times seven.\n\nSo 6 x 7 = {product}.\n\nChecking by repeated addition agrees.\n\n<ANSWER>{answer}</ANSWER>"
+    return (
+        f"I need six times seven.\n\nSo 6 x 7 = {product}.\n\nChecking by repeated addition agrees.\n\n<ANSWER>{answer}</ANSWER>"
+    )
 
 
 def settings(server) -> Settings:
@@ -88,7 +90,12 @@ async def built(tmp_path, llm_env) -> Built:
     try:
         for marker in ("[P1]", "[P2]", "[P3]", "[P4]"):
             made.problems[marker], _ = store.add_problem(
-                Problem(text=f"{marker} What is 6 x 7?", reference_answer="42", reference_solution="$6 \\cdot 7 = 42$", source="loop-test")
+                Problem(
+                    text=f"{marker} What is 6 x 7?",
+                    reference_answer="42",
+                    reference_solution="$6 \\cdot 7 = 42$",
+                    source="loop-test",
+                )
             )
             assert await engine.run_problem(made.problems[marker]) == ProblemState.AWAITING_REVIEW
     finally:
@@ -100,7 +107,9 @@ async def built(tmp_path, llm_env) -> Built:
 
 
 def review(store, problem_id, decision, attempt_id, who, seconds):
-    store.record_review(Review(problem_id=problem_id, decision=decision, attempt_id=attempt_id, annotator=who, seconds_spent=seconds))
+    store.record_review(
+        Review(problem_id=problem_id, decision=decision, attempt_id=attempt_id, annotator=who, seconds_spent=seconds)
+    )
 
 
 def expert_actions(made: Built) -> None:
@@ -125,7 +134,9 @@ def expert_actions(made: Built) -> None:
     review(store, p["[P3]"], Decision.REJECTED, made.attempts("[P3]")[-1].id, "bob", 20)
 
     _, r4 = made.attempts("[P4]")
-    edit = store.save_human_edit(p["[P4]"], "ana", r4.id, "Six sevens: 6 x 7 = 42, as 7 + 7 + 7 + 7 + 7 + 7 = 42.\n\n<ANSWER>42</ANSWER>")
+    edit = store.save_human_edit(
+        p["[P4]"], "ana", r4.id, "Six sevens: 6 x 7 = 42, as 7 + 7 + 7 + 7 + 7 + 7 = 42.\n\n<ANSWER>42</ANSWER>"
+    )
     review(store, p["[P4]"], Decision.ACCEPTED, edit, "ana", 80)
 
 
@@ -143,7 +154,12 @@ def export(store, fmt, **options) -> list[dict]:
 async def test_the_loop_records_the_answer_checks_disagreement(built):
     critique = built.llm_critique("[P3]")
     [ruling] = labels.rulings(built.store, [critique.id])
-    assert (ruling.source, ruling.aspect, ruling.agrees, ruling.label_source) == ("answer_check", "verdict", False, "answer_check")
+    assert (ruling.source, ruling.aspect, ruling.agrees, ruling.label_source) == (
+        "answer_check",
+        "verdict",
+        False,
+        "answer_check",
+    )
     assert labels.rulings(built.store, [built.llm_critique("[P4]").id]) == []  # check and critic agree there
 
 
@@ -179,7 +195,12 @@ async def test_trl_steps_from_experts_and_with_the_critics_claims(built):
     # P1's draft has expert labels (they win); P3's critic said correct; P4's draft: the critic's step 2.
     [row] = critic_rows
     g4 = built.attempts("[P4]")[0]
-    assert (row["attempt_id"], row["labels"], row["label_source"], row["ruled_by"]) == (g4.id, [True, False], f"critic:{CRITIC}", None)
+    assert (row["attempt_id"], row["labels"], row["label_source"], row["ruled_by"]) == (
+        g4.id,
+        [True, False],
+        f"critic:{CRITIC}",
+        None,
+    )
     assert len(row["completions"]) == len(row["labels"])
 
 
@@ -187,7 +208,10 @@ async def test_dpo_pairs_and_their_reasons(built):
     rows = export(built.store, "dpo")
     g1, r1 = built.attempts("[P1]")
     g4, r4, edit = built.attempts("[P4]")
-    got = {(r["chosen_attempt_id"], r["rejected_attempt_id"]): (r["pair_reason"], r["chosen_source"], r["rejected_source"]) for r in rows}
+    got = {
+        (r["chosen_attempt_id"], r["rejected_attempt_id"]): (r["pair_reason"], r["chosen_source"], r["rejected_source"])
+        for r in rows
+    }
     assert got == {
         (r1.id, g1.id): ("accepted_vs_rejected", "expert:ana", "expert:bob"),
         (edit.id, r4.id): ("expert_edit", "expert:ana", "expert:ana"),

@@ -182,9 +182,7 @@ def test_round_trip_gives_the_same_problems_and_accepted_solutions(tmp_path, sto
 
 def test_export_pages_through_many_problems(store):
     records = [
-        ImportRecord(
-            problem=Problem(text=f"Problem {i}"), attempts=[Attempt(kind=AttemptKind.IMPORTED, text=f"Draft {i}")]
-        )
+        ImportRecord(problem=Problem(text=f"Problem {i}"), attempts=[Attempt(kind=AttemptKind.IMPORTED, text=f"Draft {i}")])
         for i in range(1203)
     ]
     store.import_records(records)

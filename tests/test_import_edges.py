@@ -89,7 +89,9 @@ def test_strict_imports_nothing_when_the_last_line_of_a_big_file_is_bad(tmp_path
     path.write_text("".join(row(f"p{n}") for n in range(3000)) + "{not json\n")
     result = run_import(tmp_path, "--strict", path)
     assert result.returncode == 1
-    assert result.stderr.splitlines() == [f"{path}:3001: invalid JSON: Expecting property name enclosed in double quotes (column 2)"]
+    assert result.stderr.splitlines() == [
+        f"{path}:3001: invalid JSON: Expecting property name enclosed in double quotes (column 2)"
+    ]
     assert result.stdout.startswith("Nothing imported (--strict)")
     assert problems(tmp_path) == []
     path.write_text("".join(row(f"p{n}") for n in range(3000)))
@@ -135,7 +137,9 @@ def test_utf16_without_a_byte_order_mark_is_named_as_such(tmp_path):
     path = tmp_path / "rows.jsonl"
     path.write_bytes(row("p").encode("utf-16-le"))
     result = run_import(tmp_path, path)
-    assert result.stderr.splitlines() == [f"{path}: looks like UTF-16 without a byte-order mark; save it as UTF-8 (or UTF-16 with a BOM)"]
+    assert result.stderr.splitlines() == [
+        f"{path}: looks like UTF-16 without a byte-order mark; save it as UTF-8 (or UTF-16 with a BOM)"
+    ]
 
 
 # -- CSV quotes -----------------------------------------------------------------------------
@@ -223,7 +227,11 @@ def test_numbers_no_float_can_hold_are_kept_as_written(tmp_path):
         '{"problem": "d", "answer": NaN}\n'
     )
     rel = tmp_path / "rel.json"
-    rel.write_text(json.dumps({"problem": "e", "solution": {"working_out": "x", "iterations": 0, "is_correct": True}, "ground_truth": "y"}).replace("0,", "1e999999,"))
+    rel.write_text(
+        json.dumps(
+            {"problem": "e", "solution": {"working_out": "x", "iterations": 0, "is_correct": True}, "ground_truth": "y"}
+        ).replace("0,", "1e999999,")
+    )
     result = run_import(tmp_path, path, rel)
     assert result.returncode == 0, result.stderr
     with Store(tmp_path / "rel.db") as store:
@@ -271,7 +279,12 @@ def test_a_parallel_import_gives_what_a_serial_one_gives(tmp_path, monkeypatch):
         db = tmp_path / f"w{workers}.db"
         with Store(db) as store:
             outcome = import_paths(store, [data], workers=workers)
-            texts = [r[0] for r in store.conn.execute("select p.text || '|' || coalesce(a.text, '') from problems p left join attempts a on a.problem_id = p.id order by p.id, a.id")]
+            texts = [
+                r[0]
+                for r in store.conn.execute(
+                    "select p.text || '|' || coalesce(a.text, '') from problems p left join attempts a on a.problem_id = p.id order by p.id, a.id"
+                )
+            ]
         return texts, [str(e) for e in outcome.errors], vars(outcome.summary), outcome.files
 
     serial, in_workers = run(1), run(2)

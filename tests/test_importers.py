@@ -401,9 +401,7 @@ def test_bad_csv_row_and_array_item_have_their_lines(tmp_path):
     array_path = tmp_path / "array.json"
     array_path.write_text('[\n  {"problem": "a"},\n  "just text",\n  {"problem": "b"}\n]')
     result = read_paths([array_path])
-    assert [str(e) for e in result.errors] == [
-        f"{array_path}:3: expected an object with a problem field, found a string"
-    ]
+    assert [str(e) for e in result.errors] == [f"{array_path}:3: expected an object with a problem field, found a string"]
 
 
 def test_corrupt_file_among_good_ones_is_named_and_the_rest_imported(tmp_path, store):
@@ -414,9 +412,7 @@ def test_corrupt_file_among_good_ones_is_named_and_the_rest_imported(tmp_path, s
     (folder / "README.md").write_text("# not data\n")  # READMEs in a data folder are not imported
     (folder / ".hidden.json").write_text("garbage")
     outcome = import_paths(store, [folder])
-    assert [str(e) for e in outcome.errors] == [
-        f"{corrupt}:1: invalid JSON: Unterminated string starting at (column 13)"
-    ]
+    assert [str(e) for e in outcome.errors] == [f"{corrupt}:1: invalid JSON: Unterminated string starting at (column 13)"]
     assert outcome.files == 6
     assert outcome.summary.attempts_added == 5
     assert store.count_problems() == 4

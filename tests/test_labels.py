@@ -40,7 +40,14 @@ def attempt_id(store) -> int:
 def critic(store, attempt_id, verdict="incorrect", step=2) -> int:
     raw = json.dumps({"verdict": verdict, "first_error_step": step, "error_description": "6 x 7 is 42"})
     return store.add_critique(
-        Critique(attempt_id=attempt_id, verdict=Verdict(verdict), first_error_step=str(step), source=CritiqueSource.LLM, model="openai:critic", raw=raw)
+        Critique(
+            attempt_id=attempt_id,
+            verdict=Verdict(verdict),
+            first_error_step=str(step),
+            source=CritiqueSource.LLM,
+            model="openai:critic",
+            raw=raw,
+        )
     )
 
 
@@ -144,7 +151,9 @@ def test_a_label_never_moves_to_other_text(store, attempt_id):
     with pytest.raises(LabelError, match="no longer the text shown"):
         labels.label_step(store, attempt_id, 3, Rating.GOOD, "ana", step_hash=labels.step_hash(step_two))
     # The attempt's text changes under the label (attempts are not edited in place, but a label must survive it).
-    store.conn.execute("update attempts set text = ? where id = ?", ["Six times seven.\n\nA new step.\n\n6 x 7 = 36.", attempt_id])
+    store.conn.execute(
+        "update attempts set text = ? where id = ?", ["Six times seven.\n\nA new step.\n\n6 x 7 = 36.", attempt_id]
+    )
     mine = labels.attempt_labels(store, attempt_id, "ana")
     assert mine.steps == {} and mine.stale == 1
 
@@ -194,7 +203,12 @@ async def test_the_answer_check_records_its_disagreement_with_the_critic_once(st
         checker.close()
     assert check is not None and check.verdict == Verdict.INCORRECT
     [ruling] = labels.rulings(store, [critique_id])
-    assert (ruling.source, ruling.agrees, ruling.check_critique_id, ruling.label_source) == ("answer_check", False, check.id, "answer_check")
+    assert (ruling.source, ruling.agrees, ruling.check_critique_id, ruling.label_source) == (
+        "answer_check",
+        False,
+        check.id,
+        "answer_check",
+    )
     assert ruling.annotator == "answer_check" and ruling.created_at
     assert labels.record_check_disagreement(store, attempt_id) == []  # never twice
 
@@ -243,4 +257,6 @@ def test_foreign_keys_are_enforced(store):
     import sqlite3
 
     with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
-        store.conn.execute("insert into label_actions (attempt_id, annotator, kind, created_at) values (12345, 'ana', 'rate', 'now')")
+        store.conn.execute(
+            "insert into label_actions (attempt_id, annotator, kind, created_at) values (12345, 'ana', 'rate', 'now')"
+        )

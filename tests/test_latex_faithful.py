@@ -464,7 +464,6 @@ def test_math_to_unicode_returns_the_source_when_raw():
     assert math_to_unicode(r"\begin{matrix}1\end{matrix}") == r"\begin{matrix}1\end{matrix}"
 
 
-
 async def test_answer_fields_on_screen_are_rendered_as_maths(tmp_path):
     """The reference answer and the answer check's compared answers read as maths, not raw LaTeX."""
     from tui_data import record, settle

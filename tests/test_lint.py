@@ -1,4 +1,4 @@
-"""The linters stay clean: `ruff check rel_core rel_tui` and `mypy rel_core` (config in pyproject.toml)."""
+"""The linters stay clean: `ruff check rel_core rel_tui`, `ruff format --check` and `mypy rel_core` (config in pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,11 @@ def _run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_ruff_is_clean() -> None:
     result = _run("ruff", "check", "rel_core", "rel_tui")
     assert result.returncode == 0, f"ruff check found problems:\n{result.stdout}{result.stderr}"
+
+
+def test_code_is_formatted() -> None:
+    result = _run("ruff", "format", "--check", "rel_core", "rel_tui", "tests", "bench")
+    assert result.returncode == 0, f"ruff format would rewrite (run `ruff format rel_core rel_tui tests bench`):\n{result.stdout}"
 
 
 def test_mypy_is_clean() -> None:

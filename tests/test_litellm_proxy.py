@@ -44,9 +44,7 @@ def _litellm_executable() -> Path:
     if executable.exists():
         return executable
     subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, capture_output=True)
-    install = subprocess.run(
-        [str(VENV / "bin" / "pip"), "install", "-q", LITELLM], capture_output=True, text=True, timeout=900
-    )
+    install = subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", LITELLM], capture_output=True, text=True, timeout=900)
     if install.returncode != 0 or not executable.exists():
         last = (install.stderr.strip().splitlines() or ["no output"])[-1]
         pytest.skip(f"could not install {LITELLM} into {VENV.name}: {last}")

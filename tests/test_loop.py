@@ -293,7 +293,9 @@ def test_plan_next_derives_every_step_from_committed_rows(store):
         return plan_next(store.history(problem_id), settings)
 
     def attempt(kind, iteration, answer):
-        return store.add_attempt(Attempt(problem_id=problem_id, kind=kind, text=f"<ANSWER>{answer}</ANSWER>", iteration=iteration))
+        return store.add_attempt(
+            Attempt(problem_id=problem_id, kind=kind, text=f"<ANSWER>{answer}</ANSWER>", iteration=iteration)
+        )
 
     def critique(attempt_id, source, verdict):
         store.add_critique(Critique(attempt_id=attempt_id, source=source, verdict=verdict))
@@ -331,7 +333,11 @@ async def test_regenerate_with_an_expert_hint_streams_and_persists(store, script
     result = await engine.regenerate(problem_id, first.id, "Count six groups of seven.", on_delta=deltas.append)
 
     assert "".join(deltas).endswith("<ANSWER>42</ANSWER>")
-    assert (result.attempt.kind, result.attempt.parent_id, result.attempt.hint) == (AttemptKind.REVISED, first.id, "Count six groups of seven.")
+    assert (result.attempt.kind, result.attempt.parent_id, result.attempt.hint) == (
+        AttemptKind.REVISED,
+        first.id,
+        "Count six groups of seven.",
+    )
     assert result.attempt.id == store.history(problem_id).attempts[-1].id
     assert (result.critique.source, result.critique.verdict) == (CritiqueSource.CHECK, Verdict.CORRECT)
     assert store.get_problem(problem_id).state == ProblemState.AWAITING_REVIEW

@@ -201,7 +201,9 @@ def test_m011_adds_overlap_claims_and_review_roles_to_a_database_with_data(tmp_p
     db.execute(
         "insert into problems (hash, text, state, created_at, updated_at) values ('abc', 'old problem', 'accepted', 't', 't')"
     )
-    db.execute("insert into reviews (problem_id, decision, annotator, seconds_spent, created_at) values (1, 'accepted', 'ana', 1, 't')")
+    db.execute(
+        "insert into reviews (problem_id, decision, annotator, seconds_spent, created_at) values (1, 'accepted', 'ana', 1, 't')"
+    )
     db.conn.commit()
     db.close()
     with Store(path) as store:

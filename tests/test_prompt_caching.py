@@ -148,17 +148,25 @@ async def test_openai_cached_tokens_are_read_and_stored(store, llm_env, stream):
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
-@pytest.mark.parametrize(("reply", "read", "written"), [(ANTHROPIC_WRITE, 0, 188086), (ANTHROPIC_READ, 188086, 0)], ids=["write", "read"])
+@pytest.mark.parametrize(
+    ("reply", "read", "written"), [(ANTHROPIC_WRITE, 0, 188086), (ANTHROPIC_READ, 188086, 0)], ids=["write", "read"]
+)
 async def test_anthropic_cache_reads_and_writes_are_read_and_stored(store, llm_env, stream, reply, read, written):
     completion = await one_call(llm_env, store, "anthropic:claude-loopback", reply, stream)
     assert llm_env.requests[-1].stream is stream
     # input_tokens counts every prompt token, as OpenAI's does; the cache's share is named apart.
-    assert (completion.input_tokens, completion.cached_input_tokens, completion.cache_write_tokens) == (21 + 188086, read, written)
+    assert (completion.input_tokens, completion.cached_input_tokens, completion.cache_write_tokens) == (
+        21 + 188086,
+        read,
+        written,
+    )
     assert stored_usage(store, completion.llm_call_id)[:3] == (21 + 188086, read, written)
 
 
 async def test_usage_without_cache_fields_stays_null(store, llm_env):
-    completion = await one_call(llm_env, store, "anthropic:claude-loopback", Reply(text="hi", input_tokens=50, output_tokens=5), True)
+    completion = await one_call(
+        llm_env, store, "anthropic:claude-loopback", Reply(text="hi", input_tokens=50, output_tokens=5), True
+    )
     assert (completion.input_tokens, completion.cached_input_tokens, completion.cache_write_tokens) == (50, None, None)
     completion = await one_call(llm_env, store, "openai:gpt-4o-mini", Reply(text="hi", input_tokens=50, output_tokens=5), False)
     assert (completion.input_tokens, completion.cached_input_tokens) == (50, None)
@@ -173,8 +181,12 @@ def test_cached_tokens_are_priced_at_the_cached_rates():
     openai_cost = cost_usd("openai:gpt-4o-mini", settings, 2006, 300, hosted=True, cached_input_tokens=1920)
     assert openai_cost == pytest.approx((86 * 0.15 + 1920 * 0.075 + 300 * 0.60) / 1e6)
     # claude-sonnet-4-5: input 3.00, cache write 3.75, cache read 0.30, output 15.00 per million.
-    write = cost_usd("anthropic:claude-sonnet-4-5", settings, 188107, 393, hosted=True, cache_write_tokens=188086, cached_input_tokens=0)
-    read = cost_usd("anthropic:claude-sonnet-4-5", settings, 188107, 393, hosted=True, cache_write_tokens=0, cached_input_tokens=188086)
+    write = cost_usd(
+        "anthropic:claude-sonnet-4-5", settings, 188107, 393, hosted=True, cache_write_tokens=188086, cached_input_tokens=0
+    )
+    read = cost_usd(
+        "anthropic:claude-sonnet-4-5", settings, 188107, 393, hosted=True, cache_write_tokens=0, cached_input_tokens=188086
+    )
     assert write == pytest.approx((21 * 3.0 + 188086 * 3.75 + 393 * 15.0) / 1e6)
     assert read == pytest.approx((21 * 3.0 + 188086 * 0.30 + 393 * 15.0) / 1e6)
     assert read < write / 10

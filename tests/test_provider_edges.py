@@ -165,7 +165,9 @@ async def test_the_loop_stores_reasoning_on_the_attempt(store, llm_env):
 
 
 async def test_the_loop_never_stores_an_empty_draft(store, llm_env):
-    llm_env.respond_with(Script().on("[R2]", "generate", Reply(text=None, reasoning=REASONING, finish_reason="length", output_tokens=700)))
+    llm_env.respond_with(
+        Script().on("[R2]", "generate", Reply(text=None, reasoning=REASONING, finish_reason="length", output_tokens=700))
+    )
     problem_id, state, usage = await run_one(store, llm_env, "[R2]")
     assert state == ProblemState.ERRORED
     assert (usage.calls, usage.failed, usage.output_tokens) == (0, 1, 700)  # the failed call's tokens count
@@ -376,7 +378,10 @@ def status_output(db, tmp_path) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "rel_tui", "--db", str(db), "status"],
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "COLUMNS": "200"},
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -413,11 +418,20 @@ def test_the_same_provider_error_on_problem_after_problem_stops_the_run_with_exi
     # What a LiteLLM proxy answers for an unknown model: 400, not 404, so not fatal by itself.
     llm_server.default = Reply.error(400, "Invalid model name passed in model=not-on-the-proxy. Call `/v1/models`.")
     env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "PYTHONUNBUFFERED": "1",
-        "OPENAI_BASE_URL": llm_server.openai_base_url, "OPENAI_API_KEY": "sk-test-loopback", "COLUMNS": "200",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "PYTHONUNBUFFERED": "1",
+        "OPENAI_BASE_URL": llm_server.openai_base_url,
+        "OPENAI_API_KEY": "sk-test-loopback",
+        "COLUMNS": "200",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "rel_tui", "--db", str(db), "--auto"], env=env, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "rel_tui", "--db", str(db), "--auto"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 1, result.stderr
     [stopped] = [line for line in result.stderr.splitlines() if line.startswith("Error: run stopped")]

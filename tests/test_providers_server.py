@@ -39,7 +39,9 @@ def test_queue_then_responder_then_default_and_a_log_of_everything():
         server.enqueue("queued", Reply.error(503, "busy"))
         server.respond_with(lambda request: "scripted" if "magic" in request.prompt else None)
         url = f"{server.openai_base_url}/chat/completions"
-        answers = [post(url, {"model": "m", "messages": [{"role": "user", "content": text}]}) for text in ("a", "b", "magic", "c")]
+        answers = [
+            post(url, {"model": "m", "messages": [{"role": "user", "content": text}]}) for text in ("a", "b", "magic", "c")
+        ]
         assert [status for status, _ in answers] == [200, 503, 200, 200]
         texts = [json.loads(body)["choices"][0]["message"]["content"] for status, body in answers if status == 200]
         assert texts == ["queued", "scripted", "default"]

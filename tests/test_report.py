@@ -38,7 +38,9 @@ def problem(store, name, source="bundled") -> int:
 
 
 def attempt(store, problem_id, kind=AttemptKind.GENERATED, model=G1, parent=None) -> int:
-    return store.add_attempt(Attempt(problem_id=problem_id, kind=kind, text=TEXT.format(problem_id), model=model, parent_id=parent))
+    return store.add_attempt(
+        Attempt(problem_id=problem_id, kind=kind, text=TEXT.format(problem_id), model=model, parent_id=parent)
+    )
 
 
 def llm(store, attempt_id, verdict, step=None, model=A) -> int:
@@ -49,12 +51,16 @@ def llm(store, attempt_id, verdict, step=None, model=A) -> int:
 
 
 def check(store, attempt_id, verdict) -> int:
-    return store.add_critique(Critique(attempt_id=attempt_id, verdict=Verdict(verdict), source=CritiqueSource.CHECK, model="math-verify"))
+    return store.add_critique(
+        Critique(attempt_id=attempt_id, verdict=Verdict(verdict), source=CritiqueSource.CHECK, model="math-verify")
+    )
 
 
 def review(store, problem_id, decision, attempt_id, who, seconds, created_at=None) -> None:
     fields = {"created_at": created_at} if created_at else {}
-    store.record_review(Review(problem_id=problem_id, decision=decision, attempt_id=attempt_id, annotator=who, seconds_spent=seconds, **fields))
+    store.record_review(
+        Review(problem_id=problem_id, decision=decision, attempt_id=attempt_id, annotator=who, seconds_spent=seconds, **fields)
+    )
 
 
 @pytest.fixture
@@ -126,8 +132,24 @@ def build(store) -> None:
     review(store, p6, Decision.ACCEPTED, a6, "bob", 100)
 
     # Calls: P1 $0.01, P2 $0.02, P3 a failed call (no tokens, no cost), P6 unpriced (tokens, no cost).
-    for problem_id, cost, tokens, error in ((p1, 0.01, 10, None), (p2, 0.02, 10, None), (p3, None, None, "boom"), (p6, None, 100, None)):
-        store.log_call(LLMCall(problem_id=problem_id, provider="openai", model="m", purpose="generate", request="{}", cost_usd=cost, input_tokens=tokens, error=error))
+    for problem_id, cost, tokens, error in (
+        (p1, 0.01, 10, None),
+        (p2, 0.02, 10, None),
+        (p3, None, None, "boom"),
+        (p6, None, 100, None),
+    ):
+        store.log_call(
+            LLMCall(
+                problem_id=problem_id,
+                provider="openai",
+                model="m",
+                purpose="generate",
+                request="{}",
+                cost_usd=cost,
+                input_tokens=tokens,
+                error=error,
+            )
+        )
 
 
 def test_critic_precision_recall_and_step_accuracy(store):
@@ -208,7 +230,9 @@ def test_unknown_spend_says_unknown(tmp_path):
         problem_id = problem(store, 1)
         a = attempt(store, problem_id)
         check(store, a, "correct")
-        store.log_call(LLMCall(problem_id=problem_id, provider="openai", model="m", purpose="generate", request="{}", input_tokens=5))
+        store.log_call(
+            LLMCall(problem_id=problem_id, provider="openai", model="m", purpose="generate", request="{}", input_tokens=5)
+        )
         spend = build_report(store).spend
     assert spend.per_verified_solution_usd is None and spend.describe_per_solution() == "unknown (1 call unpriced)"
 

@@ -47,7 +47,10 @@ class Recorder(RunObserver):
 
 def add_problems(db, markers, answer="42"):
     with Store(db) as store:
-        return [store.add_problem(Problem(text=f"{m} What is 6 x 7?", reference_answer=answer, reference_solution="6 x 7 = 42"))[0] for m in markers]
+        return [
+            store.add_problem(Problem(text=f"{m} What is 6 x 7?", reference_answer=answer, reference_solution="6 x 7 = 42"))[0]
+            for m in markers
+        ]
 
 
 def right_first_time(script, *markers):
@@ -56,7 +59,9 @@ def right_first_time(script, *markers):
 
 
 async def run(db, server, store=None, observer=None, handle_signals=False, **options):
-    loop_options = {k: options.pop(k) for k in list(options) if k in ("concurrency", "max_iterations", "lease_seconds", "budget_usd")}
+    loop_options = {
+        k: options.pop(k) for k in list(options) if k in ("concurrency", "max_iterations", "lease_seconds", "budget_usd")
+    }
     settings = make_settings(server, **loop_options)
     own_store = store is None
     store = store or Store(db)
@@ -79,7 +84,9 @@ def states(db):
 async def test_works_a_mixed_queue_concurrently_and_goes_on_after_an_error(db, llm_server, script):
     ids = add_problems(db, ["[A]", "[B]", "[C]", "[D]"])
     right_first_time(script, "[A]")
-    script.on("[B]", "generate", solution("41")).on("[B]", "critic", critic_json("incorrect", 1, "x")).on("[B]", "revise", solution("42"))
+    script.on("[B]", "generate", solution("41")).on("[B]", "critic", critic_json("incorrect", 1, "x")).on(
+        "[B]", "revise", solution("42")
+    )
     script.on("[C]", "generate", solution("40")).on("[C]", "critic", critic_json("incorrect", 1, "x"))
     script.on("[C]", "revise", solution("40")).on("[C]", "final_rewrite", solution("40"))
     script.on("[D]", "generate", Reply.error(400, "Invalid 'messages': malformed"))
@@ -88,7 +95,11 @@ async def test_works_a_mixed_queue_concurrently_and_goes_on_after_an_error(db, l
     stats, _ = await run(db, llm_server, observer=recorder, concurrency=4, max_iterations=1)
 
     assert states(db) == dict(
-        zip(ids, [ProblemState.AWAITING_REVIEW, ProblemState.AWAITING_REVIEW, ProblemState.FAILED, ProblemState.ERRORED], strict=True)
+        zip(
+            ids,
+            [ProblemState.AWAITING_REVIEW, ProblemState.AWAITING_REVIEW, ProblemState.FAILED, ProblemState.ERRORED],
+            strict=True,
+        )
     )
     assert (stats.total, stats.done, stats.verified, stats.failed, stats.errored) == (4, 4, 2, 1, 1)
     assert stats.stop_reason == StopReason.QUEUE_EMPTY

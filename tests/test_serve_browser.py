@@ -183,7 +183,10 @@ def test_global_annotator_names_tabs_that_give_none(tmp_path):
     import urllib.request
 
     db = make_db(tmp_path / "rel.db", count=1)
-    with serving(db, tmp_path, annotator="bob") as (port, _), urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+    with (
+        serving(db, tmp_path, annotator="bob") as (port, _),
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response,
+    ):
         page = response.read().decode()
     assert f'data-session-websocket-url="ws://127.0.0.1:{port}/ws/bob"' in page
 

@@ -22,7 +22,13 @@ def test_paragraphs_are_steps():
 
 def test_list_items_are_steps_and_the_lead_in_too():
     draft = "Three ways in:\n1. Coordinates,\n   then intersect.\n2) Similar triangles.\n- Area ratios.\n\nI pick 2."
-    assert texts(draft) == ["Three ways in:", "1. Coordinates,\n   then intersect.", "2) Similar triangles.", "- Area ratios.", "I pick 2."]
+    assert texts(draft) == [
+        "Three ways in:",
+        "1. Coordinates,\n   then intersect.",
+        "2) Similar triangles.",
+        "- Area ratios.",
+        "I pick 2.",
+    ]
 
 
 def test_display_math_and_fences_are_never_split():
@@ -61,7 +67,9 @@ def test_numbered_for_prompts():
     assert numbered("a\n\n- b\n- c") == "[1] a\n\n[2] - b\n\n[3] - c"
 
 
-lines = st.sampled_from(["", " ", "text", "- item", "1. item", "$$", "\\[", "\\]", "```", "# h", "| a | b |", "|---|---|", "  cont"])
+lines = st.sampled_from(
+    ["", " ", "text", "- item", "1. item", "$$", "\\[", "\\]", "```", "# h", "| a | b |", "|---|---|", "  cont"]
+)
 
 
 @settings(max_examples=300, deadline=2000)
@@ -100,7 +108,9 @@ async def test_the_critic_reads_the_steps_numbered_as_the_screen_shows_them(llm_
     llm_env.respond_with(script)
     draft = "First I add.\n\n- 2 + 2 = 5\n- so 5\n\n<ANSWER>5</ANSWER>"
     with Store(tmp_path / "rel.db") as store:
-        problem_id, _ = store.add_problem(Problem(text="[S1] What is 2 + 2?", reference_answer="4", state=ProblemState.AWAITING_REVIEW))
+        problem_id, _ = store.add_problem(
+            Problem(text="[S1] What is 2 + 2?", reference_answer="4", state=ProblemState.AWAITING_REVIEW)
+        )
         attempt_id = store.add_attempt(Attempt(problem_id=problem_id, kind=AttemptKind.IMPORTED, text=draft, final_answer="5"))
         openai = ProviderSettings(base_url=llm_env.openai_base_url, max_retries=0, timeout=10)
         settings = Settings(generator="openai:gen", critic="openai:critic", openai=openai)

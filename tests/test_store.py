@@ -45,9 +45,7 @@ def add(store: Store, text: str, state: ProblemState = ProblemState.PENDING, **f
 def test_new_database_has_full_schema(tmp_path):
     Store(tmp_path / "rel.db").close()
     db = sqlite_utils.Database(tmp_path / "rel.db")
-    assert {"problems", "attempts", "critiques", "reviews", "llm_calls", "edit_drafts", "_migrations"} <= set(
-        db.table_names()
-    )
+    assert {"problems", "attempts", "critiques", "reviews", "llm_calls", "edit_drafts", "_migrations"} <= set(db.table_names())
     assert db["attempts"].columns_dict["template_version"] is str
     assert {fk.other_table for fk in db["attempts"].foreign_keys} == {"problems", "attempts", "llm_calls"}
     assert db["problems"].detect_fts() == "problems_fts"
@@ -179,9 +177,7 @@ def test_full_text_search_treats_input_as_words(store):
 def test_history_returns_everything_in_order(store):
     pid = add(store, "p", ProblemState.AWAITING_REVIEW)
     first = store.add_attempt(Attempt(problem_id=pid, kind=AttemptKind.GENERATED, text="one", temperature=1.0))
-    second = store.add_attempt(
-        Attempt(problem_id=pid, parent_id=first, kind=AttemptKind.REVISED, text="two", temperature=0.9)
-    )
+    second = store.add_attempt(Attempt(problem_id=pid, parent_id=first, kind=AttemptKind.REVISED, text="two", temperature=0.9))
     store.add_critique(Critique(attempt_id=first, verdict=Verdict.INCORRECT, source=CritiqueSource.CHECK))
     store.record_review(Review(problem_id=pid, decision=Decision.ACCEPTED, attempt_id=second, annotator="ann"))
     history = store.history(pid)

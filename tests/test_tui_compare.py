@@ -112,7 +112,9 @@ async def test_compare_is_unified_below_120_columns(tmp_path):
 async def test_a_single_attempt_has_nothing_to_compare(tmp_path):
     path = tmp_path / "rel.db"
     with Store(path) as store:
-        store.import_records([ImportRecord(problem=Problem(text="P"), attempts=[Attempt(kind=AttemptKind.GENERATED, text=FIRST)])])
+        store.import_records(
+            [ImportRecord(problem=Problem(text="P"), attempts=[Attempt(kind=AttemptKind.GENERATED, text=FIRST)])]
+        )
     app = ReviewApp(path, Settings(), "alice")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -178,7 +180,10 @@ async def test_side_by_side_rows_keep_unchanged_paragraphs_level(tmp_path):
         await settle(pilot)
         await pilot.press("d")
         await settle(pilot)
-        rows = [(r.query_one(".old", Static).content.plain, r.query_one(".new", Static).content.plain) for r in app.screen.query("#compare-rows .row")]
+        rows = [
+            (r.query_one(".old", Static).content.plain, r.query_one(".new", Static).content.plain)
+            for r in app.screen.query("#compare-rows .row")
+        ]
         assert rows == [
             ("## Plan\n\nCount the border.", "## Plan\n\nCount the border."),
             ("", "Count the corners once."),

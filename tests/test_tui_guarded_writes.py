@@ -179,7 +179,11 @@ async def test_starting_on_a_busy_database_shows_the_empty_screen_and_n_opens(tm
 
 @pytest.mark.parametrize(
     ("keys", "decision", "note"),
-    [(("a",), Decision.ACCEPTED, None), (("x", *"circular", "enter"), Decision.REJECTED, "circular"), (("s",), Decision.SKIPPED, None)],
+    [
+        (("a",), Decision.ACCEPTED, None),
+        (("x", *"circular", "enter"), Decision.REJECTED, "circular"),
+        (("s",), Decision.SKIPPED, None),
+    ],
 )
 async def test_a_decision_on_a_busy_database_is_reported_and_the_same_key_saves_it(tmp_path, keys, decision, note):
     db = make_db(tmp_path / "rel.db", count=2)

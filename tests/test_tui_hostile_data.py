@@ -39,7 +39,10 @@ from rel_tui.widgets.rendered_draft import MAX_LINE_CHARS
 HOSTILE = "\x1b[31mred\x1b[0m \x1b]52;c;aGVsbG8=\x07 \x9b31m \u202egnp.exe [bold]b[/bold]"
 # What each hostile part looks like on screen: visible, and inert.
 STAND_INS = ("␛[31mred␛[0m", "␛]52;c;aGVsbG8=␇", "\\x9b31m", "\\u202e", "[bold]b[/bold]")
-RAW = [chr(c) for c in (*range(0x20), 0x7F, *range(0x80, 0xA0), 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069)]
+RAW = [
+    chr(c)
+    for c in (*range(0x20), 0x7F, *range(0x80, 0xA0), 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069)
+]
 
 
 def hostile_db(path: Path) -> Path:
@@ -52,7 +55,12 @@ def hostile_db(path: Path) -> Path:
         level="1",
     )
     attempts = [
-        Attempt(kind=AttemptKind.GENERATED, text=f"Draft {HOSTILE}\n\nThe answer is 48.", model=f"model{HOSTILE}", hint=f"hint{HOSTILE}"),
+        Attempt(
+            kind=AttemptKind.GENERATED,
+            text=f"Draft {HOSTILE}\n\nThe answer is 48.",
+            model=f"model{HOSTILE}",
+            hint=f"hint{HOSTILE}",
+        ),
     ]
     critiques = [
         Critique(
@@ -96,7 +104,22 @@ async def test_every_field_of_the_review_screen_shows_stand_ins(tmp_path):
         app.notify(f"toast {HOSTILE}", title=f"title {HOSTILE}")
         await pilot.pause()
         text = screen_text(app)
-        for shown in ("src␛[31m", "subj␛[31m", "Problem: ␛", "Solution ␛", "Draft ␛", "model␛", "critic␛", "Step ␛", "Error ␛", "eve␛", "al␛[31m[b]", "rel␛[31m.db", "toast ␛", "title ␛"):
+        for shown in (
+            "src␛[31m",
+            "subj␛[31m",
+            "Problem: ␛",
+            "Solution ␛",
+            "Draft ␛",
+            "model␛",
+            "critic␛",
+            "Step ␛",
+            "Error ␛",
+            "eve␛",
+            "al␛[31m[b]",
+            "rel␛[31m.db",
+            "toast ␛",
+            "title ␛",
+        ):
             assert shown in text, shown
         assert_shown_inert(text, count=5)
 

@@ -240,7 +240,6 @@ def test_snapshot_screens(db, snap_compare, keys):
     assert snap_compare(make_app(db), terminal_size=(120, 40), run_before=open_it)
 
 
-
 # -- a real terminal --------------------------------------------------------------------------------
 
 

@@ -32,7 +32,9 @@ def stepped_draft(count: int = 6) -> str:
 
 
 def critic_db(path, draft: str, error_step: str | None = "3", verdict: Verdict = Verdict.INCORRECT):
-    raw = f"CORRECT: No\nERROR_STEP: {error_step}\nERROR_DESCRIPTION: Step {error_step} is wrong." if error_step else "CORRECT: Yes"
+    raw = (
+        f"CORRECT: No\nERROR_STEP: {error_step}\nERROR_DESCRIPTION: Step {error_step} is wrong." if error_step else "CORRECT: Yes"
+    )
     record = ImportRecord(
         problem=Problem(text="A garden is 14 m by 9 m with a 1 m path around it. Area of the path?", reference_answer="50"),
         attempts=[Attempt(kind=AttemptKind.GENERATED, text=draft, model=CRITIC, final_answer="50")],
@@ -67,7 +69,9 @@ async def test_the_draft_is_shown_as_the_steps_rel_core_makes(tmp_path):
             first = lines[view.first_line_of(step.number)]
             assert first.startswith(f" {step.number}│"), first
         assert "Setting up" in "".join(lines[: view.first_line_of(2)])  # the heading joins step 1
-        assert lines[view.first_line_of(1)].startswith(" 1│") and "Paragraph 1: we note" in "".join(lines[: view.first_line_of(2)])
+        assert lines[view.first_line_of(1)].startswith(" 1│") and "Paragraph 1: we note" in "".join(
+            lines[: view.first_line_of(2)]
+        )
         assert lines[view.first_line_of(2)].startswith(" 2│Paragraph 2: we note")
         assert lines[view.first_line_of(7)].startswith(" 7│ • a list item")
         assert not any("✗" in line for line in lines)
@@ -122,9 +126,7 @@ async def test_a_first_error_past_the_last_step_is_said_so(tmp_path):
         await pilot.press("f")
         await pilot.pause()
         assert app.screen.query_one(DraftPane).current_step is None
-        assert "first error is step 12, but this draft has 6 steps" in " ".join(
-            str(n.message) for n in app._notifications
-        )
+        assert "first error is step 12, but this draft has 6 steps" in " ".join(str(n.message) for n in app._notifications)
 
 
 async def test_the_step_cursor_moves_with_shift_j_and_k(tmp_path):

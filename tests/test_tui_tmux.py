@@ -29,9 +29,7 @@ class Tmux:
         self.run("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), command)
 
     def run(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, env=self.env, timeout=30
-        )
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, env=self.env, timeout=30)
 
     def screen(self) -> str:
         return self.run("capture-pane", "-p", "-t", "t").stdout

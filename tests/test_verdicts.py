@@ -101,7 +101,9 @@ def test_an_imported_correct_with_an_unknown_check_is_unknown_everywhere(store):
     )  # fmt: skip
     history = store.history(problem_id)
     attempt = history.latest_attempt
-    store.add_critique(Critique(attempt_id=attempt.id, verdict=Verdict.UNKNOWN, source=CritiqueSource.CHECK, raw="answer check: free text"))
+    store.add_critique(
+        Critique(attempt_id=attempt.id, verdict=Verdict.UNKNOWN, source=CritiqueSource.CHECK, raw="answer check: free text")
+    )
     summary = verdicts.summary_of(store.history(problem_id), attempt)
     assert summary.standing == Standing.UNKNOWN and summary.label == "? unknown"
     assert (summary.imported.verdict, summary.imported.trusted) == (Verdict.CORRECT, False)

@@ -68,7 +68,9 @@ def test_workers_share_the_queue_and_each_problem_is_worked_once(tmp_path, llm_s
         assert store.counts()[ProblemState.AWAITING_REVIEW] == len(MARKERS)
         assert not any(store.claimed_by(p) for p in store.iter_problem_ids())
     lines = err.splitlines()
-    done = {n: [line for line in lines if re.match(rf"\[worker {n}\] \[\d+/\d+\] problem \d+: awaiting_review", line)] for n in (1, 2)}
+    done = {
+        n: [line for line in lines if re.match(rf"\[worker {n}\] \[\d+/\d+\] problem \d+: awaiting_review", line)] for n in (1, 2)
+    }
     assert done[1] and done[2], "both workers worked problems"
     assert len(done[1]) + len(done[2]) == len(MARKERS)
     assert "rel-tui --auto: 2 workers finished (exit 0, 0)" in lines

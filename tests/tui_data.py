@@ -29,14 +29,25 @@ def record(number: int, text: str | None = None, draft: str = DRAFT, verdict: Ve
         level="1",
     )
     attempts = [
-        Attempt(kind=AttemptKind.GENERATED, text=f"First draft of {number}.\n\nThe answer is $48$.", model="openai:gpt-4o-mini", final_answer="48"),
+        Attempt(
+            kind=AttemptKind.GENERATED,
+            text=f"First draft of {number}.\n\nThe answer is $48$.",
+            model="openai:gpt-4o-mini",
+            final_answer="48",
+        ),
         Attempt(kind=AttemptKind.REVISED, text=draft, model="openai:gpt-4o-mini", final_answer="50", hint="recount the corners"),
     ]
     critiques = [
-        Critique(verdict=Verdict.INCORRECT, source=CritiqueSource.LLM, model="openai:gpt-4o-mini",
-                 first_error_step="Step 2", error_description="The corners were counted twice."),
-        Critique(verdict=verdict, source=CritiqueSource.LLM, model="openai:gpt-4o-mini",
-                 first_error_step=None, error_description=None),
+        Critique(
+            verdict=Verdict.INCORRECT,
+            source=CritiqueSource.LLM,
+            model="openai:gpt-4o-mini",
+            first_error_step="Step 2",
+            error_description="The corners were counted twice.",
+        ),
+        Critique(
+            verdict=verdict, source=CritiqueSource.LLM, model="openai:gpt-4o-mini", first_error_step=None, error_description=None
+        ),
     ]
     return ImportRecord(problem=problem, attempts=attempts, critiques=critiques)
 

@@ -439,11 +439,7 @@ def _store_batches(store: Store, records: Iterable[ImportRecord], size: int, tot
 
 def _text_size(record: ImportRecord) -> int:
     problem = record.problem
-    return (
-        len(problem.text)
-        + len(problem.reference_solution or "")
-        + sum(len(attempt.text) for attempt in record.attempts)
-    )
+    return len(problem.text) + len(problem.reference_solution or "") + sum(len(attempt.text) for attempt in record.attempts)
 
 
 def _add(total: ImportSummary, part: ImportSummary) -> None:

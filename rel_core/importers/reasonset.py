@@ -44,11 +44,7 @@ def looks_like_reasonset(item: object) -> bool:
     if not isinstance(item, dict) or "problem" not in item:
         return False
     solution = item.get("solution")
-    return (
-        isinstance(solution, dict)
-        or ("solution" in item and "ground_truth" in item)
-        or bool(EXPORT_KEYS.intersection(item))
-    )
+    return isinstance(solution, dict) or ("solution" in item and "ground_truth" in item) or bool(EXPORT_KEYS.intersection(item))
 
 
 def record_from_object(item: Any, origin: str, default_source: str, fields: FieldMap) -> ImportRecord:

@@ -96,7 +96,9 @@ def _find_inside(directory: Path, name: str) -> Path | None:
         return None
     resolved, root = path.resolve(), directory.resolve()
     if not resolved.is_relative_to(root):
-        raise TemplateError(f"template {path}: resolves to {resolved}, outside template_dir {root}; copy the file in instead of linking it")
+        raise TemplateError(
+            f"template {path}: resolves to {resolved}, outside template_dir {root}; copy the file in instead of linking it"
+        )
     return path
 
 

@@ -253,7 +253,7 @@ def status_error_message(
     provider = spec.partition(":")[0]
     said = f"({status}: {detail})"
     if kind == ErrorKind.AUTH:
-        fix = f"check {key_env}" if key_env else f"if it needs a key, set api_key_env for [models.\"{spec}\"] in rel.toml"
+        fix = f"check {key_env}" if key_env else f'if it needs a key, set api_key_env for [models."{spec}"] in rel.toml'
         return f"{provider}: the server at {base_url} refused the credentials {said}; {fix}"
     if kind == ErrorKind.NOT_FOUND:
         return (
@@ -343,9 +343,7 @@ def timed_out(exc: BaseException) -> bool:
 
 def connection_refused(exc: BaseException) -> bool:
     """Whether the cause chain holds a refused connection (the aiohttp transport reports it as a timeout)."""
-    return any(
-        isinstance(e, ConnectionRefusedError) or "connect call failed" in str(e).lower() for e in _chain(exc)
-    )
+    return any(isinstance(e, ConnectionRefusedError) or "connect call failed" in str(e).lower() for e in _chain(exc))
 
 
 def estimate_tokens(text: str) -> int:

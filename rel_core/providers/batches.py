@@ -100,8 +100,7 @@ def batch_client_for(llm_client: LLMClient, spec: str) -> BatchClient:
 def no_batch_api(provider: str, base_url: str, status: int | None) -> ProviderError:
     return ProviderError(
         ErrorKind.CONFIG,
-        f"{provider}: the server at {base_url} has no batch API (HTTP {status} on its batch endpoints); "
-        "run without --batch",
+        f"{provider}: the server at {base_url} has no batch API (HTTP {status} on its batch endpoints); run without --batch",
         provider,
         status=status,
     )
@@ -121,7 +120,12 @@ class OpenAIBatches:
 
     def encoded(self, item: BatchItem) -> bytes:
         _, model = split_spec(item.request.model)
-        line = {"custom_id": item.custom_id, "method": "POST", "url": CHAT_URL, "body": self._request_body(model, item.request, False)}
+        line = {
+            "custom_id": item.custom_id,
+            "method": "POST",
+            "url": CHAT_URL,
+            "body": self._request_body(model, item.request, False),
+        }
         return (json.dumps(line, ensure_ascii=False) + "\n").encode()
 
     async def probe(self) -> None:
@@ -130,7 +134,9 @@ class OpenAIBatches:
     async def submit(self, items: list[BatchItem], label: str, on_uploaded: Any) -> tuple[str, str]:
         """(the provider's batch id, its status); `on_uploaded(file_id)` runs between upload and create."""
         content = b"".join(self.encoded(item) for item in items)
-        uploaded = await self._call(self.client.files.create(file=(f"{label}.jsonl", content), purpose="batch"), items[0].request.model)
+        uploaded = await self._call(
+            self.client.files.create(file=(f"{label}.jsonl", content), purpose="batch"), items[0].request.model
+        )
         on_uploaded(uploaded.id)  # written before the batch is created: a kill now can still find it
         batch = await self._call(
             self.client.batches.create(
@@ -228,7 +234,9 @@ class AnthropicBatches:
         await self._call(self.client.messages.batches.list(limit=1), "anthropic", probing=True)
 
     async def submit(self, items: list[BatchItem], label: str, on_uploaded: Any) -> tuple[str, str]:
-        batch = await self._call(self.client.messages.batches.create(requests=[self._entry(i) for i in items]), items[0].request.model)
+        batch = await self._call(
+            self.client.messages.batches.create(requests=[self._entry(i) for i in items]), items[0].request.model
+        )
         return batch.id, batch.processing_status
 
     async def find(self, label: str, input_file_id: str | None, since: datetime, count: int) -> str | None:

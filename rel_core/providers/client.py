@@ -111,7 +111,9 @@ class LLMClient:
             self._mask(exc, provider)  # before it is recorded or shown anywhere
             if exc.completion is not None and provider is not None:  # an empty answer still cost its tokens
                 self._meter(request, exc.completion, provider)
-            exc.llm_call_id = self._record_failure(request, provider, on_delta, started, str(exc), exc.partial_text, exc.completion)
+            exc.llm_call_id = self._record_failure(
+                request, provider, on_delta, started, str(exc), exc.partial_text, exc.completion
+            )
             raise
         except asyncio.CancelledError:
             if sent:  # a cancelled worker's call may still have cost something
@@ -177,7 +179,9 @@ class LLMClient:
                 provider = _make_provider(provider_name, getattr(self.settings, provider_name), base_url, api_key, key_env)
             except ValueError as exc:  # what the SDK's URL parser still refuses
                 raise ProviderError(
-                    ErrorKind.CONFIG, f"{provider_name}: base_url is not usable ({one_line(exc, 120)}); fix {where}", provider_name
+                    ErrorKind.CONFIG,
+                    f"{provider_name}: base_url is not usable ({one_line(exc, 120)}); fix {where}",
+                    provider_name,
                 ) from None
             self._providers[cache_key] = provider
         return self._providers[cache_key]
@@ -221,7 +225,9 @@ class LLMClient:
             cache_write_tokens=completion.cache_write_tokens,
         )
 
-    def _record(self, request: CompletionRequest, provider: Provider, on_delta: DeltaCallback | None, completion: Completion) -> int | None:
+    def _record(
+        self, request: CompletionRequest, provider: Provider, on_delta: DeltaCallback | None, completion: Completion
+    ) -> int | None:
         if self.store is None:
             return None
         # A row, not an LLMCall: validating and dumping a model per call is measurable at 64 in flight.
@@ -301,7 +307,9 @@ def resolve_api_key(spec: str, base_url: str | None, key_env: str | None, own_se
     if key:
         return key
     if own_server and key_env:
-        raise ProviderError(ErrorKind.CONFIG, f"{key_env} is not set: export it (api_key_env for {spec} in rel.toml names it)", provider)
+        raise ProviderError(
+            ErrorKind.CONFIG, f"{key_env} is not set: export it (api_key_env for {spec} in rel.toml names it)", provider
+        )
     effective_url = base_url or os.environ.get(BASE_URL_ENV[provider])
     if own_server or (effective_url and not _is_hosted(provider, effective_url)):
         return NO_KEY
@@ -331,7 +339,9 @@ def check_base_url(provider: str, url: str | None, where: str) -> None:
     except ValueError as exc:
         problem = one_line(exc, 120)
     if problem:
-        raise ProviderError(ErrorKind.CONFIG, f"{provider}: base_url {shown_url(url)!r} is not usable ({problem}); fix {where}", provider)
+        raise ProviderError(
+            ErrorKind.CONFIG, f"{provider}: base_url {shown_url(url)!r} is not usable ({problem}); fix {where}", provider
+        )
 
 
 def _key_of(provider: Provider | None) -> str | None:

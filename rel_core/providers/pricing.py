@@ -119,9 +119,7 @@ def bundled_price(provider: str, model: str) -> Price | None:
     return models.get(model) or models.get(_DATE_SUFFIX.sub("", model))
 
 
-def price_for(
-    spec: str, settings: Settings, answered_model: str | None = None, *, hosted: bool | None = None
-) -> Price | None:
+def price_for(spec: str, settings: Settings, answered_model: str | None = None, *, hosted: bool | None = None) -> Price | None:
     """The price of `spec`: config overrides first, then the bundled table (by the requested name,
     then the name the server answered with). None when either side of the price is unknown.
 

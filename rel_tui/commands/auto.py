@@ -189,7 +189,6 @@ def reclaimed_line(freed: dict[str, int]) -> str:
     return f"took over claims left by holders no longer running: {parts}"
 
 
-
 def _rate(stats: RunStats) -> float:
     """Problems finished per minute."""
     return stats.done / stats.elapsed * 60 if stats.elapsed > 0 else 0.0
@@ -326,8 +325,15 @@ async def _main_batch(
     engine = LoopEngine(store, client, settings)
     observer = BatchBarObserver() if sys.stderr.isatty() else BatchLineObserver()
     runner = BatchRunner(
-        store, client, engine, settings, wait=wait, poll_seconds=poll_seconds, limit=limit,
-        retry_errored=retry_errored, observer=observer,
+        store,
+        client,
+        engine,
+        settings,
+        wait=wait,
+        poll_seconds=poll_seconds,
+        limit=limit,
+        retry_errored=retry_errored,
+        observer=observer,
     )
     try:
         try:  # a missing key, or a server with no batch API, is found now: one line, exit 2
@@ -368,7 +374,9 @@ def batch_exit_code(stats, store: Store) -> int:
 
     collect = f"collect with: rel-tui --db {store.path} --auto --batch"
     if stats.stop_reason == BatchStopReason.SUBMITTED:
-        click.echo(f"{len(stats.batches)} batches in flight ({sum(b.requests for b in stats.batches)} requests); {collect}", err=True)
+        click.echo(
+            f"{len(stats.batches)} batches in flight ({sum(b.requests for b in stats.batches)} requests); {collect}", err=True
+        )
         return EXIT_OK
     if stats.stop_reason == BatchStopReason.REFUSED:
         click.echo(f"Error: run stopped: {one_line(stats.stop_detail)}", err=True)

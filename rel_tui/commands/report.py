@@ -63,13 +63,25 @@ def print_report(report: Report, console: Console) -> None:
 
 def critic_tables(report: Report) -> list[Table]:
     """Two tables, so each fits 80 columns: the critic against experts, and against the answer check."""
-    experts = _table("Critic against expert rulings (positive: incorrect)", "critic model", "critiques", "ruled", "precision", "recall", "step accuracy")
+    experts = _table(
+        "Critic against expert rulings (positive: incorrect)",
+        "critic model",
+        "critiques",
+        "ruled",
+        "precision",
+        "recall",
+        "step accuracy",
+    )
     check = _table("Critic against the answer check", "critic model", "compared", "told", "precision", "recall")
     for row in report.critics:
         ruled, checked = row.against_experts, row.against_check
         steps = f"{_percent(row.step_accuracy)} ({row.steps_right}/{row.steps_compared})"
-        experts.add_row(_name(row.model), str(row.critiques), str(ruled.compared), _percent(ruled.precision), _percent(ruled.recall), steps)
-        check.add_row(_name(row.model), str(checked.compared), str(row.told), _percent(checked.precision), _percent(checked.recall))
+        experts.add_row(
+            _name(row.model), str(row.critiques), str(ruled.compared), _percent(ruled.precision), _percent(ruled.recall), steps
+        )
+        check.add_row(
+            _name(row.model), str(checked.compared), str(row.told), _percent(checked.precision), _percent(checked.recall)
+        )
     check.caption = "told: left out, the check's verdict was in the critic's prompt"
     return [experts, check]
 
@@ -85,8 +97,12 @@ def generator_table(report: Report) -> Table:
     table = _table("Generator", "generator model", "generations", "judged", "first try", "solved", "revisions")
     for row in report.generators:
         table.add_row(
-            _name(row.model), str(row.generations), str(row.judged), _percent(row.first_try_accuracy),
-            str(row.solved), _number(row.revisions_needed, 2),
+            _name(row.model),
+            str(row.generations),
+            str(row.judged),
+            _percent(row.first_try_accuracy),
+            str(row.solved),
+            _number(row.revisions_needed, 2),
         )
     return table
 
@@ -95,8 +111,14 @@ def annotator_table(report: Report) -> Table:
     table = _table("Annotators", "annotator", "items", "median s", "items/h", "accept", "reject", "edit", "skipped")
     for row in report.annotators:
         table.add_row(
-            _name(row.annotator), str(row.items), _number(row.median_seconds), _number(row.items_per_hour),
-            _percent(row.accept_rate), _percent(row.reject_rate), _percent(row.edit_rate), str(row.skipped),
+            _name(row.annotator),
+            str(row.items),
+            _number(row.median_seconds),
+            _number(row.items_per_hour),
+            _percent(row.accept_rate),
+            _percent(row.reject_rate),
+            _percent(row.edit_rate),
+            str(row.skipped),
         )
     return table
 

@@ -37,7 +37,6 @@ def valid_annotator(name: str | None) -> str | None:
     return name if name is not None and ANNOTATOR_PATTERN.fullmatch(name) else None
 
 
-
 def session_command(obj: CliContext) -> Callable[[str], str]:
     """The command line of one browser session's review app, for a validated annotator name."""
     base = [sys.executable, "-m", "rel_tui", "--db", str(obj.db_path.resolve())]
@@ -55,8 +54,15 @@ def session_command(obj: CliContext) -> Callable[[str], str]:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; loopback is for an SSH tunnel.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to listen on.")
-@click.option("--public-url", help="Address browsers use, when a proxy puts the server elsewhere (e.g. https://review.example.org).")
-@click.option(PUBLIC_FLAG, "public", is_flag=True, help="Allow listening on a non-loopback address: anyone who reaches it can review, as any name.")
+@click.option(
+    "--public-url", help="Address browsers use, when a proxy puts the server elsewhere (e.g. https://review.example.org)."
+)
+@click.option(
+    PUBLIC_FLAG,
+    "public",
+    is_flag=True,
+    help="Allow listening on a non-loopback address: anyone who reaches it can review, as any name.",
+)
 @click.pass_obj
 def serve_command(obj: CliContext, host: str, port: int, public_url: str | None, public: bool) -> None:
     """Serve the review app to browsers (textual-serve): one review session per tab.
@@ -66,7 +72,9 @@ def serve_command(obj: CliContext, host: str, port: int, public_url: str | None,
     """
     loopback = is_loopback(host)
     if not loopback and not public:
-        raise ConfigFailure(f"--host {one_line(host)} is not loopback: anyone who reaches it could review without logging in; add {PUBLIC_FLAG} to do it anyway")
+        raise ConfigFailure(
+            f"--host {one_line(host)} is not loopback: anyone who reaches it could review without logging in; add {PUBLIC_FLAG} to do it anyway"
+        )
     default_annotator = obj.annotator
     if default_annotator is not None and valid_annotator(default_annotator) is None:
         raise click.BadParameter(f"{one_line(default_annotator)!r}: letters, digits and ._@- only", param_hint="--annotator")

@@ -45,8 +45,14 @@ class AdjudicateScreen(Screen[None]):
     CSS_PATH = "adjudicate.tcss"
     BINDINGS: ClassVar[list[Binding]] = [
         *(
-            Binding(str(n), f"final({n})", f"Side {n} final", show=n <= 2, id=f"adjudicate.side{n}",
-                    tooltip=f"Make expert {n}'s decision the final one")
+            Binding(
+                str(n),
+                f"final({n})",
+                f"Side {n} final",
+                show=n <= 2,
+                id=f"adjudicate.side{n}",
+                tooltip=f"Make expert {n}'s decision the final one",
+            )
             for n in range(1, 10)
         ),
         Binding("n", "next", "Next", id="adjudicate.next", tooltip="Leave this item for now; show the next disputed one"),
@@ -96,7 +102,11 @@ class AdjudicateScreen(Screen[None]):
             title.update(Text(f"Adjudication · {displayable(self.adjudication.adjudicator)} · nothing disputed is waiting"))
             problem.update("")
             return
-        title.update(Text(f"Adjudication · problem #{self.problem_id} · {len(self.dispute.sides)} experts disagree · 1–9: whose word is final"))
+        title.update(
+            Text(
+                f"Adjudication · problem #{self.problem_id} · {len(self.dispute.sides)} experts disagree · 1–9: whose word is final"
+            )
+        )
         problem.update(Text(displayable(self.dispute.problem.text)))
         sides.mount_all(
             VerticalScroll(Static(side_text(n, side), classes="side-text"), classes="side")

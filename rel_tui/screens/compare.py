@@ -95,10 +95,7 @@ def _word_chunks(old: str, new: str) -> list[Chunk]:
     if max(len(old_tokens), len(new_tokens)) > MAX_WORD_DIFF_TOKENS:
         return [Chunk("replace", old, new)]
     matcher = SequenceMatcher(None, [_word_key(t) for t in old_tokens], [_word_key(t) for t in new_tokens])
-    return [
-        Chunk(tag, "".join(old_tokens[i1:i2]), "".join(new_tokens[j1:j2]))
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
-    ]
+    return [Chunk(tag, "".join(old_tokens[i1:i2]), "".join(new_tokens[j1:j2])) for tag, i1, i2, j1, j2 in matcher.get_opcodes()]
 
 
 def _merged(chunks: list[Chunk]) -> list[Chunk]:

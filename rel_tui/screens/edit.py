@@ -61,9 +61,7 @@ class EditScreen(Screen[int | None]):
         with Horizontal(id="edit-body"):
             yield ProblemPane(id="edit-problem", classes="pane")
             yield TextArea(self.start_text, soft_wrap=True, show_line_numbers=True, id="editor")
-        yield Static(
-            Content(f"ctrl+s saves a new attempt · autosaved every {self.autosave_seconds:g} s"), id="edit-status"
-        )
+        yield Static(Content(f"ctrl+s saves a new attempt · autosaved every {self.autosave_seconds:g} s"), id="edit-status")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -35,12 +35,22 @@ QUEUE_KEYS: list[Row] = [
     ("enter", "", "", "Open the highlighted item"),
 ]
 REJECT_KEYS: list[Row] = [
-    ("1 … 9", "reject.preset_N", "", "Reject at once with that preset reason (config review.reject_presets), while nothing is typed"),
+    (
+        "1 … 9",
+        "reject.preset_N",
+        "",
+        "Reject at once with that preset reason (config review.reject_presets), while nothing is typed",
+    ),
     ("enter", "", "", "Reject with the typed reason (empty: no reason)"),
     ("escape", "dialog.cancel", "", "Close without rejecting"),
 ]
 FILTER_KEYS: list[Row] = [
-    ("1 2 3 4 5 6 0", "filter.state_*", "", "Apply one state at once (awaiting review, accepted, rejected, failed, errored, pending, all), while the words field is empty"),
+    (
+        "1 2 3 4 5 6 0",
+        "filter.state_*",
+        "",
+        "Apply one state at once (awaiting review, accepted, rejected, failed, errored, pending, all), while the words field is empty",
+    ),
     ("tab / shift+tab", "", "", "Move between state, source and words"),
     ("enter", "", "", "Apply the filter (words are searched in problems, drafts and critiques)"),
     ("escape", "dialog.cancel", "", "Keep the current filter"),

@@ -129,7 +129,9 @@ class LabelStepsScreen(Screen[None]):
             return
         steps_list = self.query_one("#steps", OptionList)
         for index, step in enumerate(self.steps):
-            steps_list.replace_option_prompt_at_index(index, step_prompt(step, self.labels.steps.get(step.number), self.critic_step))
+            steps_list.replace_option_prompt_at_index(
+                index, step_prompt(step, self.labels.steps.get(step.number), self.critic_step)
+            )
         self.query_one("#label-summary", Static).update(self.summary())
 
     def summary(self) -> Content:

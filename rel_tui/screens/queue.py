@@ -68,7 +68,9 @@ class QueueScreen(Screen[int | None]):
         self.query_one("#queue-title", Static).update(Text(one_line(f"Queue: {self.session.filter.describe()} · enter: open")))
         self.load_page()
         if not self.query_one(DataTable).row_count:
-            self.query_one("#queue-title", Static).update(Text(one_line(f"No matches: {self.session.filter.describe()} · / filter")))
+            self.query_one("#queue-title", Static).update(
+                Text(one_line(f"No matches: {self.session.filter.describe()} · / filter"))
+            )
         self._move_to_current()
 
     def load_page(self) -> None:

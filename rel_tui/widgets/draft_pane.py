@@ -92,9 +92,7 @@ class DraftPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield RenderedDraft(id="draft-rendered")
-        yield TextArea(
-            read_only=True, soft_wrap=True, show_cursor=False, id="draft-raw", compact=True
-        )
+        yield TextArea(read_only=True, soft_wrap=True, show_cursor=False, id="draft-raw", compact=True)
 
     def show_text(self, text: str, title: Content, first_error: str | None = None) -> None:
         """Show a stored draft, `first_error` the critic's first wrong step; the Markdown rendering
@@ -219,7 +217,6 @@ class DraftPane(Vertical):
     def on_resize(self) -> None:
         if self._rendered_key is None or self._rendered_key[1] != self._render_width():
             self._start_render()
-
 
     # -- steps: the cursor and the critic's first error ---------------------------------------------
 

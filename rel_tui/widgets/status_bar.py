@@ -86,7 +86,7 @@ def verdict_line(history: ProblemHistory | None, attempt: Attempt | None) -> Con
 
 
 class CallStatus(Static):
-    """"waiting for the model… 3 s" from the key press until the first token or the critic's reply."""
+    """ "waiting for the model… 3 s" from the key press until the first token or the critic's reply."""
 
     TICK_SECONDS = 1.0
 
@@ -126,4 +126,6 @@ class CallStatus(Static):
         return int(time.monotonic() - self.started)
 
     def _tick(self) -> None:
-        self.update(Content.assemble(("⏳ ", "bold"), f"{self.waiting_for} {self.elapsed} s", ("  · escape stops it", "$text-muted")))
+        self.update(
+            Content.assemble(("⏳ ", "bold"), f"{self.waiting_for} {self.elapsed} s", ("  · escape stops it", "$text-muted"))
+        )
