@@ -242,6 +242,20 @@ class ReviewSession:
         if not self.back_stack or self.back_stack[-1] != problem_id:
             self.back_stack.append(problem_id)
 
+    def model_calls_refused(self) -> str | None:
+        """Why `r` (regenerate) and `c` (re-critique) are off on the open item, or None when they may run.
+
+        On an overlap item every expert judges the same drafts and critiques, which is what their
+        agreement measures; a new draft or critique would either change the others' material or show
+        them that someone reviewed it (and the hint would say how). An expert's own version is an edit,
+        which the others do not see."""
+        if self.team is None or self.problem_id is None or not self.team.is_overlap(self.problem_id):
+            return None
+        return (
+            f"#{self.problem_id} is an overlap item: every expert judges the same drafts, so r and c are off "
+            "(e makes your own version, which the others do not see)"
+        )
+
     def held_by(self, problem_id: int) -> str | None:
         """Who holds a live claim on the item, as people read it ("auto alice@box pid 123"), if anyone."""
         if self.team and self.team.is_overlap(problem_id):
