@@ -10,11 +10,13 @@ it (`ProblemHistory.accepted_attempt`); agreement figures leave it out (it is no
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import BaseModel
 
 from .claims import ClaimHolder
 from .config import TeamSettings
+from .guidelines import version_in_force
 from .models import Attempt, Decision, Problem, ProblemState, Review
 from .overlap import ADJUDICATED, DISPUTED, OverlapPolicy, TeamReviews
 from .store import Store
@@ -43,17 +45,19 @@ class Dispute(BaseModel):
 class Adjudication:
     """The adjudication queue and its decisions, on a store, for one adjudicator."""
 
-    def __init__(self, team: TeamReviews, adjudicators: Sequence[str], adjudicator: str):
+    def __init__(self, team: TeamReviews, adjudicators: Sequence[str], adjudicator: str, guidelines: Path | None = None):
+        """`guidelines`: review.guidelines, whose version is recorded on each final word, as on the experts' decisions."""
         if adjudicator not in adjudicators:
             raise NotAnAdjudicator(f"{adjudicator!r} is not an adjudicator: add the name to team.adjudicators in the config")
         self.team = team
         self.store = team.store
         self.adjudicator = adjudicator
+        self.guidelines = guidelines
 
     @classmethod
-    def for_settings(cls, store: Store, team: TeamSettings, adjudicator: str) -> Adjudication:
+    def for_settings(cls, store: Store, team: TeamSettings, adjudicator: str, guidelines: Path | None = None) -> Adjudication:
         """From config `[team]`; NotAnAdjudicator if `adjudicator` is not listed there."""
-        return cls(TeamReviews(store, OverlapPolicy.from_settings(team)), team.adjudicators, adjudicator)
+        return cls(TeamReviews(store, OverlapPolicy.from_settings(team)), team.adjudicators, adjudicator, guidelines)
 
     def queue(self, after_id: int = 0, limit: int = 100) -> list[int]:
         """Disputed overlap items with no final word yet, in id order after `after_id`."""
@@ -105,6 +109,7 @@ class Adjudication:
             annotator=self.adjudicator,
             note=note or None,
             role=ADJUDICATED,
+            guideline_version=version_in_force(self.guidelines),
         )
         return self.team.record(review)
 

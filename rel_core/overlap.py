@@ -8,8 +8,8 @@ process, on every host, picks the same ones without storing anything. On an over
   annotators have decided it;
 - an expert who has not decided it yet sees nobody else's decision or edits (`visible_to`);
 - its state follows all its decisions (`settle`): awaiting review until k annotators decided, then
-  accepted or rejected when they agree; when they disagree it stays awaiting review with the
-  detail DISPUTED, in the adjudication queue, until an adjudicator records the final word (a
+  accepted or rejected when they agree (accepts: on the same attempt); when they disagree it stays
+  awaiting review with the detail DISPUTED, in the adjudication queue, until an adjudicator records the final word (a
   review with role `adjudicated`), which then decides the state and what exports use.
 """
 
@@ -91,7 +91,7 @@ _VISIBLE_SEARCH = f"""
 
 # Each annotator's latest live decision on a problem (skips do not count), experts' own only.
 _DECIDERS = """
-    select annotator, decision from reviews r where problem_id = ? and undone_at is null and role is null
+    select annotator, decision, attempt_id from reviews r where problem_id = ? and undone_at is null and role is null
       and decision in ('accepted', 'rejected')
       and id = (select max(id) from reviews r2 where r2.problem_id = r.problem_id and r2.annotator = r.annotator
                 and r2.undone_at is null and r2.role is null and r2.decision in ('accepted', 'rejected'))
@@ -111,7 +111,12 @@ class TeamReviews:
 
     def decisions(self, problem_id: int) -> dict[str, Decision]:
         """annotator → their standing accept or reject of the problem (adjudications left out)."""
-        return {a: Decision(d) for a, d in self.store.conn.execute(_DECIDERS, [problem_id]).fetchall()}
+        return {a: decision for a, (decision, _) in self._decided(problem_id).items()}
+
+    def _decided(self, problem_id: int) -> dict[str, tuple[Decision, int | None]]:
+        """annotator → their standing accept or reject, and the attempt it was on."""
+        rows = self.store.conn.execute(_DECIDERS, [problem_id]).fetchall()
+        return {a: (Decision(d), attempt_id) for a, d, attempt_id in rows}
 
     def adjudication(self, problem_id: int) -> Review | None:
         """The live final word of an adjudicator on the problem, if any."""
@@ -282,11 +287,16 @@ class TeamReviews:
         final = self.adjudication(problem_id)
         if final is not None:
             return DECISION_STATE[final.decision], final.note
-        decisions = self.decisions(problem_id)
-        if len(decisions) < self.policy.k:
+        decided = self._decided(problem_id)
+        if len(decided) < self.policy.k:
             return ProblemState.AWAITING_REVIEW, None
-        if len(set(decisions.values())) == 1:
-            return DECISION_STATE[next(iter(decisions.values()))], None
+        decisions = {decision for decision, _ in decided.values()}
+        if decisions == {Decision.REJECTED}:
+            return ProblemState.REJECTED, None
+        # Accepting different attempts (one expert's own edit, say) is a disagreement too: the
+        # export takes one text, and which one must not depend on who decided last.
+        if decisions == {Decision.ACCEPTED} and len({attempt_id for _, attempt_id in decided.values()}) == 1:
+            return ProblemState.ACCEPTED, None
         return ProblemState.AWAITING_REVIEW, DISPUTED
 
     # -- what an expert may see ------------------------------------------------------------------
