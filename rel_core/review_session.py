@@ -328,8 +328,13 @@ class ReviewSession:
         return labels.undo_last_label(self.store, self.annotator)
 
     def undo_latest(self) -> labels.LabelAction | Review | None:
-        """Take back this expert's latest label action or decision, whichever came last."""
-        return labels.undo_latest(self.store, self.annotator)
+        """Take back this expert's latest label action or decision, whichever came last; an
+        overlap item's state then follows the decisions that still stand (as `undo` does)."""
+        with self.store.transaction():
+            undone = labels.undo_latest(self.store, self.annotator)
+            if isinstance(undone, Review) and self.team and self.team.is_overlap(undone.problem_id):
+                self.team.settle(undone.problem_id)
+            return undone
 
     def toggle_ruling(self, critique_id: int, aspect: labels.RulingAspect) -> bool:
         """Agree, or (pressed again) disagree, with the critique on one aspect; True: agree.

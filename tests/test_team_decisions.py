@@ -105,3 +105,25 @@ async def test_guideline_versions_on_overlap_decisions_and_on_the_final_word(db,
         ("bob", None, version_of("Rules, second edition.\n")),
         ("dana", "adjudicated", version_of("Rules, third edition.\n")),
     ]
+
+
+async def test_undo_in_the_tui_settles_the_overlap_item_again(db):
+    """Alice accepted first, bob agreed: accepted. Alice's `u` takes hers back: one decision is left,
+    so the item awaits review again (it must not stay accepted, and exported, on bob's word alone)."""
+    with Store(db) as store:
+        alice, bob = experts(store)
+        alice.decide(Decision.ACCEPTED, 2)
+        bob.decide(Decision.ACCEPTED, 2)
+        alice.close()
+        bob.close()
+        assert store.get_problem(1).state == ProblemState.ACCEPTED
+    app = ReviewApp(db, Settings(team=TeamSettings(overlap=1.0, overlap_k=2)), "alice")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.pause()
+        await pilot.press("u")
+        await pilot.pause()
+        assert app.session.problem_id == 1  # reopened, to decide again
+    with Store(db) as store:
+        problem = store.get_problem(1)
+        assert (problem.state, problem.state_detail) == (ProblemState.AWAITING_REVIEW, None)
+        assert exported(store) == []
