@@ -8,12 +8,15 @@ import io
 import json
 
 import pytest
+from textual.widgets import Static
 from tui_data import make_db
 
+from rel_core import labels
 from rel_core.adjudication import Adjudication
 from rel_core.config import ReviewSettings, Settings, TeamSettings
 from rel_core.exporters import write_export
-from rel_core.models import Decision, ProblemState
+from rel_core.labels import Rating, RulingAspect
+from rel_core.models import CritiqueSource, Decision, ProblemState
 from rel_core.overlap import DISPUTED, OverlapPolicy, TeamReviews
 from rel_core.review_session import ReviewSession
 from rel_core.store import Store
@@ -127,3 +130,49 @@ async def test_undo_in_the_tui_settles_the_overlap_item_again(db):
         problem = store.get_problem(1)
         assert (problem.state, problem.state_detail) == (ProblemState.AWAITING_REVIEW, None)
         assert exported(store) == []
+
+
+def label_attempt_2(store: Store) -> None:
+    """Alice: step 1 good, step 2 her first error with a comment, disagrees with the critic's verdict.
+    Bob: step 1 flagged, step 2 good, agrees with it. Then alice rejects and bob accepts."""
+    critique = next(c.id for c in store.history(1).critiques_for(2) if c.source == CritiqueSource.LLM)
+    labels.label_step(store, 2, 1, Rating.GOOD, "alice")
+    labels.mark_first_error(store, 2, 2, "alice")
+    labels.comment_step(store, 2, 2, "alice", "the corners are counted twice")
+    labels.rule_on_critique(store, critique, RulingAspect.VERDICT, False, "alice")
+    labels.toggle_flag(store, 2, 1, "bob")
+    labels.label_step(store, 2, 2, Rating.GOOD, "bob")
+    labels.rule_on_critique(store, critique, RulingAspect.VERDICT, True, "bob")
+    labels.label_step(store, 1, 1, Rating.BAD, "bob")  # on another attempt: not what he decided on
+    alice, bob = experts(store)
+    alice.decide(Decision.REJECTED, 2, note="step 2 is wrong")
+    bob.decide(Decision.ACCEPTED, 2)
+    alice.close()
+    bob.close()
+
+
+def test_the_adjudicator_gets_each_experts_labels_with_their_decision(db):
+    with Store(db) as store:
+        label_attempt_2(store)
+        alice, bob = Adjudication(TeamReviews(store, EVERYTHING), ["dana"], "dana").dispute(1).sides
+    assert [(s.step, s.rating, s.flagged, s.comment) for s in alice.step_labels] == [
+        (1, Rating.GOOD, False, None),
+        (2, Rating.BAD, False, "the corners are counted twice"),
+    ]
+    assert [(s.step, s.rating, s.flagged) for s in bob.step_labels] == [(1, None, True), (2, Rating.GOOD, False)]
+    assert [(r.aspect, r.agrees) for r in alice.rulings] == [(RulingAspect.VERDICT, False)]
+    assert [(r.aspect, r.agrees) for r in bob.rulings] == [(RulingAspect.VERDICT, True)]
+
+
+async def test_the_adjudication_screen_shows_the_labels_side_by_side(db):
+    with Store(db) as store:
+        label_attempt_2(store)
+    settings = Settings(team=TeamSettings(overlap=1.0, overlap_k=2, adjudicators=["dana"]))
+    app = ReviewApp(db, settings, "dana", adjudicate=True)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.pause()
+        alice, bob = (str(side.render()) for side in app.screen.query(".side-text").results(Static))
+    assert "alice" in alice and "Step 1: +1" in alice and "Step 2: −1 “the corners are counted twice”" in alice
+    assert "On the critic's verdict: disagrees" in alice
+    assert "bob" in bob and "Step 1: ⚑ flagged" in bob and "Step 2: +1" in bob
+    assert "On the critic's verdict: agrees" in bob and "−1" not in bob
