@@ -9,8 +9,9 @@ process, on every host, picks the same ones without storing anything. On an over
 - an expert who has not decided it yet sees nobody else's decision or edits (`visible_to`);
 - its state follows all its decisions (`settle`): awaiting review until k annotators decided, then
   accepted or rejected when they agree (accepts: on the same attempt); when they disagree it stays
-  awaiting review with the detail DISPUTED, in the adjudication queue, until an adjudicator records the final word (a
-  review with role `adjudicated`), which then decides the state and what exports use.
+  awaiting review with the detail DISPUTED, in the adjudication queue, until an adjudicator
+  records the final word (a review with role `adjudicated`), which then decides the state and
+  what exports use.
 """
 
 from __future__ import annotations
@@ -88,6 +89,12 @@ _VISIBLE_SEARCH = f"""
     union select a.problem_id from critiques c join attempts a on a.id = c.attempt_id
         where c.id in (select rowid from critiques_fts where critiques_fts match ?) and not {_OTHERS_EDIT}
 """
+
+# This annotator (the parameter) has a live accept or reject of problem `p`.
+_MINE = (
+    "exists (select 1 from reviews r where r.problem_id = p.id and r.annotator = ? and r.undone_at is null "
+    "and r.role is null and r.decision in ('accepted', 'rejected'))"
+)
 
 # Each annotator's latest live decision on a problem (skips do not count), experts' own only.
 _DECIDERS = """
@@ -328,13 +335,6 @@ class TeamReviews:
         if self.may_see_others(problem_id, annotator):
             return rulings
         return [r for r in rulings if r.source != RulingSource.EXPERT or r.annotator == annotator]
-
-
-# This annotator (the parameter) has a live accept or reject of problem `p`.
-_MINE = (
-    "exists (select 1 from reviews r where r.problem_id = p.id and r.annotator = ? and r.undone_at is null "
-    "and r.role is null and r.decision in ('accepted', 'rejected'))"
-)
 
 
 def team_for(store: Store, policy: OverlapPolicy | None) -> TeamReviews | None:
