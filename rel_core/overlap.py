@@ -8,9 +8,10 @@ process, on every host, picks the same ones without storing anything. On an over
   annotators have decided it;
 - an expert who has not decided it yet sees nobody else's decision or edits (`visible_to`);
 - its state follows all its decisions (`settle`): awaiting review until k annotators decided, then
-  accepted or rejected when they agree; when they disagree it stays awaiting review with the
-  detail DISPUTED, in the adjudication queue, until an adjudicator records the final word (a
-  review with role `adjudicated`), which then decides the state and what exports use.
+  accepted or rejected when they agree (accepts: on the same attempt); when they disagree it stays
+  awaiting review with the detail DISPUTED, in the adjudication queue, until an adjudicator
+  records the final word (a review with role `adjudicated`), which then decides the state and
+  what exports use.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from .claims import ClaimHolder, holder_is_dead, this_host
-from .models import AttemptKind, Decision, ProblemHistory, ProblemState, Review, utcnow
-from .store import DECISION_STATE, Store, _claim_values, _future
+from .labels import Ruling, RulingSource
+from .models import Attempt, AttemptKind, Decision, ProblemHistory, ProblemState, QueueItem, Review, utcnow
+from .store import DECISION_STATE, Store, _claim_values, _fts_query, _future, _queue_verdict
 
 ADJUDICATED = "adjudicated"
 DISPUTED = "disputed: awaiting adjudication"
@@ -69,9 +71,34 @@ class OverlapPolicy(BaseModel):
         return " and ".join(parts) or "1", params
 
 
+# Another expert's edit, as SQL on attempts `a` with this annotator's name as the parameter: the
+# same rule as `_others_edit` (an edit is a human_edit attempt whose model names its expert).
+_OTHERS_EDIT = "(a.kind = 'human_edit' and coalesce(a.model, '') != 'expert:' || ?)"
+
+
+def _others_edit(attempt: Attempt, annotator: str) -> bool:
+    return attempt.kind == AttemptKind.HUMAN_EDIT and attempt.model != f"expert:{annotator}"
+
+
+# The queue's text search (rel_core.store's) over what this annotator may see of an overlap item:
+# the problem, and drafts and critiques that are not another expert's edit.
+_VISIBLE_SEARCH = f"""
+    select rowid from problems_fts where problems_fts match ?
+    union select a.problem_id from attempts a
+        where a.id in (select rowid from attempts_fts where attempts_fts match ?) and not {_OTHERS_EDIT}
+    union select a.problem_id from critiques c join attempts a on a.id = c.attempt_id
+        where c.id in (select rowid from critiques_fts where critiques_fts match ?) and not {_OTHERS_EDIT}
+"""
+
+# This annotator (the parameter) has a live accept or reject of problem `p`.
+_MINE = (
+    "exists (select 1 from reviews r where r.problem_id = p.id and r.annotator = ? and r.undone_at is null "
+    "and r.role is null and r.decision in ('accepted', 'rejected'))"
+)
+
 # Each annotator's latest live decision on a problem (skips do not count), experts' own only.
 _DECIDERS = """
-    select annotator, decision from reviews r where problem_id = ? and undone_at is null and role is null
+    select annotator, decision, attempt_id from reviews r where problem_id = ? and undone_at is null and role is null
       and decision in ('accepted', 'rejected')
       and id = (select max(id) from reviews r2 where r2.problem_id = r.problem_id and r2.annotator = r.annotator
                 and r2.undone_at is null and r2.role is null and r2.decision in ('accepted', 'rejected'))
@@ -91,7 +118,12 @@ class TeamReviews:
 
     def decisions(self, problem_id: int) -> dict[str, Decision]:
         """annotator → their standing accept or reject of the problem (adjudications left out)."""
-        return {a: Decision(d) for a, d in self.store.conn.execute(_DECIDERS, [problem_id]).fetchall()}
+        return {a: decision for a, (decision, _) in self._decided(problem_id).items()}
+
+    def _decided(self, problem_id: int) -> dict[str, tuple[Decision, int | None]]:
+        """annotator → their standing accept or reject, and the attempt it was on."""
+        rows = self.store.conn.execute(_DECIDERS, [problem_id]).fetchall()
+        return {a: (Decision(d), attempt_id) for a, d, attempt_id in rows}
 
     def adjudication(self, problem_id: int) -> Review | None:
         """The live final word of an adjudicator on the problem, if any."""
@@ -107,20 +139,78 @@ class TeamReviews:
 
     # -- the queue and claims -----------------------------------------------------------------
 
-    def queue_condition(self, annotator: str) -> tuple[str, list[Any]] | None:
-        """For `Store.queue`: leave out overlap items this annotator decided, or that k annotators decided."""
+    def queue_condition(self, annotator: str, search: str | None = None) -> tuple[str, list[Any]] | None:
+        """For `Store.queue`: leave out overlap items this annotator decided, or that k annotators decided;
+        with `search`, an overlap item they have not decided matches only on what they may see of it
+        (another expert's edit must not make it match, or the queue would tell what the edit says)."""
         if not self.policy.enabled:
             return None
+        condition, params = self._open_condition(annotator)
+        if search:
+            overlap, overlap_params = self.policy.sql("p")
+            hidden = f"({overlap}) and not {_MINE}"
+            condition = f"({condition}) and (not ({hidden}) or p.id in ({_VISIBLE_SEARCH}))"
+            query = _fts_query(search)
+            params += [*overlap_params, annotator, query, query, annotator, query, annotator]
+        return condition, params
+
+    def _open_condition(self, annotator: str) -> tuple[str, list[Any]]:
         overlap, params = self.policy.sql("p")
         deciders = (
             "select count(distinct annotator) from reviews r where r.problem_id = p.id and r.undone_at is null "
             "and r.role is null and r.decision in ('accepted', 'rejected')"
         )
-        mine = (
-            "exists (select 1 from reviews r where r.problem_id = p.id and r.annotator = ? and r.undone_at is null "
-            "and r.role is null and r.decision in ('accepted', 'rejected'))"
+        return f"not ({overlap}) or (not {_MINE} and ({deciders}) < ?)", [*params, annotator, self.policy.k]
+
+    def hidden_from(self, problem_ids: list[int], annotator: str) -> set[int]:
+        """Which of these problems are overlap items the annotator has not decided: where others' work is hidden."""
+        if not self.policy.enabled or not problem_ids:
+            return set()
+        overlap, params = self.policy.sql("p")
+        marks = ", ".join("?" for _ in problem_ids)
+        rows = self.store.conn.execute(
+            f"select p.id from problems p where p.id in ({marks}) and ({overlap}) and not {_MINE}",
+            [*problem_ids, *params, annotator],
         )
-        return f"not ({overlap}) or (not {mine} and ({deciders}) < ?)", [*params, annotator, self.policy.k]
+        return {int(row[0]) for row in rows}
+
+    def visible_queue(self, items: list[QueueItem], annotator: str) -> list[QueueItem]:
+        """Queue rows as the annotator may see them: on an overlap item they have not decided, the
+        attempt count and the verdict (of the latest attempt) leave out other experts' edits."""
+        hidden = sorted(self.hidden_from([item.id for item in items], annotator))
+        if not hidden:
+            return items
+        marks = ", ".join("?" for _ in hidden)
+        rows = self.store.conn.execute(
+            f"select a.problem_id, count(*), max(a.id) from attempts a where a.problem_id in ({marks}) "
+            f"and not {_OTHERS_EDIT} group by a.problem_id",
+            [*hidden, annotator],
+        ).fetchall()
+        seen = {int(problem_id): (count, latest) for problem_id, count, latest in rows}
+        summaries = self.store._summaries(latest for _, latest in seen.values())
+        visible = []
+        for item in items:
+            if item.id in hidden:
+                count, latest = seen.get(item.id, (0, None))
+                item = item.model_copy(update={"attempts": count, **_queue_verdict(summaries.get(latest))})
+            visible.append(item)
+        return visible
+
+    def visible_skip_counts(self, counts: dict[int, int], annotator: str) -> dict[int, int]:
+        """Skip counts as the annotator may see them: on an overlap item they have not decided, their own only."""
+        hidden = sorted(self.hidden_from(list(counts), annotator))
+        if not hidden:
+            return counts
+        marks = ", ".join("?" for _ in hidden)
+        own = dict(
+            self.store.conn.execute(
+                f"select problem_id, count(*) from reviews where problem_id in ({marks}) and annotator = ? "
+                "and decision = 'skipped' and undone_at is null group by problem_id",
+                [*hidden, annotator],
+            ).fetchall()
+        )
+        visible = {pid: count for pid, count in counts.items() if pid not in hidden}
+        return visible | own
 
     def claim(self, problem_id: int, holder: ClaimHolder, annotator: str, ttl_seconds: float) -> bool:
         """One of the k claims on an overlap item; False when k other annotators have decided or
@@ -204,11 +294,16 @@ class TeamReviews:
         final = self.adjudication(problem_id)
         if final is not None:
             return DECISION_STATE[final.decision], final.note
-        decisions = self.decisions(problem_id)
-        if len(decisions) < self.policy.k:
+        decided = self._decided(problem_id)
+        if len(decided) < self.policy.k:
             return ProblemState.AWAITING_REVIEW, None
-        if len(set(decisions.values())) == 1:
-            return DECISION_STATE[next(iter(decisions.values()))], None
+        decisions = {decision for decision, _ in decided.values()}
+        if decisions == {Decision.REJECTED}:
+            return ProblemState.REJECTED, None
+        # Accepting different attempts (one expert's own edit, say) is a disagreement too: the
+        # export takes one text, and which one must not depend on who decided last.
+        if decisions == {Decision.ACCEPTED} and len({attempt_id for _, attempt_id in decided.values()}) == 1:
+            return ProblemState.ACCEPTED, None
         return ProblemState.AWAITING_REVIEW, DISPUTED
 
     # -- what an expert may see ------------------------------------------------------------------
@@ -225,7 +320,7 @@ class TeamReviews:
         problem_id = history.problem.id
         if problem_id is None or self.may_see_others(problem_id, annotator):
             return history
-        hidden = {a.id for a in history.attempts if a.kind == AttemptKind.HUMAN_EDIT and a.model != f"expert:{annotator}"}
+        hidden = {a.id for a in history.attempts if _others_edit(a, annotator)}
         return history.model_copy(
             update={
                 "reviews": [r for r in history.reviews if r.annotator == annotator],
@@ -233,6 +328,13 @@ class TeamReviews:
                 "critiques": [c for c in history.critiques if c.attempt_id not in hidden],
             }
         )
+
+    def visible_rulings(self, problem_id: int, rulings: list[Ruling], annotator: str) -> list[Ruling]:
+        """Rulings on the critic as the annotator may see them: on an overlap item they have not
+        decided, other experts' agree/disagree are left out (the answer check's stay)."""
+        if self.may_see_others(problem_id, annotator):
+            return rulings
+        return [r for r in rulings if r.source != RulingSource.EXPERT or r.annotator == annotator]
 
 
 def team_for(store: Store, policy: OverlapPolicy | None) -> TeamReviews | None:

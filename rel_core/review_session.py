@@ -188,14 +188,15 @@ class ReviewSession:
 
     def queue_page(self, after_id: int, limit: int) -> list[QueueItem]:
         """Up to `limit` items of the filtered queue with ids above `after_id`."""
-        return self.store.queue(
+        items = self.store.queue(
             states=self.filter.states or None,
             source=self.filter.source,
             search=self.filter.search,
             after_id=after_id,
             limit=limit,
-            condition=self.team.queue_condition(self.annotator) if self.team else None,
+            condition=self.team.queue_condition(self.annotator, self.filter.search) if self.team else None,
         )
+        return self.team.visible_queue(items, self.annotator) if self.team else items
 
     def close(self) -> None:
         """Give up the claim on the open item (leaving the app)."""
@@ -242,6 +243,20 @@ class ReviewSession:
         if not self.back_stack or self.back_stack[-1] != problem_id:
             self.back_stack.append(problem_id)
 
+    def model_calls_refused(self) -> str | None:
+        """Why `r` (regenerate) and `c` (re-critique) are off on the open item, or None when they may run.
+
+        On an overlap item every expert judges the same drafts and critiques, which is what their
+        agreement measures; a new draft or critique would either change the others' material or show
+        them that someone reviewed it (and the hint would say how). An expert's own version is an edit,
+        which the others do not see."""
+        if self.team is None or self.problem_id is None or not self.team.is_overlap(self.problem_id):
+            return None
+        return (
+            f"#{self.problem_id} is an overlap item: every expert judges the same drafts, so r and c are off "
+            "(e makes your own version, which the others do not see)"
+        )
+
     def held_by(self, problem_id: int) -> str | None:
         """Who holds a live claim on the item, as people read it ("auto alice@box pid 123"), if anyone."""
         if self.team and self.team.is_overlap(problem_id):
@@ -255,8 +270,9 @@ class ReviewSession:
         return self.store.counts()
 
     def skip_counts(self, problem_ids: list[int]) -> dict[int, int]:
-        """How often each item was skipped, for the queue's skip marks."""
-        return self.store.skip_counts(problem_ids)
+        """How often each item was skipped, for the queue's skip marks (on an overlap item not decided yet: by this expert)."""
+        counts = self.store.skip_counts(problem_ids)
+        return self.team.visible_skip_counts(counts, self.annotator) if self.team else counts
 
     # -- the expert's edits (autosaved drafts and saved human_edit attempts) ----------------------
 
@@ -312,15 +328,41 @@ class ReviewSession:
         return labels.undo_last_label(self.store, self.annotator)
 
     def undo_latest(self) -> labels.LabelAction | Review | None:
-        """Take back this expert's latest label action or decision, whichever came last."""
-        return labels.undo_latest(self.store, self.annotator)
+        """Take back this expert's latest label action or decision, whichever came last; an
+        overlap item's state then follows the decisions that still stand (as `undo` does)."""
+        with self.store.transaction():
+            undone = labels.undo_latest(self.store, self.annotator)
+            if isinstance(undone, Review) and self.team and self.team.is_overlap(undone.problem_id):
+                self.team.settle(undone.problem_id)
+            return undone
 
     def toggle_ruling(self, critique_id: int, aspect: labels.RulingAspect) -> bool:
-        """Agree, or (pressed again) disagree, with the critique on one aspect; True: agree."""
-        return labels.toggle_ruling(self.store, critique_id, aspect, self.annotator)
+        """Agree, or (pressed again) disagree, with the critique on one aspect; True: agree.
+
+        On an overlap item not decided yet, the key toggles this expert's own ruling: which way it
+        goes must not depend on (and so tell) how another expert ruled."""
+        if not self._hides_others():
+            return labels.toggle_ruling(self.store, critique_id, aspect, self.annotator)
+        with self.store.transaction():
+            own = labels.standing_ruling(self.rulings([critique_id]), critique_id, aspect, labels.RulingSource.EXPERT)
+            agrees = own is None or not own.agrees
+            labels.rule_on_critique(self.store, critique_id, aspect, agrees, self.annotator)
+        return agrees
 
     def rulings(self, critique_ids: list[int]) -> list[labels.Ruling]:
-        return labels.rulings(self.store, critique_ids)
+        """The rulings on these critiques of the open item that this expert may see."""
+        found = labels.rulings(self.store, critique_ids)
+        if self.team is None or self.problem_id is None:
+            return found
+        return self.team.visible_rulings(self.problem_id, found, self.annotator)
+
+    def _hides_others(self) -> bool:
+        """Whether other experts' work on the open item is hidden from this expert (an overlap item not decided yet)."""
+        return (
+            self.team is not None
+            and self.problem_id is not None
+            and not self.team.may_see_others(self.problem_id, self.annotator)
+        )
 
 
 def _answer_only(attempt: Attempt) -> Attempt:

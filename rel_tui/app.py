@@ -72,7 +72,9 @@ class ReviewApp(App[int]):
             guidelines=settings.review.guidelines,
             overlap=OverlapPolicy.from_settings(settings.team),
         )
-        self.adjudication = Adjudication.for_settings(self.store, settings.team, annotator) if adjudicate else None
+        self.adjudication = (
+            Adjudication.for_settings(self.store, settings.team, annotator, settings.review.guidelines) if adjudicate else None
+        )
         self._engine = None
         self._engine_build: asyncio.Future | None = None
         self._checker = None

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from rel_core.report import Report, ReportFilter, build_report
 from rel_core.terminal_text import one_line
+from rel_tui.commands.agreement import agreement_command
 from rel_tui.context import CliContext
 
 
@@ -37,11 +38,23 @@ def _day(value: datetime | None):
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="From this UTC date on (YYYY-MM-DD, inclusive).")
 @click.option("--until", type=click.DateTime(formats=["%Y-%m-%d"]), help="Up to this UTC date (YYYY-MM-DD, inclusive).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object, for machines.")
-@click.pass_obj
-def report_command(obj: CliContext, source: str | None, since: datetime | None, until: datetime | None, as_json: bool) -> None:
+@click.option(
+    "--agreement", is_flag=True, help="Inter-annotator agreement instead (kappa and alpha; the same as `rel-tui agreement`)."
+)
+@click.pass_context
+def report_command(
+    ctx: click.Context, source: str | None, since: datetime | None, until: datetime | None, as_json: bool, agreement: bool
+) -> None:
     """The critic's precision, recall and step accuracy against expert rulings and the answer check;
     the generator's first-try accuracy; each annotator's pace and decisions; spend per verified
-    worked solution. Reads only: works on a read-only database."""
+    worked solution. `--agreement`: how well the annotators agree instead. Reads only: works on a
+    read-only database."""
+    if agreement:
+        if source or since or until:  # agreement is over every standing decision: a silent filter would mislead
+            raise click.UsageError("--agreement takes no --source, --since or --until")
+        ctx.invoke(agreement_command, as_json=as_json)
+        return
+    obj: CliContext = ctx.obj
     filters = ReportFilter(source=source, since=_day(since), until=_day(until))
     if filters.since and filters.until and filters.since > filters.until:
         raise click.BadParameter("--since is after --until", param_hint="--since")

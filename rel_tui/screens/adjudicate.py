@@ -18,7 +18,9 @@ from textual.widgets import Footer, Static
 
 from rel_core.adjudication import Adjudication, Dispute, ExpertSide
 from rel_core.claims import ClaimHolder
+from rel_core.labels import RulingAspect
 from rel_core.models import Decision
+from rel_core.terminal_text import one_line
 from rel_tui.database_write import database_write
 from rel_tui.latex import displayable
 
@@ -33,11 +35,29 @@ def side_text(number: int, side: ExpertSide) -> Text:
     text = Text.assemble((f"{number}  ", "bold"), (displayable(side.annotator), "bold"), ": ", (label, style))
     if side.note:
         text.append(f"\nReason: {displayable(side.note)}")
+    text.append(labels_text(side))
     if side.attempt is not None:
         text.append(f"\n\nAttempt #{side.attempt.id} ({side.attempt.kind})\n", style="dim")
         text.append(displayable(side.attempt.text))
     else:
         text.append("\n\n(no attempt)", style="dim")
+    return text
+
+
+RATING_MARK = {1: "+1", 0: "0", -1: "−1"}
+
+
+def labels_text(side: ExpertSide) -> Text:
+    """The expert's labels on the attempt they decided on: per step, then their rulings on the critic."""
+    text = Text()
+    for label in side.step_labels:
+        marks = [RATING_MARK[label.rating] if label.rating is not None else "", "⚑ flagged" if label.flagged else ""]
+        if label.comment:
+            marks.append(f"“{one_line(label.comment)}”")
+        text.append(f"\nStep {label.step}: {displayable(' '.join(m for m in marks if m))}")
+    for ruling in side.rulings:
+        what = "verdict" if ruling.aspect == RulingAspect.VERDICT else "first wrong step"
+        text.append(f"\nOn the critic's {what}: {'agrees' if ruling.agrees else 'disagrees'}")
     return text
 
 

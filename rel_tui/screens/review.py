@@ -638,6 +638,8 @@ class ReviewScreen(Screen[None]):
     # -- regenerate and re-critique (workers post messages; the handlers below change the UI) ---------
 
     def action_regenerate(self) -> None:
+        if self.model_calls_refused():
+            return
         if self.generating:
             self.notify("A generation is already running (escape cancels it).", severity="warning", markup=False)
             return
@@ -661,7 +663,16 @@ class ReviewScreen(Screen[None]):
         stream.flush()
         self.post_message(DraftFinished(problem_id, result.attempt, result.critique))
 
+    def model_calls_refused(self) -> bool:
+        """True, after saying why, when the session refuses r and c on the open item (overlap items)."""
+        reason = self.session.model_calls_refused()
+        if reason is not None:
+            self.notify(reason, severity="warning", timeout=6, markup=False)
+        return reason is not None
+
     def action_recritique(self) -> None:
+        if self.model_calls_refused():
+            return
         if self.attempt is None:
             self.notify("There is no attempt to criticise yet.", severity="warning", markup=False)
             return
