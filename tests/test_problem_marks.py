@@ -163,16 +163,22 @@ def test_every_export_leaves_marked_problems_out_unless_asked(db, tmp_path):
         for problem_id in (1, 2, 3):
             accept(store, problem_id)
         attempt = store.history(2).latest_attempt
-        labels.label_step(store, attempt.id, 1, labels.Rating.GOOD, "ana", step_hash=labels.step_hash(split_steps(attempt.text)[0]))
+        labels.label_step(
+            store, attempt.id, 1, labels.Rating.GOOD, "ana", step_hash=labels.step_hash(split_steps(attempt.text)[0])
+        )
         problem_marks.mark(store, 2, "ana", MarkKind.DUPLICATE, "of #1")
         for fmt in ("openai", "anthropic", "jsonl", "reasonset"):
             assert len(export(store, fmt)) == 2, fmt
         assert {r["id"] for r in export(store, "jsonl")} == {1, 3}
-        assert export(store, "prm800k") == [] and export(store, "kto") and 2 not in {r["problem_id"] for r in export(store, "kto")}
+        assert (
+            export(store, "prm800k") == [] and export(store, "kto") and 2 not in {r["problem_id"] for r in export(store, "kto")}
+        )
         assert all(r["problem_id"] != 2 for fmt in ("trl-steps", "dpo") for r in export(store, fmt))
         included = {r["id"]: r for r in export(store, "jsonl", include_marked=True)}
         assert set(included) == {1, 2, 3} and "marks" not in included[1]
-        assert included[2]["marks"] == [{"kind": "duplicate", "note": "of #1", "annotator": "ana", "created_at": included[2]["marks"][0]["created_at"]}]
+        assert included[2]["marks"] == [
+            {"kind": "duplicate", "note": "of #1", "annotator": "ana", "created_at": included[2]["marks"][0]["created_at"]}
+        ]
         [prm] = export(store, "prm800k", include_marked=True)
         assert prm["label"]["finish_reason"] == "bad_problem"  # PRM800K's own word for it
         [row] = export(store, "marks")
@@ -210,7 +216,10 @@ def test_status_and_report_count_the_marks(db):
         problem_marks.mark(store, 3, "ana", MarkKind.WRONG_REFERENCE)
         report = build_report(store)
         assert report.marks.problems == 2
-        assert report.marks.by_kind == {"wrong_reference": 2, "ambiguous": 1} and report.marks.by_annotator == {"ana": 2, "bob": 1}
+        assert report.marks.by_kind == {"wrong_reference": 2, "ambiguous": 1} and report.marks.by_annotator == {
+            "ana": 2,
+            "bob": 1,
+        }
         # The marked problems' critiques are no evidence on the critic: only problem 2's count.
         assert sum(c.critiques for c in report.critics) == 2
     result = subprocess.run(
@@ -259,4 +268,6 @@ def test_m012_adds_problem_marks_to_a_database_with_data(tmp_path):
                 "insert into problem_marks (problem_id, annotator, kind, created_at) values (1, 'ana', 'ambiguous', 't')"
             )
         with pytest.raises(Exception, match="CHECK"):
-            store.conn.execute("insert into problem_marks (problem_id, annotator, kind, created_at) values (1, 'bob', 'meh', 't')")
+            store.conn.execute(
+                "insert into problem_marks (problem_id, annotator, kind, created_at) values (1, 'bob', 'meh', 't')"
+            )
