@@ -134,7 +134,7 @@ def test_auto_skips_a_marked_problem(tmp_path, llm_server):
         script.on(marker, "generate", solution("42")).on(marker, "critic", critic_json("correct"))
     llm_server.respond_with(script)
     process = start(db, environment(tmp_path, llm_server), "--max-iterations", "0")
-    out, err = process.communicate(timeout=90)
+    _, err = process.communicate(timeout=90)
     assert process.returncode == 0, err
     assert script.steps("[K2]") == [] and script.steps("[K1]") and script.steps("[K3]")
     with Store(db) as store:
