@@ -22,6 +22,11 @@ teach as much as an accepted one's): prm800k, trl-steps, dpo, kto as JSON Lines,
 Hugging Face dataset folder (rel_core.hf_dataset). Every label in them says where it came from:
 `expert:<annotator>`, `critic:<model>` or `answer_check`.
 
+Problems marked broken (rel_core.problem_marks) are left out of every format unless
+`include_marked` is given; then the jsonl records carry their `marks`, and prm800k gives
+`bad_problem` as the finish reason of the labeller who marked it. `marks` writes the live marks
+themselves, one JSON line each with its problem, for whoever maintains the source dataset.
+
 Chat formats skip problems with no attempt (there is nothing to train on). Files are written
 to a temporary file beside the target and renamed into place, so a crash leaves no half file;
 the target keeps its permission mode, and FIFOs and devices are refused.
@@ -39,14 +44,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from rel_core import training_data, verdicts
+from rel_core import problem_marks, training_data, verdicts
 from rel_core.models import Attempt, AttemptKind, Decision, ProblemHistory, ProblemState
 from rel_core.store import Store
 
 TRAINING_FORMATS = ("prm800k", "trl-steps", "dpo", "kto")
 FOLDER_FORMATS = ("hf",)
 FORMATS = ("openai", "anthropic", "reasonset", "jsonl")  # the fine-tuning formats: each imports back
-ALL_FORMATS = (*FORMATS, *TRAINING_FORMATS, *FOLDER_FORMATS)
+MARKS_FORMAT = "marks"  # the problems marked broken, as a list for the source dataset's maintainer
+ALL_FORMATS = (*FORMATS, *TRAINING_FORMATS, *FOLDER_FORMATS, MARKS_FORMAT)
 STATUSES = ("accepted", "all")
 BUNDLED_LICENSE = "cc-by-4.0"  # dataset/README.md: the bundled problems' licence
 
@@ -57,10 +63,13 @@ def default_status(fmt: str) -> str:
     return "all" if fmt in TRAINING_FORMATS or fmt in FOLDER_FORMATS else "accepted"
 
 
-def iter_histories(store: Store, status: str = "accepted") -> Iterator[tuple[ProblemHistory, Attempt | None]]:
-    """(history, the attempt to export) per problem, in id order, a page of ids at a time."""
+def iter_histories(
+    store: Store, status: str = "accepted", include_marked: bool = False
+) -> Iterator[tuple[ProblemHistory, Attempt | None]]:
+    """(history, the attempt to export) per problem, in id order, a page of ids at a time; problems
+    marked broken only with `include_marked`."""
     states = [ProblemState.ACCEPTED] if status == "accepted" else None
-    for problem_id in store.iter_problem_ids(states):
+    for problem_id in store.iter_problem_ids(states, unmarked=not include_marked):
         history = store.history(problem_id)
         if history is None:  # deleted between pages
             continue
@@ -79,19 +88,23 @@ def write_export(
     *,
     include_critic_steps: bool = False,
     conversational: bool = False,
+    include_marked: bool = False,
 ) -> int:
     """Write every item to `out`; returns how many were written."""
     if fmt not in ALL_FORMATS or fmt in FOLDER_FORMATS:
         raise ValueError(
             f"unknown export format {fmt!r}" if fmt not in ALL_FORMATS else f"{fmt} writes a folder: use export_folder"
         )
+    if fmt == MARKS_FORMAT:
+        return _write_lines(out, problem_marks.export_rows(store))
     if fmt in TRAINING_FORMATS:
-        return _write_lines(out, training_records(store, fmt, status, system, include_critic_steps, conversational))
-    items = iter_histories(store, status)
+        records = training_records(store, fmt, status, system, include_critic_steps, conversational, include_marked)
+        return _write_lines(out, records)
+    items = iter_histories(store, status, include_marked)
     if fmt == "reasonset":
         return _write_json_array(out, (reasonset_item(h, a) for h, a in items))
     if fmt == "jsonl":
-        return _write_lines(out, (full_item(h, a) for h, a in items))
+        return _write_lines(out, (_with_marks(store, full_item(h, a), include_marked) for h, a in items))
     chat = openai_item if fmt == "openai" else anthropic_item
     return _write_lines(out, (chat(h, a, system) for h, a in items if a is not None))
 
@@ -110,9 +123,10 @@ def training_records(
     system: str | None = None,
     include_critic_steps: bool = False,
     conversational: bool = False,
+    include_marked: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """The records of one training format, a problem at a time."""
-    for history, _ in iter_histories(store, status):
+    for history, _ in iter_histories(store, status, include_marked):
         item = training_data.load_item(store, history)
         if fmt == "prm800k":
             yield from training_data.prm800k_records(item)
@@ -133,6 +147,7 @@ def export_folder(
     *,
     include_critic_steps: bool = False,
     license_id: str | None = None,
+    include_marked: bool = False,
 ) -> int:
     """The hf dataset folder (rel_core.hf_dataset); returns the rows written over every config.
     The licence defaults to the bundled data's when every problem is bundled, else `other`."""
@@ -140,7 +155,7 @@ def export_folder(
 
     rows: dict[str, list[dict[str, Any]]] = {config: [] for config in hf_dataset.CONFIGS}
     sources: set[str] = set()
-    for history, _ in iter_histories(store, status):
+    for history, _ in iter_histories(store, status, include_marked):
         item = training_data.load_item(store, history)
         sources.add(history.problem.source or "unknown")
         rows["sft"] += training_data.sft_records(item)
@@ -319,6 +334,14 @@ def full_item(history: ProblemHistory, attempt: Attempt | None) -> dict[str, Any
     decisions = _decisions(history)
     if len({d["annotator"] for d in decisions}) > 1:  # a team item: every annotator's decision
         item["decisions"] = decisions
+    return item
+
+
+def _with_marks(store: Store, item: dict[str, Any], include_marked: bool) -> dict[str, Any]:
+    """An included marked problem's record says so: its live marks, in `marks`."""
+    marks = problem_marks.live_marks(store, item["id"]) if include_marked else []
+    if marks:
+        item["marks"] = [m.model_dump(include={"kind", "note", "annotator", "created_at"}, mode="json") for m in marks]
     return item
 
 

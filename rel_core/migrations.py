@@ -465,3 +465,27 @@ def m011_overlap(db: sqlite_utils.Database) -> None:
     # `adjudicated`: an adjudicator's final word on an overlap item the experts disagreed on; null
     # for an expert's own (independent) decision. Agreement figures count only the latter.
     db.execute("alter table reviews add column role text")
+
+
+@migration
+def m012_problem_marks(db: sqlite_utils.Database) -> None:
+    # "This problem is broken" (rel_core/problem_marks.py): an expert's mark on the problem itself
+    # (wrong reference, ambiguous, incomplete, duplicate, needs a figure, or a reason in words),
+    # not on an attempt. A problem with a live mark leaves the review queue, `--auto` and exports.
+    # Unmarking sets `undone_at` and `undone_by`; nothing is deleted, so the history stays.
+    db.execute(
+        "create table problem_marks ("
+        "id integer primary key, "
+        "problem_id integer not null references problems(id), "
+        "annotator text not null, "
+        "kind text not null check (kind in "
+        "('wrong_reference', 'ambiguous', 'incomplete', 'duplicate', 'needs_figure', 'other')), "
+        "note text, "
+        "created_at text not null, "
+        "undone_at text, "
+        "undone_by text)"
+    )
+    # One live mark per expert and problem (marking again replaces it); the live ones are few and
+    # every queue and claim query asks "is this problem marked", so that index is partial.
+    db.execute("create unique index problem_marks_live on problem_marks (problem_id, annotator) where undone_at is null")
+    db.execute("create index problem_marks_by_annotator on problem_marks (annotator, id)")

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from . import problem_marks
 from .claims import ClaimHolder, holder_is_dead, this_host
 from .labels import Ruling, RulingSource
 from .models import Attempt, AttemptKind, Decision, ProblemHistory, ProblemState, QueueItem, Review, utcnow
@@ -312,7 +313,9 @@ class TeamReviews:
         """Whether the annotator may see other experts' decisions, edits and labels on the item:
         always on other items, on an overlap item once they have decided it. Anything that shows
         other annotators' work (step labels too) asks this first."""
-        return not self.is_overlap(problem_id) or annotator in self.decisions(problem_id)
+        if not self.is_overlap(problem_id) or annotator in self.decisions(problem_id):
+            return True
+        return problem_marks.has_live_mark(self.store, problem_id, annotator)  # a mark is their decision too
 
     def visible_to(self, history: ProblemHistory, annotator: str) -> ProblemHistory:
         """The history without other experts' decisions and edits, until this annotator has decided

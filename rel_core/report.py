@@ -25,6 +25,11 @@ Definitions (each figure is None where nothing could be compared, never a guesse
   (accepted, else latest) is verified. Calls with no known price make it a lower bound or unknown,
   as `rel-tui status` says.
 
+- **Problems marked broken** (rel_core.problem_marks): the problems with a live mark, the marks per
+  kind and per annotator (standing marks; `since` / `until` do not apply). A marked problem's
+  reference or statement is in doubt, so it is left out of the critic, generator and verified
+  solution figures; the annotators' figures and the spend still count the work done on it.
+
 Filters: `source` (the problems' source) and `since` / `until` (UTC dates, both inclusive) on when
 each thing happened: the critique, the generation, the review, the call, the verified attempt.
 """
@@ -37,7 +42,7 @@ from datetime import date
 
 from pydantic import BaseModel, Field, computed_field
 
-from . import labels, verdicts
+from . import labels, problem_marks, verdicts
 from .loop import LOOP_KINDS
 from .models import (
     Attempt,
@@ -215,6 +220,7 @@ class Report(BaseModel):
     generators: list[GeneratorFigures] = Field(default_factory=list)
     annotators: list[AnnotatorFigures] = Field(default_factory=list)
     spend: SpendFigures = Field(default_factory=SpendFigures)
+    marks: problem_marks.MarkCounts = Field(default_factory=problem_marks.MarkCounts)
 
 
 # -- building it -----------------------------------------------------------------------------------
@@ -228,14 +234,18 @@ def build_report(store: Store, filters: ReportFilter | None = None) -> Report:
     annotators: dict[str, AnnotatorFigures] = {}
     report = Report(filters=filters)
     problem_ids: list[int] = []
+    marked = problem_marks.marked_problem_ids(store)
     for history in _histories(store, filters):
         report.problems += 1
         problem_ids.append(require_id(history.problem.id, "problem"))
+        _annotator_figures(history, filters, annotators)
+        if problem_ids[-1] in marked:  # its reference or statement is in doubt: no evidence on the models
+            continue
         _critic_figures(store, history, filters, critics)
         _generator_figures(history, filters, generators)
-        _annotator_figures(history, filters, annotators)
         report.spend.verified_solutions += _verified_solution(history, filters)
     _spend(store, filters, problem_ids, report.spend)
+    report.marks = problem_marks.counts(store, set(problem_ids) if filters.source is not None else None)
     report.critics = [critics[k] for k in sorted(critics)]
     report.generators = [generators[k] for k in sorted(generators)]
     report.annotators = [annotators[k] for k in sorted(annotators)]

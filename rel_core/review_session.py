@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import labels
+from . import labels, problem_marks
 from .answers import AnswerChecker, extract_answer
 from .checking import check_attempt, quick_check_attempt
 from .claims import ClaimHolder
@@ -44,9 +44,12 @@ class QueueFilter:
     states: tuple[ProblemState, ...] = (ProblemState.AWAITING_REVIEW,)
     source: str | None = None
     search: str | None = None
+    marked: bool = False  # only the problems marked broken (rel_core.problem_marks); else none of them
 
     def describe(self) -> str:
         parts = [", ".join(str(s) for s in self.states) if self.states else "all states"]
+        if self.marked:
+            parts.append("marked broken")
         if self.source:
             parts.append(f"source {self.source}")
         if self.search:
@@ -194,7 +197,7 @@ class ReviewSession:
             search=self.filter.search,
             after_id=after_id,
             limit=limit,
-            condition=self.team.queue_condition(self.annotator, self.filter.search) if self.team else None,
+            condition=problem_marks.queue_condition(self.annotator, self.team, self.filter.marked, self.filter.search),
         )
         return self.team.visible_queue(items, self.annotator) if self.team else items
 
@@ -237,6 +240,26 @@ class ReviewSession:
     def undo(self) -> Review | None:
         """Take back this annotator's last decision (only the write: the screen reopens the item)."""
         return self.team.undo(self.annotator) if self.team else self.store.undo_last_review(self.annotator)
+
+    # -- "this problem is broken" (rel_core.problem_marks) --------------------------------------------
+
+    def marks_on_item(self) -> list[problem_marks.ProblemMark]:
+        """The live marks on the open item that this expert may see (overlap: their own until they decided)."""
+        if self.problem_id is None:
+            return []
+        return problem_marks.visible_marks(self.store, self.problem_id, self.annotator, self.team)
+
+    def mark_problem(self, kind: problem_marks.MarkKind | str, note: str | None = None) -> int:
+        """Mark the open item broken (replacing this expert's mark on it); it leaves the queue."""
+        assert self.problem_id is not None
+        return problem_marks.mark(self.store, self.problem_id, self.annotator, kind, note)
+
+    def unmark_problem(self) -> list[problem_marks.ProblemMark]:
+        """Take back the marks on the open item: this expert's own, and on an item that is not an
+        overlap item every live mark (whoever fixed the problem may put it back in the queue)."""
+        assert self.problem_id is not None
+        everyone = not (self.team and self.team.is_overlap(self.problem_id))
+        return problem_marks.unmark(self.store, self.problem_id, self.annotator, everyone=everyone)
 
     def remember(self, problem_id: int) -> None:
         """Put an item on the way back, so `previous` opens it (an undone item that could not be reopened)."""

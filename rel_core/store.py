@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlite_utils
 
-from . import migrations, verdicts
+from . import migrations, problem_marks, verdicts
 from .claims import ClaimHolder, HeldClaims, holder_is_dead, this_host
 from .models import (
     Attempt,
@@ -574,7 +574,7 @@ class Store:
         now = utcnow()
         sql = (
             f"update problems set {self._CLAIM_SET} where id = ("
-            f"select id from problems where state in {marks} "
+            f"select id from problems where state in {marks} and not {_MARKED} "
             "and (claimed_by is null or claim_expires < ?) order by id limit 1) returning id"
         )
         params = [*_claim_values(owner, ttl_seconds), *state_values, now]
@@ -646,7 +646,8 @@ class Store:
         marks, state_values = _one_of(states)
         return int(
             self.conn.execute(
-                f"select count(*) from problems where state in {marks} and (claimed_by is null or claim_expires < ?)",
+                f"select count(*) from problems where state in {marks} and not {_MARKED} "
+                "and (claimed_by is null or claim_expires < ?)",
                 [*state_values, utcnow()],
             ).fetchone()[0]
         )
@@ -656,7 +657,7 @@ class Store:
         marks, state_values = _one_of(states)
         return int(
             self.conn.execute(
-                f"select count(*) from problems where state in {marks} "
+                f"select count(*) from problems where state in {marks} and not {_MARKED} "
                 "and claimed_by is not null and claimed_by != ? and claim_expires >= ?",
                 [*state_values, _owner_id(owner), utcnow()],
             ).fetchone()[0]
@@ -667,7 +668,7 @@ class Store:
         marks, values = _one_of(states)
         rows = self.conn.execute(
             "select coalesce(claim_label, claimed_by), count(*), max(claim_expires) from problems "
-            f"where claimed_by is not null and claimed_by != ? and claim_expires >= ? and state in {marks} "
+            f"where claimed_by is not null and claimed_by != ? and claim_expires >= ? and state in {marks} and not {_MARKED} "
             "group by 1 order by 2 desc, 1",
             [_owner_id(owner), utcnow(), *values],
         ).fetchall()
@@ -748,14 +749,18 @@ class Store:
 
     # -- export helpers ---------------------------------------------------------------------
 
-    def iter_problem_ids(self, states: Iterable[ProblemState] | None = None, batch: int = 500) -> Iterator[int]:
-        """All problem ids (optionally in some states), fetched a page at a time."""
+    def iter_problem_ids(
+        self, states: Iterable[ProblemState] | None = None, batch: int = 500, unmarked: bool = False
+    ) -> Iterator[int]:
+        """All problem ids (optionally in some states; `unmarked`: none marked broken), a page at a time."""
         after = 0
         where = "id > ?"
         params: list[str] = []
         if states:
             marks, params = _one_of(states)
             where += f" and state in {marks}"
+        if unmarked and self.db["problem_marks"].exists():  # a read-only database from before m012 has none
+            where += f" and not {_MARKED}"
         while True:
             ids = [
                 r[0]
@@ -800,6 +805,10 @@ _SEARCH_PROBLEMS = """
     union select a.problem_id from critiques c join attempts a on a.id = c.attempt_id
         where c.id in (select rowid from critiques_fts where critiques_fts match ?)
 """
+
+
+# A problem marked broken (rel_core.problem_marks) is never handed to `--auto`, nor counted as its work.
+_MARKED = problem_marks.live_sql("problems")
 
 
 def _fts_query(text: str) -> str:

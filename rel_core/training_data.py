@@ -13,12 +13,13 @@ first wrong step) or `answer_check` (the math-verify check against the reference
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from . import labels, verdicts
+from . import labels, problem_marks, verdicts
 from .labels import AttemptLabels, Rating, Ruling, RulingAspect, RulingSource
 from .loop import reference_answer_of
 from .models import (
@@ -31,7 +32,7 @@ from .models import (
     Standing,
     Verdict,
 )
-from .steps import split_steps
+from .steps import Step, split_steps
 from .store import Store
 
 
@@ -42,6 +43,7 @@ class Item:
     history: ProblemHistory
     labels: dict[int, list[AttemptLabels]]  # attempt id -> every annotator's standing step labels
     rulings: list[Ruling]
+    marked_by: frozenset[str] = frozenset()  # annotators with a live "this problem is broken" mark on it
 
     def attempt(self, attempt_id: int | None) -> Attempt | None:
         return next((a for a in self.history.attempts if a.id == attempt_id), None)
@@ -51,7 +53,9 @@ def load_item(store: Store, history: ProblemHistory) -> Item:
     llm = [
         c.id for c in history.critiques if c.source == CritiqueSource.LLM and c.id is not None
     ]  # an id-less one has no rulings
-    return Item(history, labels.labels_of_attempts(store, history.attempts), labels.rulings(store, llm))
+    problem_id = history.problem.id
+    marked_by = frozenset(m.annotator for m in problem_marks.live_marks(store, problem_id)) if problem_id else frozenset()
+    return Item(history, labels.labels_of_attempts(store, history.attempts), labels.rulings(store, llm), marked_by)
 
 
 # -- who says an attempt is right or wrong ------------------------------------------------------
@@ -116,14 +120,17 @@ def prm800k_records(item: Item) -> Iterator[dict[str, Any]]:
 def _prm800k_record(item: Item, attempt: Attempt, labelled: AttemptLabels, problem) -> dict[str, Any]:
     steps = split_steps(attempt.text)
     last = max(labelled.steps)
+    edit = _human_edit_of(item, attempt, labelled.annotator)
+    replacements = _replaced_steps(steps, split_steps(edit.text)) if edit is not None else {}
     rows = []
     for step in steps[:last]:
         label = labelled.steps.get(step.number)
         rating = None if label is None or label.rating is None else int(label.rating)
+        replacement = replacements.get(step.number) if rating == Rating.BAD else None
         rows.append(
             {
                 "completions": [{"text": step.text, "rating": rating, "flagged": bool(label and label.flagged)}],
-                "human_completion": None,
+                "human_completion": _human_completion(replacement),
                 "chosen_completion": 0 if rating is not None and rating >= 0 else None,
             }
         )
@@ -134,7 +141,7 @@ def _prm800k_record(item: Item, attempt: Attempt, labelled: AttemptLabels, probl
         "label": {
             "steps": rows,
             "total_time": _total_time_ms(item, attempt, labelled),
-            "finish_reason": _finish_reason(labelled),
+            "finish_reason": _finish_reason(labelled, item.marked_by),
         },
         "source": {
             "problem_id": problem.id,
@@ -148,9 +155,45 @@ def _prm800k_record(item: Item, attempt: Attempt, labelled: AttemptLabels, probl
     }
 
 
-def _finish_reason(labelled: AttemptLabels) -> str:
-    """found_error: a step is rated -1; solution: every step rated; give_up: the labeler stopped.
-    (rel-tui has no "bad problem" mark, so `bad_problem` is never written.)"""
+def _human_edit_of(item: Item, attempt: Attempt, annotator: str) -> Attempt | None:
+    """The expert edit made of this attempt: the labeller's own latest, else anyone's latest."""
+    edits = [a for a in item.history.attempts if a.kind == AttemptKind.HUMAN_EDIT and a.parent_id == attempt.id]
+    own = [a for a in edits if a.model == f"expert:{annotator}"]
+    chosen = own or edits
+    return chosen[-1] if chosen else None
+
+
+def _replaced_steps(original: list[Step], edited: list[Step]) -> dict[int, str]:
+    """Step number of `original` -> the text the edit put in its place, for the steps the edit
+    replaced (not those it kept or only deleted). Steps are aligned as sequences (difflib), by
+    their text with whitespace normalised; a run of n replaced steps taken by m new ones gives them
+    pairwise when n == m, else all m (joined by a blank line) to the run's first step."""
+    before = [" ".join(s.text.split()) for s in original]
+    after = [" ".join(s.text.split()) for s in edited]
+    found: dict[int, str] = {}
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, before, after, autojunk=False).get_opcodes():
+        if tag != "replace":
+            continue
+        if i2 - i1 == j2 - j1:
+            found.update((original[i].number, edited[j1 + i - i1].text) for i in range(i1, i2))
+        else:
+            found[original[i1].number] = "\n\n".join(s.text for s in edited[j1:j2])
+    return found
+
+
+def _human_completion(text: str | None) -> dict[str, Any] | None:
+    """PRM800K's human-written replacement for a step rated -1, in its shape."""
+    if text is None:
+        return None
+    return {"text": text, "rating": None, "source": "human", "flagged": False, "corrected_rating": None}
+
+
+def _finish_reason(labelled: AttemptLabels, marked_by: frozenset[str] = frozenset()) -> str:
+    """bad_problem: the labeler marked the problem broken (rel_core.problem_marks; such records are
+    exported only on request); found_error: a step is rated -1; solution: every step rated;
+    give_up: the labeler stopped."""
+    if labelled.annotator in marked_by:
+        return "bad_problem"
     if labelled.first_error is not None:
         return "found_error"
     return "solution" if len(labelled.rated) == labelled.step_count else "give_up"

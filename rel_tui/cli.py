@@ -104,9 +104,11 @@ def status(obj: CliContext) -> None:
     from rel_core.batch import (
         open_batch_views,  # here: the other commands need none of the loop
     )
+    from rel_core.problem_marks import counts as mark_counts
 
     with obj.open_store(read_only=True) as store:
         counts = store.counts()
+        marks = mark_counts(store)
         spend = recorded_spend(store.conn)
         batches = open_batch_views(store)
     table = Table(title=f"rel-tui: {obj.db_path}")
@@ -116,6 +118,7 @@ def status(obj: CliContext) -> None:
         table.add_row(str(state), str(count))
     table.add_section()
     table.add_row("total", str(sum(counts.values())))
+    table.add_row("marked broken", describe_marks(marks))  # in their states above too, but out of the queue
     table.add_row("LLM calls", str(spend.calls))
     table.add_row("LLM calls failed", str(spend.failed))
     table.add_row("LLM spend", spend.describe())
@@ -130,6 +133,12 @@ def status(obj: CliContext) -> None:
     if spend.cache_write_tokens:
         table.add_row("cache write tokens", f"{spend.cache_write_tokens:,}")
     Console().print(table)
+
+
+def describe_marks(marks) -> str:
+    """`0`, or `3 (2 wrong reference, 1 duplicate)`: problems marked broken and the marks by kind."""
+    kinds = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in sorted(marks.by_kind.items()))
+    return f"{marks.problems} ({kinds})" if kinds else str(marks.problems)
 
 
 def _register_commands() -> None:

@@ -72,6 +72,7 @@ def print_report(report: Report, console: Console) -> None:
     console.print(generator_table(report))
     console.print(annotator_table(report))
     console.print(spend_table(report))
+    console.print(marks_table(report))
 
 
 def critic_tables(report: Report) -> list[Table]:
@@ -144,6 +145,20 @@ def spend_table(report: Report) -> Table:
     table.add_row("LLM spend", spend.spend().describe())
     table.add_row("verified worked solutions", str(spend.verified_solutions))
     table.add_row("spend per verified solution", spend.describe_per_solution())
+    return table
+
+
+def marks_table(report: Report) -> Table:
+    """Problems marked broken: left out of the critic, generator and verified figures above."""
+    marks = report.marks
+    table = _table("Problems marked broken", "what", "value")
+    table.add_row("problems marked", str(marks.problems))
+    for kind, count in sorted(marks.by_kind.items()):
+        table.add_row(f"  {kind.replace('_', ' ')}", str(count))
+    for annotator, count in sorted(marks.by_annotator.items()):
+        table.add_row(Text.assemble("  by ", _name(annotator)), str(count))
+    if marks.problems:
+        table.caption = "left out of the critic, generator and verified-solution figures"
     return table
 
 

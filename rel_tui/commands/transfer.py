@@ -131,7 +131,8 @@ def _plural(count: int, noun: str) -> str:
     default="jsonl",
     show_default=True,
     help="openai/anthropic: chat fine-tuning JSONL; reasonset: REL-style JSON array; jsonl: every field; "
-    "prm800k, trl-steps, dpo, kto: training JSONL; hf: a Hugging Face dataset folder (OUT is a folder).",
+    "prm800k, trl-steps, dpo, kto: training JSONL; hf: a Hugging Face dataset folder (OUT is a folder); "
+    "marks: the problems marked broken, one JSON line per mark.",
 )
 @click.option(
     "--status",
@@ -143,6 +144,7 @@ def _plural(count: int, noun: str) -> str:
 @click.option("--include-critic-steps", is_flag=True, help="trl-steps/hf: also rows from the critic's first-wrong-step claims.")
 @click.option("--conversational", is_flag=True, help="dpo/kto: the messages form instead of plain strings.")
 @click.option("--license", "license_id", help="hf: the card's licence (default: cc-by-4.0 for the bundled data, else other).")
+@click.option("--include-marked", is_flag=True, help="Also export problems marked broken (left out by default).")
 @click.pass_obj
 def export_command(
     obj: CliContext,
@@ -153,6 +155,7 @@ def export_command(
     include_critic_steps: bool,
     conversational: bool,
     license_id: str | None,
+    include_marked: bool,
 ) -> None:
     """Export the dataset to OUT ('-' for standard output), written atomically.
 
@@ -162,12 +165,16 @@ def export_command(
     status = status or exporters.default_status(fmt)
     try:
         if fmt in exporters.FOLDER_FORMATS:
-            count = _export_folder(obj, out, status, include_critic_steps, license_id)
+            count = _export_folder(obj, out, status, include_critic_steps, license_id, include_marked)
         else:
             if out != "-":
                 exporters.export_target(Path(out))  # before anything opens it: a FIFO would block
             refuse_to_overwrite_a_database(out, obj.db_path)
-            options = {"include_critic_steps": include_critic_steps, "conversational": conversational}
+            options = {
+                "include_critic_steps": include_critic_steps,
+                "conversational": conversational,
+                "include_marked": include_marked,
+            }
             with obj.open_store(read_only=True) as store, _interruptible(out):
                 refuse_a_damaged_database(store)
                 count = _export(store, out, fmt, status, system, options)
@@ -175,16 +182,24 @@ def export_command(
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"{out}: cannot write ({exc.strerror or exc})") from None
-    noun = "records" if fmt in exporters.TRAINING_FORMATS or fmt in exporters.FOLDER_FORMATS else "problems"
+    noun = "problems"
+    if fmt in exporters.TRAINING_FORMATS or fmt in exporters.FOLDER_FORMATS:
+        noun = "records"
+    elif fmt == exporters.MARKS_FORMAT:
+        noun = "marks"
     click.echo(f"Exported {count} {noun} ({fmt}, {status}) to {'standard output' if out == '-' else out}.", err=True)
 
 
-def _export_folder(obj: CliContext, out: str, status: str, include_critic_steps: bool, license_id: str | None) -> int:
+def _export_folder(
+    obj: CliContext, out: str, status: str, include_critic_steps: bool, license_id: str | None, include_marked: bool
+) -> int:
     if out == "-":
         raise exporters.ExportError("--format hf writes a dataset folder, not standard output: give a folder path")
     with obj.open_store(read_only=True) as store, _interruptible(out):
         refuse_a_damaged_database(store)
-        return exporters.export_folder(store, out, status, include_critic_steps=include_critic_steps, license_id=license_id)
+        return exporters.export_folder(
+            store, out, status, include_critic_steps=include_critic_steps, license_id=license_id, include_marked=include_marked
+        )
 
 
 class ExportInterrupted(click.ClickException):

@@ -28,13 +28,14 @@ STATE_KEYS = {
     "6": ProblemState.PENDING,
     "0": ALL,
 }
+MARKED_KEY = "7"  # the problems marked broken (rel_core.problem_marks), in any state
 
 
 class StateKeysInput(Input):
     """The words field: while it is empty, the digits go to the dialog's state keys."""
 
     def check_consume_key(self, key: str, character: str | None) -> bool:
-        if not self.value and character is not None and character in STATE_KEYS:
+        if not self.value and character is not None and (character in STATE_KEYS or character == MARKED_KEY):
             return False
         return super().check_consume_key(key, character)
 
@@ -47,6 +48,7 @@ class FilterDialog(ModalScreen[QueueFilter | None]):
             Binding(key, f"state('{state}')", f"{state}", id=f"filter.state_{state}", show=False, priority=True)
             for key, state in STATE_KEYS.items()
         ),
+        Binding(MARKED_KEY, "marked", "marked broken", id="filter.marked", show=False, priority=True),
     ]
 
     def __init__(self, current: QueueFilter, sources: list[str]) -> None:
@@ -83,7 +85,11 @@ class FilterDialog(ModalScreen[QueueFilter | None]):
                 yield Button("Apply", variant="primary", id="apply", compact=True)
                 yield Button("Clear", id="clear", compact=True)
             keys = " · ".join(f"{key} {str(state).replace('_', ' ')}" for key, state in STATE_KEYS.items())
-            yield Static(Content(f"One key applies a state (words field empty): {keys}"), id="state-keys", classes="hint")
+            yield Static(
+                Content(f"One key applies a state (words field empty): {keys} · {MARKED_KEY} marked broken (any state)"),
+                id="state-keys",
+                classes="hint",
+            )
             yield Static(Content("enter: apply · escape: cancel"), classes="hint")
 
     def on_mount(self) -> None:
@@ -92,6 +98,9 @@ class FilterDialog(ModalScreen[QueueFilter | None]):
     def action_state(self, state: str) -> None:
         self.query_one("#filter-state", Select).value = state
         self._apply()
+
+    def action_marked(self) -> None:
+        self.dismiss(QueueFilter(states=(), marked=True))
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#apply")

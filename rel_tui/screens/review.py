@@ -31,6 +31,7 @@ from rel_tui.screens.edit import EditScreen
 from rel_tui.screens.filter import FilterDialog
 from rel_tui.screens.help import EDITOR_KEYS, FILTER_KEYS, QUEUE_KEYS, REJECT_KEYS, HelpScreen
 from rel_tui.screens.label_steps import LabelStepsScreen
+from rel_tui.screens.problem_mark import MarkChoice, ProblemMarkDialog, outcome_text
 from rel_tui.screens.queue import QueueScreen
 from rel_tui.screens.text_prompt import hint_dialog, reason_dialog
 from rel_tui.widgets.critic_pane import CriticPane
@@ -212,6 +213,14 @@ class ReviewScreen(Screen[None]):
             "Rule step",
             id="rule_step",
             tooltip="Agree with the critic's first wrong step; again: disagree",
+            show=False,
+        ),
+        Binding(
+            "b",
+            "mark_broken",
+            "Broken",
+            id="mark_broken",
+            tooltip="Mark the problem itself broken (wrong reference, ambiguous, ...) or take the mark back",
             show=False,
         ),
     ]
@@ -903,6 +912,27 @@ class ReviewScreen(Screen[None]):
             return
         self.notify(f"You {'agree' if agrees else 'disagree'} with the critic's {what}", timeout=3, markup=False)
         self.query_one(CriticPane).show(self.session.current, self.attempt, self.critic_rulings())
+
+    def action_mark_broken(self) -> None:
+        """b: mark the problem itself broken (rel_core.problem_marks), or take the mark back."""
+        problem_id = self.session.problem_id
+        if problem_id is None:
+            return
+
+        def chosen(choice: MarkChoice | None) -> None:
+            if choice is None or self.session.problem_id != problem_id:
+                return
+            with database_write(self, f"#{problem_id} was not {'unmarked' if choice.unmark else 'marked'}") as write:
+                taken = self.session.unmark_problem() if choice.unmark else []
+                if not choice.unmark:
+                    self.session.mark_problem(choice.kind, choice.note)
+            if write.failed:
+                return
+            self.notify(outcome_text(problem_id, choice, taken), timeout=4, markup=False)
+            if not choice.unmark:
+                self.action_next()  # a marked problem has left the queue
+
+        self.app.push_screen(ProblemMarkDialog(problem_id, self.session.marks_on_item()), chosen)
 
 
 class _StreamForwarder:
