@@ -395,9 +395,8 @@ class BatchRunner:
         if datetime.now(UTC) - created < timedelta(seconds=SUBMITTING_GRACE_SECONDS):
             return
         client = self._client(row["model"])
-        if hasattr(client, "known"):
-            client.known = self.ledger.known_provider_ids()
-        found = await client.find(f"rel-{row['id']}", row["input_file_id"], created, row["request_count"] or 0)
+        known = self.ledger.known_provider_ids()
+        found = await client.find(f"rel-{row['id']}", row["input_file_id"], created, row["request_count"] or 0, known)
         if found:
             self.ledger.submitted(row["id"], found)
         else:
