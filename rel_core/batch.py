@@ -140,7 +140,7 @@ class BatchLedger:
         in one transaction; returns the batch id and the calls kept (a problem whose claim was lost is left out)."""
         now = utcnow()
         with self.store.transaction():
-            batch_id = self.store._insert(
+            batch_id = self.store.insert(
                 "batches",
                 {
                     "provider": provider,
@@ -171,7 +171,7 @@ class BatchLedger:
                 ).rowcount
                 if not moved:
                     continue
-                self.store._insert(
+                self.store.insert(
                     "batch_requests",
                     {
                         "batch_id": batch_id,
@@ -218,13 +218,13 @@ class BatchLedger:
             ).rowcount
 
     def open_batches(self) -> list[dict[str, Any]]:
-        return self.store._rows(f"select * from batches where state in {_marks(OPEN_STATES)} order by id", OPEN_STATES)
+        return self.store.rows(f"select * from batches where state in {_marks(OPEN_STATES)} order by id", OPEN_STATES)
 
     def known_provider_ids(self) -> set[str]:
         return {r[0] for r in self.conn.execute("select provider_batch_id from batches where provider_batch_id is not null")}
 
     def live_requests(self, batch_id: int) -> list[dict[str, Any]]:
-        return self.store._rows("select * from batch_requests where batch_id = ? and state = 'live' order by id", [batch_id])
+        return self.store.rows("select * from batch_requests where batch_id = ? and state = 'live' order by id", [batch_id])
 
     def take_back(self, problem_id: int, batch_id: int, planner: ClaimHolder) -> bool:
         """The problem's claim, from the batch back to the planner (to commit a result)."""

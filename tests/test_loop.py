@@ -72,7 +72,7 @@ def add(store, marker, answer="42", solution_text=None, **fields) -> int:
 
 
 def calls(store, problem_id):
-    return store._rows("select * from llm_calls where problem_id = ? order by id", [problem_id])
+    return store.rows("select * from llm_calls where problem_id = ? order by id", [problem_id])
 
 
 # -- the paths through the loop ---------------------------------------------------------------------
