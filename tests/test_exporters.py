@@ -24,12 +24,6 @@ from rel_core.models import (
 from rel_core.store import Store
 
 
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "rel.db") as store:
-        yield store
-
-
 def add_problem(store: Store, text: str, drafts: list[str], **fields) -> tuple[int, list[int]]:
     problem_id, _ = store.add_problem(Problem(text=text, **fields))
     ids = [store.add_attempt(Attempt(problem_id=problem_id, kind=AttemptKind.GENERATED, text=d)) for d in drafts]

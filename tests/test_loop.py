@@ -14,7 +14,6 @@ from rel_core.models import AttemptKind, CritiqueSource, Problem, ProblemState, 
 from rel_core.prompts import Templates
 from rel_core.providers.base import ProviderError
 from rel_core.providers.client import LLMClient
-from rel_core.store import Store
 
 GEN, CRITIC = "openai:loop-gen", "openai:loop-critic"
 
@@ -28,12 +27,6 @@ def make_settings(server, **loop) -> Settings:
         models={GEN: price, CRITIC: price},
         loop=LoopSettings(**loop),
     )
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "rel.db") as store:
-        yield store
 
 
 @pytest.fixture

@@ -30,12 +30,6 @@ from rel_core.models import (
 from rel_core.store import Store, StoreError, verified
 
 
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "rel.db") as store:
-        yield store
-
-
 def add(store: Store, text: str, state: ProblemState = ProblemState.PENDING, **fields) -> int:
     problem_id, created = store.add_problem(Problem(text=text, state=state, **fields))
     assert created
