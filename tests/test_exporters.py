@@ -37,7 +37,7 @@ def review(store: Store, problem_id: int, decision: Decision, attempt_id: int | 
 @pytest.fixture
 def dataset(store):
     """Four problems: accepted as generated, accepted after an expert edit, rejected, untouched."""
-    plain, [first_draft, second_draft] = add_problem(
+    plain, [_first_draft, second_draft] = add_problem(
         store,
         "What is 2+2?",
         ["It is 5.", "2+2 = 4, checked by counting."],

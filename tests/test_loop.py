@@ -146,7 +146,7 @@ async def test_never_right_goes_through_every_revision_and_the_rewrite_then_fail
     assert [a.parent_id for a in history.attempts[1:]] == [a.id for a in history.attempts[:-1]]
     assert all(history.critiques_for(a.id)[0].verdict == Verdict.INCORRECT for a in history.attempts)
     assert script.steps("[P3]") == ["generate", "critic", "revise", "critic", "revise", "critic", "final_rewrite", "critic"]
-    rewrite_request = [r for r in llm_server.requests if "Rewrite the worked solution" in r.prompt][0]
+    rewrite_request = next(r for r in llm_server.requests if "Rewrite the worked solution" in r.prompt)
     assert "Use the identity: 6 x 7 = 42." in rewrite_request.prompt
     assert "final rewrite" in store.get_problem(problem_id).state_detail
 
@@ -463,7 +463,7 @@ async def test_a_draft_cut_off_at_the_token_limit_is_revised_not_trusted(store, 
     script.on("[T1]", "revise", solution("42"))
     assert await make_engine().run_problem(problem_id) == ProblemState.AWAITING_REVIEW
     history = store.history(problem_id)
-    first, revised = history.attempts
+    first, _revised = history.attempts
     check = history.critiques_for(first.id)[0]
     assert (check.source, check.verdict) == (CritiqueSource.CHECK, Verdict.INCORRECT)
     assert "token limit" in check.raw

@@ -283,7 +283,7 @@ async def test_an_internal_error_errors_its_problem_in_one_line_and_the_run_goes
 async def test_the_same_internal_error_on_five_problems_in_a_row_stops_the_run(db, llm_server, script):
     ids = add_problems(db, [f"[J{i}]" for i in range(12)])
     corrupt_tags(db, ids)
-    stats, runner = await run(db, llm_server, concurrency=3)
+    stats, _runner = await run(db, llm_server, concurrency=3)
 
     assert stats.stop_reason == StopReason.INTERNAL
     assert "5 problems in a row" in stats.stop_detail and "JSONDecodeError" in stats.stop_detail

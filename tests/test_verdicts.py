@@ -179,7 +179,7 @@ def crit(source: CritiqueSource, verdict: Verdict, **fields) -> Critique:
 
 
 CHECK, LLM, IMPORTED = CritiqueSource.CHECK, CritiqueSource.LLM, CritiqueSource.IMPORTED
-C, I, U = Verdict.CORRECT, Verdict.INCORRECT, Verdict.UNKNOWN
+C, I, U = Verdict.CORRECT, Verdict.INCORRECT, Verdict.UNKNOWN  # noqa: E741 (the table below reads C / I / U)
 
 
 @pytest.mark.parametrize(

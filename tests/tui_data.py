@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from rel_core.config import ReviewSettings, Settings
@@ -120,7 +121,5 @@ def _render_due(app) -> bool:
 
 
 async def _quiet_wait(worker) -> None:
-    try:
+    with contextlib.suppress(Exception):  # cancelled or failed: either way it no longer runs
         await worker.wait()
-    except Exception:  # cancelled or failed: either way it no longer runs
-        pass
