@@ -75,7 +75,11 @@ def main() -> None:
             print(f"{name}, {mix_name}: USD per 1,000 verified solutions, without → with caching")
             for spec in ("openai:gpt-4o-mini", "openai:gpt-4.1", "anthropic:claude-sonnet-4-5"):
                 without, with_cache = (
-                    sum(share * problem_cost(spec, profile, sequence, cached) for share, sequence in zip(mix, sequences)) * 1000
+                    sum(
+                        share * problem_cost(spec, profile, sequence, cached)
+                        for share, sequence in zip(mix, sequences, strict=True)
+                    )
+                    * 1000
                     for cached in (False, True)
                 )
                 print(f"  {spec:30} ${without:8.3f} → ${with_cache:8.3f} ({with_cache / without - 1:+.1%})")

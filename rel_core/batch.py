@@ -17,7 +17,7 @@ batches `submitting` (the provider may have them: looked up by file id or by tim
 adopted, else marked not sent) or `submitted` (polled and collected): no request in a live batch
 is ever sent twice. An errored request errors its problem with the provider's message; an
 expired or cancelled one is sent again in the next round. Calls are metered in llm_calls at the
-batch price (pricing.batch_price_for).
+batch price (pricing.price_for with batch=True).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from .providers.base import (
     split_spec,
 )
 from .providers.batches import BatchClient, BatchItem, BatchResult, batch_client_for
-from .providers.pricing import batch_cost_usd, is_hosted_url
+from .providers.pricing import cost_usd, is_hosted_url
 from .runner import RunObserver, RunStats, StopReason
 from .store import Store
 
@@ -140,7 +140,7 @@ class BatchLedger:
         in one transaction; returns the batch id and the calls kept (a problem whose claim was lost is left out)."""
         now = utcnow()
         with self.store.transaction():
-            batch_id = self.store._insert(
+            batch_id = self.store.insert(
                 "batches",
                 {
                     "provider": provider,
@@ -171,7 +171,7 @@ class BatchLedger:
                 ).rowcount
                 if not moved:
                     continue
-                self.store._insert(
+                self.store.insert(
                     "batch_requests",
                     {
                         "batch_id": batch_id,
@@ -218,13 +218,13 @@ class BatchLedger:
             ).rowcount
 
     def open_batches(self) -> list[dict[str, Any]]:
-        return self.store._rows(f"select * from batches where state in {_marks(OPEN_STATES)} order by id", OPEN_STATES)
+        return self.store.rows(f"select * from batches where state in {_marks(OPEN_STATES)} order by id", OPEN_STATES)
 
     def known_provider_ids(self) -> set[str]:
         return {r[0] for r in self.conn.execute("select provider_batch_id from batches where provider_batch_id is not null")}
 
     def live_requests(self, batch_id: int) -> list[dict[str, Any]]:
-        return self.store._rows("select * from batch_requests where batch_id = ? and state = 'live' order by id", [batch_id])
+        return self.store.rows("select * from batch_requests where batch_id = ? and state = 'live' order by id", [batch_id])
 
     def take_back(self, problem_id: int, batch_id: int, planner: ClaimHolder) -> bool:
         """The problem's claim, from the batch back to the planner (to commit a result)."""
@@ -395,9 +395,8 @@ class BatchRunner:
         if datetime.now(UTC) - created < timedelta(seconds=SUBMITTING_GRACE_SECONDS):
             return
         client = self._client(row["model"])
-        if hasattr(client, "known"):
-            client.known = self.ledger.known_provider_ids()
-        found = await client.find(f"rel-{row['id']}", row["input_file_id"], created, row["request_count"] or 0)
+        known = self.ledger.known_provider_ids()
+        found = await client.find(f"rel-{row['id']}", row["input_file_id"], created, row["request_count"] or 0, known)
         if found:
             self.ledger.submitted(row["id"], found)
         else:
@@ -636,14 +635,13 @@ class BatchRunner:
                 completion.input_tokens = estimate_tokens("\n".join(m.content for m in call.request.messages))
             if completion.output_tokens is None:
                 completion.output_tokens = estimate_tokens(completion.text)
-        client = self._client(call.request.model)
-        completion.cost_usd = batch_cost_usd(
-            call.request.model,
-            self.settings,
-            completion.input_tokens,
-            completion.output_tokens,
-            completion.model,
-            hosted=is_hosted_url(client.provider, client.base_url),
+        completion.cost_usd = self._batch_cost(call.request.model, completion)
+
+    def _batch_cost(self, spec: str, completion: Completion) -> float | None:
+        client = self._client(spec)
+        hosted = is_hosted_url(client.provider, client.base_url)
+        return cost_usd(
+            spec, self.settings, completion.input_tokens, completion.output_tokens, completion.model, hosted=hosted, batch=True
         )
 
     def _record(self, call: StepCall, completion: Completion | None, error: str | None = None) -> int:
@@ -691,15 +689,7 @@ class BatchRunner:
             return None
         provider, model = split_spec(batch["model"])
         completion = result.completion
-        client = self._client(batch["model"])
-        cost = batch_cost_usd(
-            batch["model"],
-            self.settings,
-            completion.input_tokens,
-            completion.output_tokens,
-            completion.model,
-            hosted=is_hosted_url(client.provider, client.base_url),
-        )
+        cost = self._batch_cost(batch["model"], completion)
         self.engine.usage.calls += 1
         self.engine.usage.cost_usd += cost or 0.0
         return self.store.log_call(

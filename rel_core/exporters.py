@@ -196,7 +196,7 @@ def atomic_writer(path: Path) -> Iterator[TextIO]:
     path = export_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
-    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask()
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~current_umask()
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{TEMP_MARK}{os.getpid()}-", suffix=".tmp")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # held while writing: tells a later export this file is in use
@@ -252,7 +252,8 @@ def _unlocked(path: Path) -> bool:
     return True
 
 
-def _umask() -> int:
+def current_umask() -> int:
+    """The process's umask (reading it means setting it: put straight back)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask

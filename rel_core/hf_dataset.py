@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .exporters import TEMP_MARK, ExportError, _umask
+from .exporters import TEMP_MARK, ExportError, current_umask
 
 CARD_MARK = "<!-- written by rel-tui export --format hf -->"
 PARQUET_NAME = "train-00000-of-00001.parquet"
@@ -123,7 +123,7 @@ def write_folder(out: Path, rows: dict[str, list[dict[str, Any]]], license_id: s
             pa.parquet.write_table(table, folder / PARQUET_NAME)
         counts = {config: len(rows[config]) for config in CONFIGS}
         (building / "README.md").write_text(card(counts, license_id, sorted(set(sources))), encoding="utf-8")
-        building.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a dataset folder is not
+        building.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; a dataset folder is not
         _swap_into_place(building, target)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)

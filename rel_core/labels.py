@@ -213,8 +213,8 @@ def last_label_action(store: Store, annotator: str) -> LabelAction | None:
     """What `undo_last_label` would take back, without taking it back."""
     if not has_label_tables(store):
         return None
-    rows = _rows(
-        store, "select * from label_actions where annotator = ? and undone_at is null order by id desc limit 1", [annotator]
+    rows = store.rows(
+        "select * from label_actions where annotator = ? and undone_at is null order by id desc limit 1", [annotator]
     )
     if not rows:
         return None
@@ -304,7 +304,7 @@ def record_check_disagreement(store: Store, attempt_id: int) -> list[int]:
     with store.transaction():
         critiques = [
             Critique.model_validate(r)
-            for r in _rows(store, "select * from critiques where attempt_id = ? order by id", [attempt_id])
+            for r in store.rows("select * from critiques where attempt_id = ? order by id", [attempt_id])
         ]
         for critique in critiques:
             check = check_disagrees(critiques, critique)
@@ -357,8 +357,7 @@ def labels_of_attempts(store: Store, attempts: Sequence[Attempt]) -> dict[int, l
     if not attempts or not has_label_tables(store):
         return {}
     marks = ", ".join("?" for _ in attempts)
-    rows = _rows(
-        store,
+    rows = store.rows(
         "select s.*, a.annotator, a.created_at from step_labels s join label_actions a on a.id = s.action_id "
         f"where s.attempt_id in ({marks}) and a.undone_at is null order by s.id",
         [a.id for a in attempts],
@@ -382,8 +381,7 @@ def rulings(store: Store, critique_ids: Sequence[int]) -> list[Ruling]:
     if not critique_ids or not has_label_tables(store):
         return []
     marks = ", ".join("?" for _ in critique_ids)
-    rows = _rows(
-        store,
+    rows = store.rows(
         "select r.* from critic_rulings r left join label_actions a on a.id = r.action_id "
         f"where r.critique_id in ({marks}) and a.undone_at is null order by r.id",
         list(critique_ids),
@@ -452,12 +450,6 @@ def _rating(value: Rating | int) -> Rating:
         raise LabelError(f"a step rating is -1, 0 or +1, not {value!r}") from None
 
 
-def _rows(store: Store, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-    cursor = store.conn.execute(sql, list(params))
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
-
-
 def _attempt(store: Store, attempt_id: int) -> Attempt:
     attempt = store.get_attempt(attempt_id)
     if attempt is None:
@@ -466,7 +458,7 @@ def _attempt(store: Store, attempt_id: int) -> Attempt:
 
 
 def _critique(store: Store, critique_id: int) -> Critique:
-    rows = _rows(store, "select * from critiques where id = ?", [critique_id])
+    rows = store.rows("select * from critiques where id = ?", [critique_id])
     if not rows:
         raise LabelError(f"no critique {critique_id}")
     critique = Critique.model_validate(rows[0])
@@ -526,8 +518,7 @@ def _insert_ruling(store: Store, *, ignore_repeat: bool = False, **row: Any) -> 
 def _label_rows(store: Store, attempt_id: int, annotator: str) -> list[dict[str, Any]]:
     if not has_label_tables(store):
         return []
-    return _rows(
-        store,
+    return store.rows(
         "select s.*, a.created_at from step_labels s join label_actions a on a.id = s.action_id "
         "where s.attempt_id = ? and a.annotator = ? and a.undone_at is null order by s.id",
         [attempt_id, annotator],

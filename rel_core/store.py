@@ -248,13 +248,15 @@ class Store:
         finally:
             self._in_transaction = False
 
-    def _insert(self, table: str, row: dict[str, Any]) -> int:
+    def insert(self, table: str, row: dict[str, Any]) -> int:
+        """Write one row ({column: value}) into `table`; returns its id."""
         columns = ", ".join(f"[{c}]" for c in row)
         marks = ", ".join("?" for _ in row)
         cursor = self.conn.execute(f"insert into [{table}] ({columns}) values ({marks})", list(row.values()))
         return inserted_id(cursor)
 
-    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+    def rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """The rows a query returns, each as {column: value}."""
         cursor = self.conn.execute(sql, list(params))
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
@@ -280,10 +282,10 @@ class Store:
             existing = self.conn.execute("select id from problems where hash = ?", [problem.hash]).fetchone()
             if existing:
                 return int(existing[0]), False
-            return self._insert("problems", self._problem_row(problem)), True
+            return self.insert("problems", self._problem_row(problem)), True
 
     def get_problem(self, problem_id: int) -> Problem | None:
-        rows = self._rows("select * from problems where id = ?", [problem_id])
+        rows = self.rows("select * from problems where id = ?", [problem_id])
         return self._problem_from_row(rows[0]) if rows else None
 
     def count_problems(self) -> int:
@@ -307,17 +309,17 @@ class Store:
         row["kind"] = str(attempt.kind)
         row["hash"] = content_hash(attempt.text)
         with self.transaction():
-            return self._insert("attempts", row)
+            return self.insert("attempts", row)
 
     def add_critique(self, critique: Critique) -> int:
         row = critique.model_dump(exclude={"id"})
         row["verdict"] = str(critique.verdict)
         row["source"] = str(critique.source)
         with self.transaction():
-            return self._insert("critiques", row)
+            return self.insert("critiques", row)
 
     def get_attempt(self, attempt_id: int) -> Attempt | None:
-        rows = self._rows("select * from attempts where id = ?", [attempt_id])
+        rows = self.rows("select * from attempts where id = ?", [attempt_id])
         return Attempt.model_validate(rows[0]) if rows else None
 
     def count_attempts(self, problem_id: int) -> int:
@@ -327,12 +329,12 @@ class Store:
         problem = self.get_problem(problem_id)
         if problem is None:
             return None
-        attempts = self._rows("select * from attempts where problem_id = ? order by id", [problem_id])
-        critiques = self._rows(
+        attempts = self.rows("select * from attempts where problem_id = ? order by id", [problem_id])
+        critiques = self.rows(
             "select c.* from critiques c join attempts a on a.id = c.attempt_id where a.problem_id = ? order by c.id",
             [problem_id],
         )
-        reviews = self._rows("select * from reviews where problem_id = ? order by id", [problem_id])
+        reviews = self.rows("select * from reviews where problem_id = ? order by id", [problem_id])
         return ProblemHistory(
             problem=problem,
             attempts=[Attempt.model_validate(r) for r in attempts],
@@ -360,7 +362,7 @@ class Store:
             summary.problems_existing += 1
             known = {row[0] for row in self.conn.execute("select hash from attempts where problem_id = ?", [problem_id])}
         else:
-            problem_id, state = self._insert("problems", problem_row), str(problem.state)
+            problem_id, state = self.insert("problems", problem_row), str(problem.state)
             summary.problems_added += 1
         added = 0
         for index, attempt in enumerate(record.attempts):
@@ -370,13 +372,13 @@ class Store:
             known.add(attempt_hash)
             row = attempt.model_dump(exclude={"id"})
             row.update(problem_id=problem_id, kind=str(attempt.kind), hash=attempt_hash)
-            attempt_id = self._insert("attempts", row)
+            attempt_id = self.insert("attempts", row)
             added += 1
             if index < len(record.critiques):
                 critique = record.critiques[index]
                 crow = critique.model_dump(exclude={"id"})
                 crow.update(attempt_id=attempt_id, verdict=str(critique.verdict), source=str(critique.source))
-                self._insert("critiques", crow)
+                self.insert("critiques", crow)
         summary.attempts_added += added
         if added and state == ProblemState.PENDING:
             self.set_state(problem_id, ProblemState.AWAITING_REVIEW)
@@ -423,7 +425,7 @@ class Store:
             where.append(f"p.id in ({_SEARCH_PROBLEMS})")
             params += [_fts_query(search)] * 3
         sql = f"select {self._QUEUE_COLUMNS} from problems p where {' and '.join(where)} order by p.id limit ?"
-        rows = self._rows(sql, [*params, limit])
+        rows = self.rows(sql, [*params, limit])
         summaries = self._summaries(r["record_attempt"] for r in rows)
         return [QueueItem.model_validate({**r, **_queue_verdict(summaries.get(r["record_attempt"]))}) for r in rows]
 
@@ -434,7 +436,7 @@ class Store:
             return {}
         marks, values = _one_of(ids)
         by_attempt: dict[int, list[Critique]] = {}
-        for row in self._rows(f"select * from critiques where attempt_id in {marks} order by id", values):
+        for row in self.rows(f"select * from critiques where attempt_id in {marks} order by id", values):
             by_attempt.setdefault(row["attempt_id"], []).append(Critique.model_validate(row))
         return {attempt_id: verdicts.summarise(by_attempt.get(attempt_id, [])) for attempt_id in ids}
 
@@ -483,7 +485,7 @@ class Store:
                 raise KeyError(f"no problem {review.problem_id}")
             row = review.model_dump(exclude={"id"})
             row.update(decision=str(review.decision), previous_state=previous[0])
-            review_id = self._insert("reviews", row)
+            review_id = self.insert("reviews", row)
             new_state = DECISION_STATE.get(review.decision)
             if new_state is not None and move_state:
                 self.set_state(review.problem_id, new_state, review.note)
@@ -492,7 +494,7 @@ class Store:
     def undo_last_review(self, annotator: str) -> Review | None:
         """Take back this annotator's latest live decision and restore the problem's state."""
         with self.transaction():
-            rows = self._rows(
+            rows = self.rows(
                 "select * from reviews where annotator = ? and undone_at is null order by id desc limit 1",
                 [annotator],
             )
@@ -725,7 +727,7 @@ class Store:
             )
 
     def load_edit_draft(self, problem_id: int, annotator: str) -> dict[str, Any] | None:
-        rows = self._rows("select * from edit_drafts where problem_id = ? and annotator = ?", [problem_id, annotator])
+        rows = self.rows("select * from edit_drafts where problem_id = ? and annotator = ?", [problem_id, annotator])
         return rows[0] if rows else None
 
     def discard_edit_draft(self, problem_id: int, annotator: str) -> None:

@@ -1,10 +1,13 @@
-"""Shared fixtures. Each block is self-contained; add yours below with a heading."""
+"""Shared fixtures, one block per heading; add yours below with a heading (imports at the top)."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+from llm_server import LLMServer
+
+from rel_core.store import Store
 
 # -- isolation from the developer's machine -----------------------------------------------------
 
@@ -22,7 +25,6 @@ def isolated_environment(monkeypatch, tmp_path_factory):
 
 
 # -- the loopback LLM server (tests/llm_server.py) ------------------------------------------------
-from llm_server import LLMServer
 
 
 @pytest.fixture
@@ -53,3 +55,13 @@ def llm_env(llm_server, monkeypatch, tmp_path):
     ):
         monkeypatch.delenv(variable, raising=False)
     return llm_server
+
+
+# -- an empty database ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A new store at tmp_path / "rel.db"; a test file that needs another one defines its own."""
+    with Store(tmp_path / "rel.db") as store:
+        yield store

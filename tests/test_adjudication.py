@@ -16,11 +16,11 @@ from rel_core.config import Settings, TeamSettings
 from rel_core.exporters import write_export
 from rel_core.models import Decision, ProblemState
 from rel_core.overlap import DISPUTED, OverlapPolicy, TeamReviews
+from rel_core.review_session import ReviewSession
 from rel_core.store import Store
 from rel_tui.app import ReviewApp
 from rel_tui.cli import main
 from rel_tui.screens.adjudicate import AdjudicateScreen
-from rel_core.review_session import ReviewSession
 
 EVERYTHING = OverlapPolicy(fraction=1.0, k=2)
 

@@ -32,7 +32,7 @@ OBSERVERS = [
 
 
 def _units() -> list[list[int]]:
-    return [[value for value in column if value is not None] for column in zip(*OBSERVERS)]
+    return [[value for value in column if value is not None] for column in zip(*OBSERVERS, strict=True)]
 
 
 @pytest.mark.parametrize(("metric", "published"), [(Metric.NOMINAL, 0.743), (Metric.ORDINAL, 0.815), (Metric.INTERVAL, 0.849)])
@@ -44,7 +44,7 @@ def test_krippendorff_2011_binary_two_observers():
     # Same paper, section A: two observers, ten units, binary data; published alpha = 0.095.
     a = [0, 1, 0, 0, 0, 0, 0, 0, 1, 0]
     b = [1, 1, 1, 0, 0, 1, 0, 0, 0, 0]
-    assert krippendorff_alpha(list(zip(a, b))) == pytest.approx(0.095, abs=0.0005)
+    assert krippendorff_alpha(list(zip(a, b, strict=True))) == pytest.approx(0.095, abs=0.0005)
 
 
 def test_cohen_kappa_textbook_example():
@@ -109,7 +109,7 @@ def decided_db(tmp_path):
     A, R, S = Decision.ACCEPTED, Decision.REJECTED, Decision.SKIPPED
     with Store(path) as store:
         ids = [store.add_problem(Problem(text=f"Problem {n}"))[0] for n in range(1, 7)]
-        p = dict(zip(range(1, 7), ids))
+        p = dict(zip(range(1, 7), ids, strict=True))
         for annotator, decisions in {
             "alice": [(1, A), (2, A), (3, R), (4, A), (6, A)],
             "bob": [(1, A), (2, R), (3, R), (4, A), (5, S), (6, R), (6, A)],  # on 6 bob changed his mind: A counts

@@ -156,7 +156,7 @@ def test_plain_lines_and_summary_when_not_a_terminal(tmp_path, llm_server):
     script.on("[O3]", "revise", "still nothing").on("[O3]", "final_rewrite", "nothing")
     llm_server.respond_with(script)
     process = start(db, environment(tmp_path, llm_server), "--max-iterations", "1")
-    out, err = process.communicate(timeout=60)
+    _out, err = process.communicate(timeout=60)
 
     assert process.returncode == 0, err
     lines = [line for line in err.splitlines() if "] problem " in line]
@@ -172,7 +172,7 @@ def test_empty_database_loads_the_bundled_set_and_works_it(tmp_path, llm_server)
     write_config(tmp_path)
     llm_server.default = solution("0")
     process = start(db, environment(tmp_path, llm_server), "--limit", "2", "--max-iterations", "0")
-    out, err = process.communicate(timeout=60)
+    _out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert "Empty database: loaded" in err and "limit reached" in err
     with Store(db) as store:
@@ -189,7 +189,7 @@ def test_a_fatal_provider_error_stops_the_run_with_exit_1(tmp_path, llm_server):
     write_config(tmp_path, concurrency=1)
     llm_server.default = Reply.auth_failed()
     process = start(db, environment(tmp_path, llm_server))
-    out, err = process.communicate(timeout=60)
+    _out, err = process.communicate(timeout=60)
     assert process.returncode == 1, err
     assert [line for line in err.splitlines() if line.startswith("Error: run stopped:")], err
     assert len(llm_server.requests) == 1 and "Traceback" not in err
@@ -212,7 +212,7 @@ def test_sigterm_finishes_writes_and_releases_claims(tmp_path, llm_server):
     process = start(db, environment(tmp_path, llm_server))
     wait_for(lambda: len(llm_server.requests) >= 3, process)
     process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=30)
+    _out, err = process.communicate(timeout=30)
 
     assert process.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
@@ -259,7 +259,7 @@ def test_sigkill_mid_run_then_restart_repeats_no_completed_step(tmp_path, llm_se
 
     restarted_at = time.time()
     second = start(db, env)
-    out, err = second.communicate(timeout=60)
+    _out, err = second.communicate(timeout=60)
     assert second.returncode == 0, err
 
     after = [r for r in llm_server.requests if r.received_at >= restarted_at]
@@ -304,7 +304,7 @@ def test_an_internal_error_is_one_line_for_its_problem_and_the_run_goes_on(tmp_p
     write_config(tmp_path, concurrency=1)
     llm_server.default = solution("42")
     process = start(db, environment(tmp_path, llm_server))
-    out, err = process.communicate(timeout=60)
+    _out, err = process.communicate(timeout=60)
 
     assert process.returncode == 0, err
     assert "Traceback" not in err and "JSONDecodeError" in err
@@ -319,7 +319,7 @@ def test_the_same_internal_error_on_problem_after_problem_stops_the_run_with_exi
     corrupt_tags(db, range(1, 9))
     write_config(tmp_path, concurrency=1)
     process = start(db, environment(tmp_path, llm_server))
-    out, err = process.communicate(timeout=60)
+    _out, err = process.communicate(timeout=60)
 
     assert process.returncode == 1, err
     stopped = [line for line in err.splitlines() if line.startswith("Error: run stopped:")]
@@ -364,7 +364,7 @@ def test_a_budget_warns_once_per_model_without_a_price_and_runs(tmp_path, llm_se
     write_config(tmp_path, extra=extra)
     llm_server.default = solution("42")
     process = start(db, environment(tmp_path, llm_server), "--max-iterations", "0", *args)
-    out, err = process.communicate(timeout=60)
+    _out, err = process.communicate(timeout=60)
 
     assert process.returncode == 0, err
     warnings = [line for line in err.splitlines() if line.startswith("Warning:")]
@@ -387,7 +387,7 @@ def test_a_server_that_cannot_be_reached_stops_the_run_instead_of_erroring_the_q
     env = environment(tmp_path)
     env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
     process = start(db, env)
-    out, err = process.communicate(timeout=120)
+    _out, err = process.communicate(timeout=120)
     assert process.returncode == 1, err
     [stopped] = [line for line in err.splitlines() if line.startswith("Error: run stopped:")]
     assert "3 problems in a row could not reach the server" in stopped and "--retry-errored" in stopped

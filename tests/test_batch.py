@@ -107,7 +107,7 @@ async def batch_run(db, server, wait=True, observer=None, **loop):
 
 def calls(db) -> list[dict]:
     with Store(db) as store:
-        return store._rows("select * from llm_calls order by id")
+        return store.rows("select * from llm_calls order by id")
 
 
 async def test_a_batch_run_ends_every_problem_as_a_direct_run_does(tmp_path, llm_env):

@@ -14,8 +14,8 @@ import pytest
 from rel_core import migrations
 from rel_core.claims import ClaimHolder, holder_is_dead, process_start_time, this_host
 from rel_core.models import Problem, ProblemState
-from rel_core.store import Store
 from rel_core.review_session import ReviewSession
+from rel_core.store import Store
 
 QUEUED = [ProblemState.PENDING, ProblemState.IN_PROGRESS]
 
@@ -277,8 +277,8 @@ def test_a_review_claim_from_another_host_is_kept_until_it_expires(db):
 async def test_a_claim_refused_by_a_busy_database_is_logged_and_tried_again(db, llm_env, caplog):
     import asyncio
     import logging
-    import sqlite3
 
+    from db_lock import database_held
     from loop_helpers import Script, solution
     from test_runner import run
 
@@ -287,13 +287,11 @@ async def test_a_claim_refused_by_a_busy_database_is_logged_and_tried_again(db, 
     script = Script().on("[B1]", "generate", solution("42"))
     llm_env.respond_with(script)
     caplog.set_level(logging.WARNING, logger="rel_core.runner")
-    locker = sqlite3.connect(db, isolation_level=None)
-    locker.execute("begin immediate")  # another process writing while the run starts
+    locker = database_held(db)  # another process writing while the run starts
 
     async def unlock_later():
         await asyncio.sleep(0.8)
-        locker.execute("rollback")
-        locker.close()
+        locker.release()
 
     unlocking = asyncio.create_task(unlock_later())
     with Store(db, busy_timeout=0.05) as store:

@@ -140,12 +140,12 @@ def test_impossible_or_misspelt_settings_are_refused(tmp_path, toml, where):
 
 def test_config_that_is_not_utf8_is_one_clear_error(tmp_path):
     (tmp_path / "rel.toml").write_bytes(b"generator = '\xff\xfe'\n")
-    with pytest.raises(ConfigError, match="rel.toml: not UTF-8 text"):
+    with pytest.raises(ConfigError, match=r"rel\.toml: not UTF-8 text"):
         load_settings(tmp_path / "rel.db", environ={})
 
 
 def test_zero_concurrency_from_the_environment_is_refused(tmp_path):
-    with pytest.raises(ConfigError, match="loop.concurrency"):
+    with pytest.raises(ConfigError, match=r"loop\.concurrency"):
         load_settings(tmp_path / "rel.db", environ={"REL_LOOP__CONCURRENCY": "0"})
 
 

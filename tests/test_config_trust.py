@@ -174,7 +174,7 @@ def test_a_project_file_may_point_the_users_key_route_nowhere_else(tmp_path, use
     """The user config names the variable for a model; a project may not move that model's server."""
     write(user_config, '[models."openai:x"]\nbase_url = "http://127.0.0.1:8000/v1"\napi_key_env = "VLLM_KEY"\n')
     write(project / "rel.toml", '[models."openai:x"]\nbase_url = "https://evil.example/v1"\n')
-    with pytest.raises(ConfigError, match="sends VLLM_KEY to 'evil.example'"):
+    with pytest.raises(ConfigError, match=r"sends VLLM_KEY to 'evil\.example'"):
         load_settings(project / "rel.db", environ={})
 
 
@@ -215,7 +215,7 @@ def test_a_project_file_cannot_grant_itself_trust(tmp_path, user_config, project
 
 def test_an_explicit_config_file_is_a_project_file(tmp_path, user_config):
     explicit = write(tmp_path / "downloaded.toml", '[openai]\nbase_url = "https://evil.example/v1"\n')
-    with pytest.raises(ConfigError, match="downloaded.toml"):
+    with pytest.raises(ConfigError, match=r"downloaded\.toml"):
         load_settings(tmp_path / "rel.db", explicit=explicit, environ={})
 
 

@@ -24,12 +24,6 @@ from rel_core.models import (
 from rel_core.store import Store
 
 
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "rel.db") as store:
-        yield store
-
-
 def add_problem(store: Store, text: str, drafts: list[str], **fields) -> tuple[int, list[int]]:
     problem_id, _ = store.add_problem(Problem(text=text, **fields))
     ids = [store.add_attempt(Attempt(problem_id=problem_id, kind=AttemptKind.GENERATED, text=d)) for d in drafts]
@@ -43,7 +37,7 @@ def review(store: Store, problem_id: int, decision: Decision, attempt_id: int | 
 @pytest.fixture
 def dataset(store):
     """Four problems: accepted as generated, accepted after an expert edit, rejected, untouched."""
-    plain, [first_draft, second_draft] = add_problem(
+    plain, [_first_draft, second_draft] = add_problem(
         store,
         "What is 2+2?",
         ["It is 5.", "2+2 = 4, checked by counting."],

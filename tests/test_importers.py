@@ -24,12 +24,6 @@ TABULAR = FIXTURES / "tabular"
 SYSTEM_OF_EQUATIONS = "Solve $x + y = 8$ and $x - y = 4$ for $x$."
 
 
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "rel.db") as store:
-        yield store
-
-
 def by_name(records):
     return {Path(r.origin.rsplit(":", 1)[0]).name: r for r in records}
 

@@ -26,12 +26,6 @@ DRAFT = "Six times seven.\n\n6 x 7 = 36.\n\nSo the answer is 36.\n\n<ANSWER>36</
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "rel.db") as store:
-        yield store
-
-
-@pytest.fixture
 def attempt_id(store) -> int:
     problem_id, _ = store.add_problem(Problem(text="What is 6 x 7?", reference_answer="42"))
     return store.add_attempt(Attempt(problem_id=problem_id, kind=AttemptKind.GENERATED, text=DRAFT))

@@ -1,4 +1,5 @@
-"""The linters stay clean: `ruff check rel_core rel_tui`, `ruff format --check` and `mypy rel_core` (config in pyproject.toml)."""
+"""The linters stay clean: `ruff check` and `ruff format --check` on rel_core, rel_tui, tests and bench, and `mypy rel_core`
+(config in pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def _run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_is_clean() -> None:
-    result = _run("ruff", "check", "rel_core", "rel_tui")
+    result = _run("ruff", "check", "rel_core", "rel_tui", "tests", "bench")
     assert result.returncode == 0, f"ruff check found problems:\n{result.stdout}{result.stderr}"
 
 

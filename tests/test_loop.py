@@ -14,7 +14,6 @@ from rel_core.models import AttemptKind, CritiqueSource, Problem, ProblemState, 
 from rel_core.prompts import Templates
 from rel_core.providers.base import ProviderError
 from rel_core.providers.client import LLMClient
-from rel_core.store import Store
 
 GEN, CRITIC = "openai:loop-gen", "openai:loop-critic"
 
@@ -28,12 +27,6 @@ def make_settings(server, **loop) -> Settings:
         models={GEN: price, CRITIC: price},
         loop=LoopSettings(**loop),
     )
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "rel.db") as store:
-        yield store
 
 
 @pytest.fixture
@@ -72,7 +65,7 @@ def add(store, marker, answer="42", solution_text=None, **fields) -> int:
 
 
 def calls(store, problem_id):
-    return store._rows("select * from llm_calls where problem_id = ? order by id", [problem_id])
+    return store.rows("select * from llm_calls where problem_id = ? order by id", [problem_id])
 
 
 # -- the paths through the loop ---------------------------------------------------------------------
@@ -153,7 +146,7 @@ async def test_never_right_goes_through_every_revision_and_the_rewrite_then_fail
     assert [a.parent_id for a in history.attempts[1:]] == [a.id for a in history.attempts[:-1]]
     assert all(history.critiques_for(a.id)[0].verdict == Verdict.INCORRECT for a in history.attempts)
     assert script.steps("[P3]") == ["generate", "critic", "revise", "critic", "revise", "critic", "final_rewrite", "critic"]
-    rewrite_request = [r for r in llm_server.requests if "Rewrite the worked solution" in r.prompt][0]
+    rewrite_request = next(r for r in llm_server.requests if "Rewrite the worked solution" in r.prompt)
     assert "Use the identity: 6 x 7 = 42." in rewrite_request.prompt
     assert "final rewrite" in store.get_problem(problem_id).state_detail
 
@@ -470,7 +463,7 @@ async def test_a_draft_cut_off_at_the_token_limit_is_revised_not_trusted(store, 
     script.on("[T1]", "revise", solution("42"))
     assert await make_engine().run_problem(problem_id) == ProblemState.AWAITING_REVIEW
     history = store.history(problem_id)
-    first, revised = history.attempts
+    first, _revised = history.attempts
     check = history.critiques_for(first.id)[0]
     assert (check.source, check.verdict) == (CritiqueSource.CHECK, Verdict.INCORRECT)
     assert "token limit" in check.raw

@@ -8,9 +8,9 @@ from tui_data import make_db, settle
 from rel_core.config import ConfigError, Settings, TeamSettings, load_settings
 from rel_core.models import AttemptKind, Decision, Problem, ProblemState
 from rel_core.overlap import DISPUTED, OverlapPolicy, TeamReviews
+from rel_core.review_session import ReviewSession
 from rel_core.store import Store
 from rel_tui.app import ReviewApp
-from rel_core.review_session import ReviewSession
 from rel_tui.widgets.draft_pane import DraftPane
 
 EVERYTHING = OverlapPolicy(fraction=1.0, k=2)
@@ -54,7 +54,7 @@ def test_team_settings_from_config(tmp_path):
     assert settings.team == TeamSettings(overlap=0.25, overlap_k=3, overlap_sources=["olympiad"], adjudicators=["dana"])
     assert OverlapPolicy.from_settings(settings.team) == OverlapPolicy(fraction=0.25, k=3, sources=("olympiad",))
     config.write_text("[team]\noverlap_k = 1\n")
-    with pytest.raises(ConfigError, match="team.overlap_k"):
+    with pytest.raises(ConfigError, match=r"team\.overlap_k"):
         load_settings(tmp_path / "rel.db", config)
 
 

@@ -37,12 +37,6 @@ def settings_for(server, generator: str, critic: str, **loop) -> Settings:
     )
 
 
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "rel.db") as store:
-        yield store
-
-
 def never_right_script(marker: str) -> Script:
     """Wrong until the final rewrite, which is right: every step of the loop is called."""
     return (

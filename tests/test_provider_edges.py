@@ -40,12 +40,6 @@ def settings_with(timeout: float = 5.0, max_retries: int = 1, **fields) -> Setti
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "rel.db") as store:
-        yield store
-
-
-@pytest.fixture
 async def client(store, llm_env):
     async with LLMClient(settings_with(), store) as client:
         yield client

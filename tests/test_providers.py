@@ -53,12 +53,6 @@ def settings():
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "rel.db") as store:
-        yield store
-
-
-@pytest.fixture
 async def client(settings, store, env):
     async with LLMClient(settings, store) as client:
         yield client

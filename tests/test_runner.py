@@ -10,6 +10,7 @@ import sqlite3
 from collections import Counter
 
 import pytest
+from db_lock import database_held
 from llm_server import Reply
 from loop_helpers import Script, critic_json, solution
 from test_loop import make_settings
@@ -282,7 +283,7 @@ async def test_an_internal_error_errors_its_problem_in_one_line_and_the_run_goes
 async def test_the_same_internal_error_on_five_problems_in_a_row_stops_the_run(db, llm_server, script):
     ids = add_problems(db, [f"[J{i}]" for i in range(12)])
     corrupt_tags(db, ids)
-    stats, runner = await run(db, llm_server, concurrency=3)
+    stats, _runner = await run(db, llm_server, concurrency=3)
 
     assert stats.stop_reason == StopReason.INTERNAL
     assert "5 problems in a row" in stats.stop_detail and "JSONDecodeError" in stats.stop_detail
@@ -314,11 +315,9 @@ async def test_a_failed_lease_renewal_is_logged_in_one_line_and_retried_on_the_n
     async def lock_the_database_for_longer_than_a_lease():
         while not script.seen:  # the problem is claimed and its call is in flight
             await asyncio.sleep(0.01)
-        locker = sqlite3.connect(db, isolation_level=None)
-        locker.execute("begin immediate")  # another process writing: our renewals get "database is locked"
+        locker = database_held(db)  # another process writing: our renewals get "database is locked"
         await asyncio.sleep(0.8)
-        locker.execute("rollback")
-        locker.close()
+        locker.release()
         await asyncio.sleep(0.8)
         with sqlite3.connect(db) as reader:
             [expires] = reader.execute("select claim_expires from problems where id = ?", [problem_id]).fetchone()

@@ -20,10 +20,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from tui_data import make_db
 
 from rel_core.models import Decision
 from rel_core.store import Store
-from tui_data import make_db
 
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -83,7 +83,9 @@ def test_steps_are_ordered_disjoint_slices(text):
         assert step.start >= previous_end
         previous_end = step.end
     # Nothing but whitespace lies outside the steps.
-    outside = "".join(text[a:b] for a, b in zip([0] + [s.end for s in steps], [s.start for s in steps] + [len(text)]))
+    outside = "".join(
+        text[a:b] for a, b in zip([0] + [s.end for s in steps], [s.start for s in steps] + [len(text)], strict=True)
+    )
     assert not outside.strip()
 
 
@@ -100,8 +102,8 @@ async def test_the_critic_reads_the_steps_numbered_as_the_screen_shows_them(llm_
 
     from rel_core.config import ProviderSettings, Settings
     from rel_core.loop import LoopEngine
-    from rel_core.providers.client import LLMClient
     from rel_core.models import Attempt, AttemptKind, Problem, ProblemState
+    from rel_core.providers.client import LLMClient
     from rel_core.store import Store
 
     script = Script().on("[S1]", "critic", critic_json("incorrect", 2, "Recheck the sum."))

@@ -30,12 +30,6 @@ from rel_core.models import (
 from rel_core.store import Store, StoreError, verified
 
 
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "rel.db") as store:
-        yield store
-
-
 def add(store: Store, text: str, state: ProblemState = ProblemState.PENDING, **fields) -> int:
     problem_id, created = store.add_problem(Problem(text=text, state=state, **fields))
     assert created
@@ -84,7 +78,7 @@ def test_file_is_private_and_in_wal_mode(tmp_path):
 def test_not_a_database_is_one_clear_error(tmp_path):
     path = tmp_path / "junk.db"
     path.write_bytes(b"this is not sqlite at all" * 100)
-    with pytest.raises(StoreError, match="junk.db: not a usable SQLite database"):
+    with pytest.raises(StoreError, match=r"junk\.db: not a usable SQLite database"):
         Store(path)
     assert path.read_bytes().startswith(b"this is not sqlite")
 
@@ -236,10 +230,9 @@ def test_human_edit_replaces_the_autosaved_draft(store):
 
 def test_failed_transaction_writes_nothing(store):
     pid = add(store, "p")
-    with pytest.raises(RuntimeError):
-        with store.transaction():
-            store.add_attempt(Attempt(problem_id=pid, kind=AttemptKind.GENERATED, text="lost"))
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.add_attempt(Attempt(problem_id=pid, kind=AttemptKind.GENERATED, text="lost"))
+        raise RuntimeError("boom")
     assert store.history(pid).attempts == []
 
 

@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import contextmanager
-
+from db_lock import database_held
 from textual.widgets import TextArea
+from tui_data import busy_app, busy_notices, make_db
 
-from rel_core.config import Settings
 from rel_core.models import AttemptKind, ProblemState
 from rel_core.store import Store
-from rel_tui.app import ReviewApp
 from rel_tui.screens.edit import EditScreen
-from tui_data import make_db
-
-
-@contextmanager
-def database_held(db):
-    """A second connection holding the write lock, as a long import in another process would."""
-    holder = sqlite3.connect(db, isolation_level=None)
-    holder.execute("begin exclusive")
-    try:
-        yield
-    finally:
-        holder.execute("rollback")
-        holder.close()
-
-
-def busy_notices(app) -> list[str]:
-    return [n.message for n in app._notifications if n.title == "Database busy"]
 
 
 async def test_decision_on_a_busy_database_is_reported_and_can_be_retried(tmp_path):
     db = make_db(tmp_path / "rel.db", count=2)
-    app = ReviewApp(db, Settings(), "alice", busy_timeout=0.2)
+    app = busy_app(db)
     async with app.run_test(size=(120, 40)) as pilot:
         with database_held(db):
             await pilot.press("a")
@@ -49,7 +29,7 @@ async def test_decision_on_a_busy_database_is_reported_and_can_be_retried(tmp_pa
 
 async def test_edit_saved_on_a_busy_database_stays_in_the_editor(tmp_path):
     db = make_db(tmp_path / "rel.db", count=2)
-    app = ReviewApp(db, Settings(), "alice", busy_timeout=0.2)
+    app = busy_app(db)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("e")
         await pilot.pause()

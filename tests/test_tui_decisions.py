@@ -9,10 +9,9 @@ import asyncio
 import sqlite_utils
 from llm_server import Reply
 from textual.widgets import DataTable, Input, Static
-from tui_data import make_db, record, settle
+from tui_data import make_app, make_db, record, reviews, settle
 
 from rel_core import migrations
-from rel_core.config import ReviewSettings, Settings
 from rel_core.models import (
     Attempt,
     AttemptKind,
@@ -23,7 +22,6 @@ from rel_core.models import (
     Verdict,
 )
 from rel_core.store import Store
-from rel_tui.app import ReviewApp
 from rel_tui.messages import DraftStarted
 from rel_tui.screens.queue import QueueScreen
 from rel_tui.widgets.status_bar import CallStatus
@@ -34,15 +32,6 @@ async def wait_until(condition, timeout: float = 10.0) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.02)
-
-
-def make_app(db, **review) -> ReviewApp:
-    return ReviewApp(db, Settings(review=ReviewSettings(**review)), "alice")
-
-
-def reviews(db) -> list:
-    with Store(db) as store:
-        return [r for pid in store.iter_problem_ids() for r in store.history(pid).reviews]
 
 
 def text_of(app, selector: str) -> str:

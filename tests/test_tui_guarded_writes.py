@@ -9,43 +9,24 @@ from __future__ import annotations
 
 import ast
 import signal
-import sqlite3
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from db_lock import database_held
 from llm_server import Reply
 from textual.widgets import Input, TextArea
-from tui_data import make_db, settle
+from tui_data import busy_app as review_app
+from tui_data import busy_notices, make_db, settle
 
-from rel_core.config import Settings
 from rel_core.models import AttemptKind, CritiqueSource, Decision, ProblemState
 from rel_core.store import Store
-from rel_tui.app import ReviewApp
-from rel_tui.database_write import BUSY_TITLE, rescue_dir
+from rel_tui.database_write import rescue_dir
 from rel_tui.screens.confirm import ConfirmDialog
 from rel_tui.screens.edit import EditScreen
 from rel_tui.screens.queue import QueueScreen
 from rel_tui.screens.review import ReviewScreen
 
-BUSY_TIMEOUT = 0.2
 RUNNING_AND_NOT_SAVED = "the app kept running and said what was not saved"
-
-
-@contextmanager
-def database_held(db: Path):
-    """A second connection holding the write lock until the block ends."""
-    holder = sqlite3.connect(db, isolation_level=None)
-    holder.execute("begin immediate")
-    try:
-        yield
-    finally:
-        holder.execute("rollback")
-        holder.close()
-
-
-def busy_notices(app) -> list[str]:
-    return [n.message for n in app._notifications if n.title == BUSY_TITLE]
 
 
 async def press_while_held(app, pilot, db: Path, *keys: str, expect: str) -> None:
@@ -57,10 +38,6 @@ async def press_while_held(app, pilot, db: Path, *keys: str, expect: str) -> Non
         assert app.is_running, RUNNING_AND_NOT_SAVED
         new = busy_notices(app)[before:]
         assert any(expect in message for message in new), new
-
-
-def review_app(db: Path, **kwargs) -> ReviewApp:
-    return ReviewApp(db, Settings(), "alice", busy_timeout=BUSY_TIMEOUT, **kwargs)
 
 
 def claims(db: Path) -> dict[int, str | None]:
@@ -158,19 +135,18 @@ async def test_filter_on_a_busy_database_changes_nothing_until_it_can(tmp_path):
 async def test_starting_on_a_busy_database_shows_the_empty_screen_and_n_opens(tmp_path):
     db = make_db(tmp_path / "rel.db", count=2)
     app = review_app(db)
-    holder = sqlite3.connect(db, isolation_level=None)
-    holder.execute("begin immediate")
+    holder = database_held(db)
     try:
         async with app.run_test(size=(120, 40)) as pilot:
             await settle(pilot)
             assert app.is_running and app.session.current is None
             assert any("first item was not opened" in m for m in busy_notices(app))
-            holder.execute("rollback")
+            holder.release()
             await pilot.press("n")
             await settle(pilot)
             assert app.session.problem_id == 1
     finally:
-        holder.close()
+        holder.release()
     assert claims(db)[1] is None  # released on the way out
 
 

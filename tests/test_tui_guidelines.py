@@ -7,13 +7,13 @@ import hashlib
 import pytest
 from rich.markdown import Markdown
 from textual.widgets import Static
+from tui_data import make_db
 
 from rel_core.config import ReviewSettings, Settings, load_settings
 from rel_core.store import Store
 from rel_tui.app import ReviewApp
 from rel_tui.screens.guidelines import GuidelinesScreen
 from rel_tui.screens.review import ReviewScreen
-from tui_data import make_db
 
 GUIDELINES = "# Annotation guidelines\n\nAccept a solution only if **every** step is justified.\n\n" + "".join(
     f"{n}. Rule number {n} [bold]not markup[/bold]\x1b[31m\n" for n in range(1, 80)
@@ -107,7 +107,7 @@ def test_fifo_or_folder_is_refused_without_waiting(tmp_path):
     fifo = tmp_path / "guidelines.md"
     os.mkfifo(fifo)
     for path in (fifo, tmp_path):
-        with pytest.raises(GuidelinesUnavailable, match="not a regular file|Is a directory"):
+        with pytest.raises(GuidelinesUnavailable, match=r"not a regular file|Is a directory"):
             load_guidelines(path)
         assert version_in_force(path) is None
 

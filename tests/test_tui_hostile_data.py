@@ -26,13 +26,13 @@ from rel_core.models import (
     Review,
     Verdict,
 )
+from rel_core.review_session import QueueFilter
 from rel_core.store import Store
 from rel_tui.app import ReviewApp
 from rel_tui.screens.edit import EditScreen
 from rel_tui.screens.filter import FilterDialog
 from rel_tui.screens.help import HelpScreen
 from rel_tui.screens.queue import QueueScreen
-from rel_core.review_session import QueueFilter
 from rel_tui.widgets.draft_pane import DraftPane
 from rel_tui.widgets.rendered_draft import MAX_LINE_CHARS
 

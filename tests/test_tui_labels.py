@@ -11,13 +11,13 @@ import io
 from pathlib import Path
 
 import pytest
+from db_lock import database_held
 from rich.console import Console
-from test_tui_guarded_writes import BUSY_TIMEOUT, busy_notices, database_held
 from textual.widgets import Input, OptionList, Static
-from tui_data import pending_problem, settle
+from tui_data import busy_app as make_app
+from tui_data import busy_notices, pending_problem, settle
 
 from rel_core import labels
-from rel_core.config import Settings
 from rel_core.models import (
     Attempt,
     AttemptKind,
@@ -62,10 +62,6 @@ def labelled_db(path: Path) -> Path:
 @pytest.fixture
 def db(tmp_path) -> Path:
     return labelled_db(tmp_path / "rel.db")
-
-
-def make_app(db: Path, annotator: str = "alice") -> ReviewApp:
-    return ReviewApp(db, Settings(), annotator, busy_timeout=BUSY_TIMEOUT)
 
 
 async def open_labels(app: ReviewApp, pilot) -> LabelStepsScreen:

@@ -10,12 +10,10 @@ from rich.markdown import Markdown
 from test_tui_tmux import tmux_app  # noqa: F401 (the fixture)
 from textual.widgets import Input, Static
 from textual.widgets._footer import FooterKey
-from tui_data import make_db, settle
+from tui_data import make_app, make_db, settle
 
-from rel_core.config import Settings
 from rel_core.models import Decision
 from rel_core.store import Store
-from rel_tui.app import ReviewApp
 from rel_tui.screens.help import HelpScreen
 from rel_tui.widgets.draft_pane import DraftPane
 
@@ -25,11 +23,6 @@ LONG_DRAFT = "\n\n".join(f"Paragraph {n}: the path is counted again, corner by c
 @pytest.fixture
 def db(tmp_path):
     return make_db(tmp_path / "rel.db", count=3)
-
-
-def make_app(db, **review) -> ReviewApp:
-    settings = Settings.model_validate({"review": review}) if review else Settings()
-    return ReviewApp(db, settings, "alice")
 
 
 def on_screen(app, widget) -> bool:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
-from textual.widgets import TextArea
-
 from llm_server import Reply
+from textual.widgets import TextArea
+from tui_data import make_db
+
 from rel_core.config import Settings
 from rel_core.models import AttemptKind, ProblemState
 from rel_core.store import Store
 from rel_tui.app import ReviewApp
 from rel_tui.messages import DraftChunk, DraftFinished, DraftStarted
 from rel_tui.widgets.draft_pane import DraftPane
-from tui_data import make_db
 
 REVISED = "Revised draft.\n\nThe path adds a 16 by 11 rectangle minus the garden.\n\nThe answer is $\\boxed{50}$."
 

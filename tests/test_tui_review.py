@@ -6,8 +6,8 @@ import signal
 
 import pytest
 from textual.widgets import DataTable, Input, TextArea
+from tui_data import make_app, make_db, pending_problem, reviews
 
-from rel_core.config import ReviewSettings, Settings
 from rel_core.models import AttemptKind, Decision, Problem, ProblemState
 from rel_core.store import Store
 from rel_tui.app import ReviewApp
@@ -17,21 +17,11 @@ from rel_tui.screens.help import HelpScreen
 from rel_tui.screens.queue import QueueScreen
 from rel_tui.screens.review import ReviewScreen
 from rel_tui.widgets.draft_pane import DraftPane
-from tui_data import make_db, pending_problem
 
 
 @pytest.fixture
 def db(tmp_path):
     return make_db(tmp_path / "rel.db", count=3)
-
-
-def make_app(db, **review) -> ReviewApp:
-    return ReviewApp(db, Settings(review=ReviewSettings(**review)), "alice")
-
-
-def reviews(db) -> list:
-    with Store(db) as store:
-        return [r for pid in store.iter_problem_ids() for r in store.history(pid).reviews]
 
 
 def state(db, problem_id: int) -> ProblemState:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.content import Content
 from textual.widgets import Static, TextArea
+from tui_data import make_db, settle
 
 from rel_core.config import Settings
 from rel_core.models import Attempt, AttemptKind
@@ -11,7 +12,6 @@ from rel_core.store import Store
 from rel_tui.app import ReviewApp
 from rel_tui.latex import displayable, readable_math
 from rel_tui.widgets.draft_pane import DraftPane
-from tui_data import make_db, settle
 
 NASTY = (
     "[bold]not bold[/] and [/] alone, [link=https://evil.example]click[/link], \\[x\\] "

@@ -7,10 +7,10 @@ Regenerate after a deliberate change with `pytest tests/test_tui_snapshots.py --
 from __future__ import annotations
 
 import pytest
+from tui_data import make_db, settle
 
 from rel_core.config import Settings
 from rel_tui.app import ReviewApp
-from tui_data import make_db, settle
 
 
 @pytest.fixture

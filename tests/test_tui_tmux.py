@@ -12,10 +12,10 @@ import time
 import uuid
 
 import pytest
+from tui_data import make_db
 
 from rel_core.models import Decision, ProblemState
 from rel_core.store import Store
-from tui_data import make_db
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 

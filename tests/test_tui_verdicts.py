@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import DataTable, Input, TextArea
-from tui_data import DRAFT, make_db, settle
+from tui_data import DRAFT, make_db, reviews, settle
 
 from rel_core.config import Settings
 from rel_core.models import (
@@ -18,11 +18,11 @@ from rel_core.models import (
     Problem,
     Verdict,
 )
+from rel_core.review_session import QueueFilter
 from rel_core.store import Store
 from rel_tui.app import ReviewApp
 from rel_tui.screens.confirm import AcceptAnywayDialog
 from rel_tui.screens.queue import QueueScreen
-from rel_core.review_session import QueueFilter
 from rel_tui.widgets.draft_pane import DraftPane
 
 SAYS_NO = "CORRECT: No\nERROR_STEP: 3\nERROR_DESCRIPTION: Step 3 counts the corners twice."
@@ -59,11 +59,6 @@ def critic_text(app) -> str:
 
 def draft_title(app) -> str:
     return str(app.screen.query_one(DraftPane).border_title)
-
-
-def reviews(db) -> list:
-    with Store(db) as store:
-        return [r for pid in store.iter_problem_ids() for r in store.history(pid).reviews]
 
 
 async def test_the_pane_shows_every_judge_and_the_dispute(tmp_path):

@@ -26,16 +26,9 @@ from rel_core.models import (
     Verdict,
 )
 from rel_core.providers.client import LLMClient
-from rel_core.store import Store
 
 GEN, CRITIC = "openai:verdict-gen", "openai:verdict-critic"
 SAYS_NO = "CORRECT: No\nERROR_STEP: 3\nERROR_DESCRIPTION: Step 3 divides by x without checking x = 0."
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "rel.db") as store:
-        yield store
 
 
 @pytest.fixture
@@ -186,7 +179,7 @@ def crit(source: CritiqueSource, verdict: Verdict, **fields) -> Critique:
 
 
 CHECK, LLM, IMPORTED = CritiqueSource.CHECK, CritiqueSource.LLM, CritiqueSource.IMPORTED
-C, I, U = Verdict.CORRECT, Verdict.INCORRECT, Verdict.UNKNOWN
+C, I, U = Verdict.CORRECT, Verdict.INCORRECT, Verdict.UNKNOWN  # noqa: E741 (the table below reads C / I / U)
 
 
 @pytest.mark.parametrize(

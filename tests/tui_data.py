@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
-from rel_core.models import Attempt, AttemptKind, Critique, CritiqueSource, ImportRecord, Problem, ProblemState, Verdict
-from rel_core.store import Store
+from rel_core.config import ReviewSettings, Settings
+from rel_core.models import (
+    Attempt,
+    AttemptKind,
+    Critique,
+    CritiqueSource,
+    ImportRecord,
+    Problem,
+    ProblemState,
+    Review,
+    Verdict,
+)
+from rel_core.store import BUSY_TIMEOUT_SECONDS, Store
+from rel_tui.app import ReviewApp
+from rel_tui.database_write import BUSY_TITLE
+
+BUSY_TIMEOUT = 0.2  # seconds a write waits for another connection's lock in the busy-database tests
 
 DRAFT = """## First thoughts
 
@@ -58,6 +74,27 @@ def make_db(path: Path, count: int = 3, **kwargs) -> Path:
     return path
 
 
+def make_app(db: Path, annotator: str = "alice", *, busy_timeout: float = BUSY_TIMEOUT_SECONDS, **review) -> ReviewApp:
+    """The review app on `db`; `review`: its [review] settings (keymap, autosave_seconds, ...)."""
+    return ReviewApp(db, Settings(review=ReviewSettings(**review)), annotator, busy_timeout=busy_timeout)
+
+
+def busy_app(db: Path, annotator: str = "alice") -> ReviewApp:
+    """The review app with the short busy timeout that the busy-database tests wait out."""
+    return make_app(db, annotator, busy_timeout=BUSY_TIMEOUT)
+
+
+def busy_notices(app) -> list[str]:
+    """The messages of the app's busy-database notifications, oldest first."""
+    return [n.message for n in app._notifications if n.title == BUSY_TITLE]
+
+
+def reviews(db: Path) -> list[Review]:
+    """Every review in `db`, problem by problem."""
+    with Store(db) as store:
+        return [r for pid in store.iter_problem_ids() for r in store.history(pid).reviews]
+
+
 def pending_problem(store: Store, text: str = "A problem nobody has drafted yet.") -> int:
     problem_id, _ = store.add_problem(Problem(text=text, state=ProblemState.AWAITING_REVIEW))
     return problem_id
@@ -84,7 +121,5 @@ def _render_due(app) -> bool:
 
 
 async def _quiet_wait(worker) -> None:
-    try:
+    with contextlib.suppress(Exception):  # cancelled or failed: either way it no longer runs
         await worker.wait()
-    except Exception:  # cancelled or failed: either way it no longer runs
-        pass

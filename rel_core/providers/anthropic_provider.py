@@ -131,7 +131,7 @@ class AnthropicProvider:
             await events.close()
 
     def _completion(self, message: object, model: str, spec: str) -> Completion:
-        return _completion(require_json_object(message, "a message", spec, self.base_url, self.name), model)
+        return completion_from_json(require_json_object(message, "a message", spec, self.base_url, self.name), model)
 
     def translate(self, exc: anthropic.APIError, spec: str) -> ProviderError:
         retries = self.settings.max_retries
@@ -160,7 +160,7 @@ def request_params(model: str, request: CompletionRequest) -> dict[str, Any]:
     return params
 
 
-def _completion(message: dict[str, Any], model: str) -> Completion:
+def completion_from_json(message: dict[str, Any], model: str) -> Completion:
     """A message's JSON, read as leniently as the SDK's own (unvalidated) model would be."""
     blocks = message.get("content")
     text = _joined(blocks, "text", "text")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .base import (
@@ -80,7 +81,9 @@ class BatchClient(Protocol):
 
     async def submit(self, items: list[BatchItem], label: str, on_uploaded: Any) -> tuple[str, str]: ...
 
-    async def find(self, label: str, input_file_id: str | None, since: datetime, count: int) -> str | None: ...
+    async def find(self, label: str, input_file_id: str | None, since: datetime, count: int, known: set[str]) -> str | None:
+        """The provider's id of a batch a killed run may have created; `known`: the ids this database has already."""
+        ...
 
     async def status(self, batch_id: str) -> BatchStatus: ...
 
@@ -106,25 +109,48 @@ def no_batch_api(provider: str, base_url: str, status: int | None) -> ProviderEr
     )
 
 
-class OpenAIBatches:
+class _SDKBatches:
+    """What both adapters share: the direct-call provider they ride on (its SDK client, base URL and
+    error translation), and how an SDK error becomes a ProviderError."""
+
+    provider: str
+    limits: Limits
+
+    def __init__(self, provider: Any, sdk: ModuleType):
+        self._provider = provider
+        self._sdk = sdk  # openai or anthropic: both name their errors NotFoundError and APIError
+        self.client = provider.client
+        self.base_url = provider.base_url
+
+    async def _call(self, pending: Any, spec: str, probing: bool = False) -> Any:
+        try:
+            return await pending
+        except self._sdk.NotFoundError as exc:
+            if probing:
+                raise no_batch_api(self.provider, self.base_url, exc.status_code) from None
+            raise self._provider.translate(exc, spec) from exc
+        except self._sdk.APIError as exc:
+            raise self._provider.translate(exc, spec) from exc
+
+
+class OpenAIBatches(_SDKBatches):
     provider = "openai"
     limits = OPENAI_LIMITS
 
     def __init__(self, provider: Any):
-        from .openai_provider import request_body
+        import openai
 
-        self._provider = provider
-        self._request_body = request_body
-        self.client = provider.client
-        self.base_url = provider.base_url
+        super().__init__(provider, openai)
 
     def encoded(self, item: BatchItem) -> bytes:
+        from .openai_provider import request_body
+
         _, model = split_spec(item.request.model)
         line = {
             "custom_id": item.custom_id,
             "method": "POST",
             "url": CHAT_URL,
-            "body": self._request_body(model, item.request, False),
+            "body": request_body(model, item.request, False),
         }
         return (json.dumps(line, ensure_ascii=False) + "\n").encode()
 
@@ -146,7 +172,8 @@ class OpenAIBatches:
         )
         return batch.id, batch.status
 
-    async def find(self, label: str, input_file_id: str | None, since: datetime, count: int) -> str | None:
+    async def find(self, label: str, input_file_id: str | None, since: datetime, count: int, known: set[str]) -> str | None:
+        """The batch made from the uploaded file: the file id names it exactly."""
         if input_file_id is None:  # the file never got an id back: no batch can have been made from it
             return None
         return await self._call(self._find(input_file_id, since), "openai")
@@ -182,13 +209,13 @@ class OpenAIBatches:
         await self._call(self.client.batches.cancel(batch_id), "openai")
 
     def _result(self, line: dict[str, Any]) -> BatchResult:
-        from .openai_provider import _completion
+        from .openai_provider import completion_from_json
 
         custom_id = str(line.get("custom_id"))
         response = line.get("response") or {}
         body = response.get("body") if isinstance(response, dict) else None
         if isinstance(response, dict) and response.get("status_code") == 200 and isinstance(body, dict):
-            return BatchResult(custom_id, "succeeded", _completion(body, str(body.get("model") or "")))
+            return BatchResult(custom_id, "succeeded", completion_from_json(body, str(body.get("model") or "")))
         error = line.get("error") or {}
         code = error.get("code") if isinstance(error, dict) else None
         if code == "batch_expired":
@@ -197,35 +224,21 @@ class OpenAIBatches:
             return BatchResult(custom_id, "canceled")
         return BatchResult(custom_id, "errored", error=_openai_line_error(response, error))
 
-    async def _call(self, pending: Any, spec: str, probing: bool = False) -> Any:
-        import openai
 
-        try:
-            return await pending
-        except openai.NotFoundError as exc:
-            if probing:
-                raise no_batch_api("openai", self.base_url, exc.status_code) from None
-            raise self._provider.translate(exc, spec) from exc
-        except openai.APIError as exc:
-            raise self._provider.translate(exc, spec) from exc
-
-
-class AnthropicBatches:
+class AnthropicBatches(_SDKBatches):
     provider = "anthropic"
     limits = ANTHROPIC_LIMITS
 
     def __init__(self, provider: Any):
-        from .anthropic_provider import request_params
+        import anthropic
 
-        self._provider = provider
-        self._request_params = request_params
-        self.client = provider.client
-        self.base_url = provider.base_url
-        self.known: set[str] = set()  # provider batch ids already recorded (the driver sets it before `find`)
+        super().__init__(provider, anthropic)
 
     def _entry(self, item: BatchItem) -> dict[str, Any]:
+        from .anthropic_provider import request_params
+
         _, model = split_spec(item.request.model)
-        return {"custom_id": item.custom_id, "params": self._request_params(model, item.request)}
+        return {"custom_id": item.custom_id, "params": request_params(model, item.request)}
 
     def encoded(self, item: BatchItem) -> bytes:
         return (json.dumps(self._entry(item), ensure_ascii=False) + ",").encode()
@@ -239,17 +252,17 @@ class AnthropicBatches:
         )
         return batch.id, batch.processing_status
 
-    async def find(self, label: str, input_file_id: str | None, since: datetime, count: int) -> str | None:
+    async def find(self, label: str, input_file_id: str | None, since: datetime, count: int, known: set[str]) -> str | None:
         """A batch created since `since` with `count` requests that this database does not know yet:
         the Message Batches API keeps no metadata, so this is the best match there is (the results'
         custom_ids, which name this database's requests, are checked when it is collected)."""
-        return await self._call(self._find(since, count), "anthropic")
+        return await self._call(self._find(since, count, known), "anthropic")
 
-    async def _find(self, since: datetime, count: int) -> str | None:
+    async def _find(self, since: datetime, count: int, known: set[str]) -> str | None:
         async for batch in self.client.messages.batches.list(limit=100):  # newest first
             if batch.created_at.timestamp() < since.timestamp() - 60:
                 return None
-            if batch.request_counts and sum(batch.request_counts.model_dump().values()) == count and batch.id not in self.known:
+            if batch.request_counts and sum(batch.request_counts.model_dump().values()) == count and batch.id not in known:
                 return batch.id
         return None
 
@@ -259,7 +272,7 @@ class AnthropicBatches:
         return BatchStatus(batch.processing_status, batch.processing_status == "ended", counts)
 
     async def results(self, batch_id: str) -> list[BatchResult]:
-        from .anthropic_provider import _completion
+        from .anthropic_provider import completion_from_json
 
         decoder = await self._call(self.client.messages.batches.results(batch_id), "anthropic")
         results: list[BatchResult] = []
@@ -267,7 +280,8 @@ class AnthropicBatches:
             result = entry.result
             if result.type == "succeeded":
                 message = result.message.model_dump(mode="json")
-                results.append(BatchResult(entry.custom_id, "succeeded", _completion(message, message.get("model") or "")))
+                completion = completion_from_json(message, message.get("model") or "")
+                results.append(BatchResult(entry.custom_id, "succeeded", completion))
             elif result.type == "errored":
                 error = result.error.error
                 results.append(BatchResult(entry.custom_id, "errored", error=one_line(f"{error.type}: {error.message}")))
@@ -277,18 +291,6 @@ class AnthropicBatches:
 
     async def cancel(self, batch_id: str) -> None:
         await self._call(self.client.messages.batches.cancel(batch_id), "anthropic")
-
-    async def _call(self, pending: Any, spec: str, probing: bool = False) -> Any:
-        import anthropic
-
-        try:
-            return await pending
-        except anthropic.NotFoundError as exc:
-            if probing:
-                raise no_batch_api("anthropic", self.base_url, exc.status_code) from None
-            raise self._provider.translate(exc, spec) from exc
-        except anthropic.APIError as exc:
-            raise self._provider.translate(exc, spec) from exc
 
 
 def _openai_batch_error(error: Any) -> str:

@@ -140,7 +140,7 @@ class OpenAIProvider:
             await chunks.close()
 
     def _completion(self, response: object, model: str, spec: str) -> Completion:
-        return _completion(require_json_object(response, "a chat completion", spec, self.base_url, self.name), model)
+        return completion_from_json(require_json_object(response, "a chat completion", spec, self.base_url, self.name), model)
 
     def translate(self, exc: openai.APIError, spec: str) -> ProviderError:
         retries = self.settings.max_retries
@@ -175,7 +175,7 @@ def request_body(model: str, request: CompletionRequest, stream: bool) -> dict:
     return body
 
 
-def _completion(response: dict[str, Any], model: str) -> Completion:
+def completion_from_json(response: dict[str, Any], model: str) -> Completion:
     """A chat completion's JSON, read as leniently as the SDK's own (unvalidated) model would be."""
     choices = response.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}

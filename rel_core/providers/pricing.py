@@ -9,12 +9,12 @@ import os
 import re
 import sqlite3
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from urllib.parse import urlsplit
 
-from ..config import Settings
+from ..config import ModelSettings, Settings
 from .base import BASE_URL_ENV, split_spec
 
 HOSTED_DOMAINS = {"openai": "openai.com", "anthropic": "anthropic.com"}
@@ -44,97 +44,89 @@ class Price:
         total += read * (self.cached_input_per_million or 0.0) + written * (self.cache_write_per_million or 0.0)
         return total / 1_000_000
 
-
-@cache
-def bundled_prices() -> dict[str, dict[str, Price]]:
-    """{provider: {model: Price}} from the table that ships with the package."""
-    text = resources.files(__package__).joinpath("prices.toml").read_text(encoding="utf-8")
-    table = tomllib.loads(text)
-    return {
-        provider: {
-            model: Price(p["input"], p["output"], p.get("cached_input"), p.get("cache_write")) for model, p in models.items()
-        }
-        for provider, models in table.items()
-        if isinstance(models, dict)
-    }
+    def scaled(self, factor: float) -> Price:
+        """Every rate times `factor`; an unknown rate stays unknown."""
+        cached, written = self.cached_input_per_million, self.cache_write_per_million
+        return Price(
+            self.input_per_million * factor,
+            self.output_per_million * factor,
+            None if cached is None else cached * factor,
+            None if written is None else written * factor,
+        )
 
 
-# OpenAI Batch and Anthropic Message Batches both charge half the standard price, input and output.
+# OpenAI Batch and Anthropic Message Batches both charge half the standard price, every rate (the
+# cache discounts stack with the batch one).
 BATCH_DISCOUNT = 0.5
 
 
+@dataclass(frozen=True)
+class Listing:
+    """A model's row in the bundled table."""
+
+    standard: Price
+    batch: Price | None = None
+    """The row's own batch price (`batch_input`, `batch_output`); None: BATCH_DISCOUNT of the standard one."""
+
+    @classmethod
+    def from_row(cls, row: dict[str, float]) -> Listing:
+        standard = Price(row["input"], row["output"], row.get("cached_input"), row.get("cache_write"))
+        if "batch_input" not in row:
+            return cls(standard)
+        half = standard.scaled(BATCH_DISCOUNT)  # the rates the row gives no batch price for
+        own = replace(
+            half, input_per_million=row["batch_input"], output_per_million=row.get("batch_output", half.output_per_million)
+        )
+        return cls(standard, own)
+
+
 @cache
-def bundled_batch_prices() -> dict[str, dict[str, Price]]:
-    """{provider: {model: Price}} for the models whose table entry has its own batch price."""
+def bundled_listings() -> dict[str, dict[str, Listing]]:
+    """{provider: {model: Listing}} from the table that ships with the package."""
     text = resources.files(__package__).joinpath("prices.toml").read_text(encoding="utf-8")
     table = tomllib.loads(text)
     return {
-        provider: {model: Price(p["batch_input"], p["batch_output"]) for model, p in models.items() if "batch_input" in p}
+        provider: {model: Listing.from_row(row) for model, row in models.items()}
         for provider, models in table.items()
         if isinstance(models, dict)
     }
 
 
-def batch_price_for(
-    spec: str, settings: Settings, answered_model: str | None = None, *, hosted: bool | None = None
-) -> Price | None:
-    """The price of `spec` in a provider batch: the table's own batch price when it has one (and the
-    config does not override the model's price), else BATCH_DISCOUNT of the standard price. None
-    when the standard price is unknown: an unknown price stays unknown."""
-    provider, model = split_spec(spec)
-    if hosted is None:
-        hosted = reaches_hosted_api(spec, settings)
-    override = settings.models.get(spec)
-    overridden = override is not None and (override.input_per_million is not None or override.output_per_million is not None)
-    if hosted and not overridden:
-        table = bundled_batch_prices().get(provider, {})
-        own = table.get(model) or table.get(_DATE_SUFFIX.sub("", model))
-        if own is None and answered_model:
-            own = table.get(answered_model) or table.get(_DATE_SUFFIX.sub("", answered_model))
-        if own is not None:
-            return own
-    price = price_for(spec, settings, answered_model, hosted=hosted)
-    if price is None:
-        return None
-    return Price(price.input_per_million * BATCH_DISCOUNT, price.output_per_million * BATCH_DISCOUNT)
-
-
-def batch_cost_usd(
-    spec: str,
-    settings: Settings,
-    input_tokens: int | None,
-    output_tokens: int | None,
-    answered_model: str | None = None,
-    *,
-    hosted: bool | None = None,
-) -> float | None:
-    price = batch_price_for(spec, settings, answered_model, hosted=hosted)
-    if price is None or input_tokens is None or output_tokens is None:
-        return None
-    return price.cost(input_tokens, output_tokens)
-
-
-def bundled_price(provider: str, model: str) -> Price | None:
-    models = bundled_prices().get(provider, {})
+def bundled_listing(provider: str, model: str) -> Listing | None:
+    models = bundled_listings().get(provider, {})
     return models.get(model) or models.get(_DATE_SUFFIX.sub("", model))
 
 
-def price_for(spec: str, settings: Settings, answered_model: str | None = None, *, hosted: bool | None = None) -> Price | None:
+def price_for(
+    spec: str, settings: Settings, answered_model: str | None = None, *, hosted: bool | None = None, batch: bool = False
+) -> Price | None:
     """The price of `spec`: config overrides first, then the bundled table (by the requested name,
     then the name the server answered with). None when either side of the price is unknown.
 
     The bundled table is the hosted APIs' list price: a model reached through another base_url (a
     proxy, a local vLLM that serves a model under the same name) is priced by the config only.
-    `hosted` says where the call went; None works it out from the settings and environment."""
+    `hosted` says where the call went; None works it out from the settings and environment.
+
+    `batch`: the price in a provider batch: the table's own batch price when it has one and the
+    config does not price the model, else BATCH_DISCOUNT of the standard price."""
     provider, model = split_spec(spec)
     if hosted is None:
         hosted = reaches_hosted_api(spec, settings)
-    bundled = None
+    listed = None
     if hosted:
-        bundled = bundled_price(provider, model) or (bundled_price(provider, answered_model) if answered_model else None)
+        listed = bundled_listing(provider, model) or (bundled_listing(provider, answered_model) if answered_model else None)
     override = settings.models.get(spec)
-    input_price = override.input_per_million if override and override.input_per_million is not None else None
-    output_price = override.output_per_million if override and override.output_per_million is not None else None
+    configured = override is not None and (override.input_per_million is not None or override.output_per_million is not None)
+    if batch and listed and listed.batch and not configured:
+        return listed.batch
+    price = _with_config(listed.standard if listed else None, override)
+    return price.scaled(BATCH_DISCOUNT) if batch and price else price
+
+
+def _with_config(bundled: Price | None, override: ModelSettings | None) -> Price | None:
+    """`bundled` with the rates the config sets; None when the input or the output price is unknown."""
+    input_price = override.input_per_million if override else None
+    output_price = override.output_per_million if override else None
     cached: float | None
     written: float | None
     if input_price is not None:
@@ -150,6 +142,13 @@ def price_for(spec: str, settings: Settings, answered_model: str | None = None, 
     return Price(input_price, output_price, cached, written)
 
 
+def batch_price_for(
+    spec: str, settings: Settings, answered_model: str | None = None, *, hosted: bool | None = None
+) -> Price | None:
+    """`price_for(..., batch=True)`."""
+    return price_for(spec, settings, answered_model, hosted=hosted, batch=True)
+
+
 def cost_usd(
     spec: str,
     settings: Settings,
@@ -158,10 +157,12 @@ def cost_usd(
     answered_model: str | None = None,
     *,
     hosted: bool | None = None,
+    batch: bool = False,
     cached_input_tokens: int | None = None,
     cache_write_tokens: int | None = None,
 ) -> float | None:
-    price = price_for(spec, settings, answered_model, hosted=hosted)
+    """USD for one call, at the batch price with `batch`; None when a price or a token count is unknown."""
+    price = price_for(spec, settings, answered_model, hosted=hosted, batch=batch)
     if price is None or input_tokens is None or output_tokens is None:
         return None
     return price.cost(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens)
