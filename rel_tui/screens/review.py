@@ -17,6 +17,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Container
 from textual.content import Content
+from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker
@@ -49,7 +50,10 @@ class ReviewScreen(Decisions, Navigation, GenerationWorkers, AnswerCheck, StepsA
     BINDINGS = REVIEW_BINDINGS
 
     def __init__(self, session: ReviewSession, database: str, autosave_seconds: float) -> None:
-        super().__init__()
+        # The layout for the terminal's size from the start. Textual sets the breakpoint classes on the
+        # screen's first resize, after the first layout: the draft would be drawn side by side first
+        # and again, stacked, a moment later (a visible flicker at 80×24).
+        super().__init__(classes=" ".join(breakpoint_classes(self.app.size)))
         self.session = session
         self.database = database
         self.autosave_seconds = autosave_seconds
@@ -93,18 +97,23 @@ class ReviewScreen(Decisions, Navigation, GenerationWorkers, AnswerCheck, StepsA
             self.query_one(f"#{focused}").focus()
 
     def on_resize(self) -> None:
-        # The breakpoint classes change after this handler: look at the previous attempt once they have.
-        self.call_after_refresh(self._show_previous_attempt)
+        # The breakpoint classes change after this handler: follow them once they have.
+        self.call_after_refresh(self._follow_layout)
 
     def show_problem_hint(self) -> None:
         """Below 120 columns the problem pane says which key opens (or shrinks) it."""
         hint = ("1: less" if self.has_class("-problem-open") else "1: whole problem") if self.has_class("-narrow") else ""
         self.query_one(ProblemPane).border_subtitle = hint
 
-    def _show_previous_attempt(self) -> None:
+    def _follow_layout(self) -> None:
+        """What shows only at some sizes follows a new one: the problem's hint, the previous attempt
+        (from 180 columns) and the verdict line (below 120). The line is drawn again for Textual's
+        sake too: it drops the frame painted while the app starts and then repaints what changed,
+        so an unchanged line would appear a frame after the rest of the first screen."""
         self.show_problem_hint()
         if self.session.current is not None:
             self.query_one(PreviousAttemptPane).show(self.session.current, self.attempt)
+            self.show_verdict_line()
 
     # -- showing an item --------------------------------------------------------------------
 
@@ -194,3 +203,15 @@ class ReviewScreen(Decisions, Navigation, GenerationWorkers, AnswerCheck, StepsA
             self.answer_check_changed(event)
         elif event.worker.group == GENERATION:
             self.generation_changed(event)
+
+
+def breakpoint_classes(size: Size) -> list[str]:
+    """The classes Textual gives the review screen at this size: per dimension, the largest breakpoint reached."""
+    chosen = []
+    for breakpoints, dimension in (
+        (ReviewScreen.HORIZONTAL_BREAKPOINTS, size.width),
+        (ReviewScreen.VERTICAL_BREAKPOINTS, size.height),
+    ):
+        reached = [(threshold, name) for threshold, name in breakpoints if dimension >= threshold]
+        chosen += [max(reached)[1]] if reached else []
+    return chosen
