@@ -1,0 +1,164 @@
+"""The review screen's decisions on the shown item: accept (confirmed when a judge objects), reject
+with a reason, skip, undo, and editing the shown attempt (with an autosaved edit offered back).
+
+A mixin of `ReviewScreen`; every write goes through the session under `database_write`, so a busy
+database is reported and loses nothing.
+"""
+
+from __future__ import annotations
+
+from rel_core import verdicts
+from rel_core.labels import LabelAction
+from rel_core.loop import reference_answer_of
+from rel_core.models import Attempt, Decision, Standing
+from rel_core.terminal_text import one_line
+from rel_tui.database_write import database_write
+from rel_tui.latex import displayable
+from rel_tui.screens.confirm import AcceptAnywayDialog, ConfirmDialog
+from rel_tui.screens.diff import DiffScreen
+from rel_tui.screens.edit import EditScreen
+from rel_tui.screens.problem_mark import MarkChoice, ProblemMarkDialog, outcome_text
+from rel_tui.screens.text_prompt import reason_dialog
+
+
+class Decisions:
+    """The keys that decide on or edit the shown item, for `ReviewScreen`."""
+
+    def action_accept(self) -> None:
+        if self.waits_for_call("accept"):
+            return
+        if self.attempt is None:
+            self.notify("There is no attempt to accept yet.", severity="warning", markup=False)
+            return
+        history, attempt = self.session.current, self.attempt
+        summary = verdicts.summary_of(history, attempt, reference_answer_of(history.problem))
+        if not summary.objections:
+            self.decide(Decision.ACCEPTED)
+            return
+        disputed = summary.standing == Standing.DISPUTED
+        lines = [f"The judges disagree ({summary.label})."] if disputed else []
+        lines += [verdicts.objection_text(j) for j in summary.objections]
+        dialog = AcceptAnywayDialog([displayable(line) for line in lines], disputed=disputed)
+        self.app.push_screen(dialog, lambda accept: self._accept_confirmed(accept, attempt.id))
+
+    def _accept_confirmed(self, accept: bool | None, attempt_id: int | None) -> None:
+        if not accept:
+            return
+        if self.attempt is None or self.attempt.id != attempt_id:  # the screen moved on meanwhile
+            self.notify("Not accepted: another attempt is shown now.", severity="warning", markup=False)
+            return
+        self.decide(Decision.ACCEPTED)
+
+    def action_reject(self) -> None:
+        if self.waits_for_call("reject"):
+            return
+        self.app.push_screen(reason_dialog(self.app.settings.review.reject_presets), self._rejected)
+
+    def _rejected(self, reason: str | None) -> None:
+        if reason is not None:
+            self.decide(Decision.REJECTED, note=reason)
+
+    def action_skip(self) -> None:
+        if self.waits_for_call("skip"):
+            return
+        self.decide(Decision.SKIPPED)
+
+    def decide(self, decision: Decision, note: str | None = None) -> None:
+        attempt = self.attempt
+        problem_id = self.session.problem_id
+        with database_write(self, f"The {decision} decision was not saved") as write:
+            self.session.decide(decision, attempt.id if attempt else None, note)
+        if write.failed:
+            return
+        self.notify(f"#{problem_id} {decision}" + (f": {note}" if note else ""), timeout=3, markup=False)
+        self.action_next()
+
+    def action_undo(self) -> None:
+        with database_write(self, "Nothing was undone") as write:
+            review = self.session.undo_latest()
+        if write.failed:
+            return
+        if review is None:
+            self.notify("Nothing to undo.", severity="warning", markup=False)
+            return
+        if isinstance(review, LabelAction):
+            self.undid_label(review)
+            return
+        self.notify(f"Undid {review.decision} of #{review.problem_id}", timeout=3, markup=False)
+        with database_write(self, f"#{review.problem_id} was not reopened (p opens it)") as write:
+            if self.session.problem_id == review.problem_id:
+                self.session.reload()
+            else:
+                self.session.open(review.problem_id)
+        if write.failed:
+            self.session.remember(review.problem_id)
+            self.update_status()
+        elif self.session.problem_id == review.problem_id:
+            self.show_opened_item(review.attempt_id)
+        else:
+            self.notify(f"#{review.problem_id} is open elsewhere; its state was restored.", severity="warning", markup=False)
+            self.update_status()
+
+    def action_mark_broken(self) -> None:
+        """b: mark the problem itself broken (rel_core.problem_marks), or take the mark back."""
+        problem_id = self.session.problem_id
+        if problem_id is None:
+            return
+
+        def chosen(choice: MarkChoice | None) -> None:
+            if choice is None or self.session.problem_id != problem_id:
+                return
+            with database_write(self, f"#{problem_id} was not {'unmarked' if choice.unmark else 'marked'}") as write:
+                taken = self.session.unmark_problem() if choice.unmark else []
+                if not choice.unmark:
+                    self.session.mark_problem(choice.kind, choice.note)
+            if write.failed:
+                return
+            self.notify(outcome_text(problem_id, choice, taken), timeout=4, markup=False)
+            if not choice.unmark:
+                self.action_next()  # a marked problem has left the queue
+
+        self.app.push_screen(ProblemMarkDialog(problem_id, self.session.marks_on_item()), chosen)
+
+    # -- editing -------------------------------------------------------------------------------
+
+    def action_edit(self) -> None:
+        if self.waits_for_call("edit"):
+            return
+        history = self.session.current
+        saved = self.session.saved_edit(history.problem.id)
+        parent = self.attempt
+        if saved is not None:
+            parent = next((a for a in history.attempts if a.id == saved["attempt_id"]), parent)
+        text = saved["text"] if saved else (parent.text if parent else "")
+        editor = EditScreen(self.session, history.problem.id, parent, text, self.autosave_seconds)
+        self.app.push_screen(editor, lambda attempt_id: self._edited(attempt_id, parent))
+
+    def _edited(self, attempt_id: int | None, parent: Attempt | None) -> None:
+        with database_write(self, "The item was not reloaded"):
+            self.session.reload()
+        self.show_item(attempt_id if attempt_id is not None else (self.attempt.id if self.attempt else None))
+        if attempt_id is not None:
+            edited = self.attempt.text
+            self.app.push_screen(DiffScreen(parent.text if parent else "", edited, f"Saved as attempt #{attempt_id}"))
+
+    def offer_autosaved_edit(self) -> None:
+        history = self.session.current
+        saved = self.session.saved_edit(history.problem.id)
+        if saved is None:
+            return
+        self.app.push_screen(
+            ConfirmDialog(
+                f"You have an unsaved edit of this item (autosaved {one_line(saved['updated_at'][:19]).replace('T', ' ')} UTC).",
+                [("resume", "Resume editing"), ("later", "Later"), ("discard", "Discard it")],
+                title="Unsaved edit",
+            ),
+            self._autosave_answered,
+        )
+
+    def _autosave_answered(self, answer: str | None) -> None:
+        if answer == "resume":
+            self.action_edit()
+        elif answer == "discard":
+            with database_write(self, "The autosaved edit was not discarded (it is offered again next time)"):
+                self.session.discard_edit(self.session.problem_id)
