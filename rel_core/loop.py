@@ -1,11 +1,8 @@
-"""The Reasoning Enhancement Loop as an explicit state machine over what the database holds.
+"""The engine of the Reasoning Enhancement Loop: it performs the steps the planner chooses.
 
-For each problem: generate -> check/critique -> (incorrect, revisions left) revise with the
-critic's hint -> ... -> final rewrite with the reference solution -> check -> (correct) optional
-clean-up -> awaiting review; a final rewrite that is still wrong -> failed, every attempt kept.
-
-The next step is always derived from the problem's attempts and critiques in SQLite
-(`plan_next`), and each step is committed before the next starts. A restart therefore picks up
+The next step is always derived from the problem's attempts and critiques in SQLite by the pure
+planner (`rel_core.planner.plan_next`); the engine makes the step's LLM call or answer check and
+commits its result before asking for the next. A restart therefore picks up
 at the first step that has no committed result and never repeats a completed LLM call.
 """
 
@@ -15,7 +12,6 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
@@ -25,7 +21,6 @@ from .answers import (
     CheckResult,
     demote_answer_tags,
     extract_answer,
-    last_boxed,
 )
 from .config import Settings
 from .critic import parse_verdict
@@ -41,6 +36,18 @@ from .models import (
     Verdict,
     require_id,
 )
+from .planner import (
+    DECIDED_STATES,
+    LOOP_STATES,
+    NextStep,
+    Step,
+    hint_from,
+    latest_critique,
+    needs_llm_critic,
+    plan_next,
+    reference_answer_of,
+    temperature_for,
+)
 from .prompts import Template, Templates
 from .providers.base import (
     TRUNCATED_FINISH_REASONS,
@@ -53,22 +60,14 @@ from .providers.base import (
 )
 from .steps import numbered
 from .store import Store
-from .verdicts import TRUNCATED_CHECK, check_result_of, loop_verdict
-from .verdicts import latest as _latest
+from .verdicts import TRUNCATED_CHECK, check_result_of
 
 if TYPE_CHECKING:
     from .providers.client import LLMClient
 
-LOOP_KINDS = (AttemptKind.GENERATED, AttemptKind.REVISED, AttemptKind.FINAL_REWRITE, AttemptKind.CLEANED)
-LOOP_STATES = (ProblemState.PENDING, ProblemState.IN_PROGRESS, ProblemState.ERRORED)
 CRITIC_MAX_TOKENS = 4096
 CHECK_MODEL = "math-verify"
-DECIDED_STATES = (ProblemState.ACCEPTED, ProblemState.REJECTED)
 TRUNCATED = TRUNCATED_CHECK  # the check of a draft that stopped at the token limit
-GENERIC_HINT = (
-    "The final answer is not correct. Go back over each step, re-check the assumptions, the cases "
-    "considered and the arithmetic, and find where the reasoning goes wrong."
-)
 
 
 class CompletionClient(Protocol):
@@ -79,24 +78,6 @@ class CompletionClient(Protocol):
 
 class LeaseLost(Exception):
     """Another worker took over the problem's claim; this worker must stop touching it."""
-
-
-class Step(StrEnum):
-    GENERATE = "generate"
-    CRITIQUE = "critique"
-    REVISE = "revise"
-    FINAL_REWRITE = "final_rewrite"
-    CLEANUP = "cleanup"
-    DONE = "done"  # -> awaiting_review
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class NextStep:
-    step: Step
-    attempt: Attempt | None = None  # the attempt the step works on
-    iteration: int = 0  # iteration of the attempt the step will create
-    detail: str | None = None  # why the problem is done or failed
 
 
 Committed = tuple[Attempt, list[Critique]]  # a new attempt, and its check when that was quick
@@ -156,85 +137,6 @@ class Usage:
         self.unpriced += completion.cost_usd is None
 
 
-# -- deciding the next step from the database ------------------------------------------------
-
-
-def loop_chain(history: ProblemHistory) -> list[Attempt]:
-    """The loop's attempts since its latest fresh generation, oldest first."""
-    generated = [i for i, a in enumerate(history.attempts) if a.kind == AttemptKind.GENERATED]
-    if not generated:
-        return []
-    return [a for a in history.attempts[generated[-1] :] if a.kind in LOOP_KINDS]
-
-
-def latest_critique(critiques: list[Critique], source: CritiqueSource) -> Critique | None:
-    return _latest(critiques, source)
-
-
-def needs_llm_critic(check_verdict: Verdict, critic_when_correct: bool) -> bool:
-    """Not decisive -> the critic judges; decisive wrong -> it explains; decisive right -> optional."""
-    return check_verdict != Verdict.CORRECT or critic_when_correct
-
-
-def outcome(critiques: list[Critique]) -> Verdict | None:
-    """The attempt's verdict once its check step is complete, else None (rel_core.verdicts.loop_verdict)."""
-    return loop_verdict(critiques)
-
-
-def _check_step_done(critiques: list[Critique], critic_when_correct: bool) -> bool:
-    check = latest_critique(critiques, CritiqueSource.CHECK)
-    if check is None:
-        return False
-    return not needs_llm_critic(check.verdict, critic_when_correct) or latest_critique(critiques, CritiqueSource.LLM) is not None
-
-
-def plan_next(history: ProblemHistory, settings: Settings) -> NextStep:
-    """The one step that comes next for this problem, from its committed attempts and critiques."""
-    chain = loop_chain(history)
-    if not chain:
-        return NextStep(Step.GENERATE, iteration=0)
-    last = chain[-1]
-    critiques = history.critiques_for(last.id)
-    if not _check_step_done(critiques, settings.loop.critic_when_correct):
-        return NextStep(Step.CRITIQUE, last, last.iteration)
-    correct = outcome(critiques) == Verdict.CORRECT
-    following = last.iteration + 1
-    if last.kind in (AttemptKind.GENERATED, AttemptKind.REVISED):
-        if correct:
-            return NextStep(Step.DONE, last, detail=None)
-        revisions = sum(1 for a in chain if a.kind == AttemptKind.REVISED)
-        if revisions < settings.loop.max_iterations:
-            return NextStep(Step.REVISE, last, following)
-        if history.problem.reference_solution or history.problem.reference_answer:
-            return NextStep(Step.FINAL_REWRITE, last, following)
-        return NextStep(Step.FAILED, last, detail="no reference solution for the final rewrite")
-    if last.kind == AttemptKind.FINAL_REWRITE:
-        if not correct:
-            return NextStep(Step.FAILED, last, detail="the final rewrite with the reference solution is not verified")
-        if settings.loop.cleanup:
-            return NextStep(Step.CLEANUP, last, following)
-        return NextStep(Step.DONE, last)
-    detail = None if correct else "the clean-up pass is not verified; the final rewrite before it is"
-    return NextStep(Step.DONE, last, detail=detail)
-
-
-def reference_answer_of(problem: Problem) -> str | None:
-    """The reference answer, or else the last \\boxed{} of the reference solution."""
-    if problem.reference_answer and problem.reference_answer.strip():
-        return problem.reference_answer
-    return last_boxed(problem.reference_solution or "")
-
-
-def hint_from(critiques: list[Critique]) -> str:
-    """The critic's explanation of the error, phrased as a hint for the revision."""
-    llm = latest_critique(critiques, CritiqueSource.LLM)
-    if llm is None or not llm.error_description:
-        return GENERIC_HINT
-    if llm.first_error_step:
-        return f"The first error is in step {llm.first_error_step}. {llm.error_description}"
-    return llm.error_description
-
-
 # -- the engine ----------------------------------------------------------------------------------
 
 
@@ -277,18 +179,16 @@ class LoopEngine:
             if self.lease_owner:
                 self.store.release(problem_id, self.lease_owner)
             return history.problem.state
-        self._starting.add(problem_id)
-        try:
-            return await self._advance_until_settled(history)
-        except ProviderError as exc:
-            if exc.fatal:
-                self._set_state(problem_id, ProblemState.PENDING, str(exc), release=True)
-                raise
-            self._set_state(problem_id, ProblemState.ERRORED, str(exc), release=True)
-            self.errors[problem_id] = exc
-            return ProblemState.ERRORED
-        finally:
-            self._starting.discard(problem_id)
+        with self.taking_up(problem_id):
+            try:
+                return await self._advance_until_settled(history)
+            except ProviderError as exc:
+                if exc.fatal:
+                    self.commit_state(problem_id, ProblemState.PENDING, str(exc), release=True)
+                    raise
+                self.commit_state(problem_id, ProblemState.ERRORED, str(exc), release=True)
+                self.errors[problem_id] = exc
+                return ProblemState.ERRORED
 
     async def regenerate(
         self,
@@ -314,7 +214,7 @@ class LoopEngine:
             call = await self.generator_call(Step.REVISE, history.problem, parent, parent.iteration + 1, revision_hint)
         attempt, written = await self.commit_generated(call, history.problem, await self._complete(call.request, on_delta))
         if history.problem.state not in DECIDED_STATES:  # an expert's decision stands until they change it
-            self._set_state(problem_id, ProblemState.AWAITING_REVIEW)
+            self.commit_state(problem_id, ProblemState.AWAITING_REVIEW)
         critiques = written + await self._critique(history.problem, attempt, written)
         return RegenerationResult(attempt=attempt, critique=critiques[-1] if critiques else None)
 
@@ -334,10 +234,10 @@ class LoopEngine:
         while True:
             step = plan_next(history, self.settings)
             if step.step == Step.DONE:
-                self._set_state(problem_id, ProblemState.AWAITING_REVIEW, step.detail, release=True)
+                self.commit_state(problem_id, ProblemState.AWAITING_REVIEW, step.detail, release=True)
                 return ProblemState.AWAITING_REVIEW
             if step.step == Step.FAILED:
-                self._set_state(problem_id, ProblemState.FAILED, step.detail, release=True)
+                self.commit_state(problem_id, ProblemState.FAILED, step.detail, release=True)
                 return ProblemState.FAILED
             attempts, critiques = await self._execute(step, history)
             # The rows just committed, added to the history read above: the database, without re-reading it.
@@ -404,9 +304,6 @@ class LoopEngine:
             text = f"{demote_answer_tags(call.parent.text).rstrip()}\n\n{completion.text.lstrip()}"
         return await self._commit_attempt(problem, call.parent, kind, text, completion, call.template, call.iteration, call.hint)
 
-    def _temperature(self, iteration: int) -> float:
-        return self.settings.loop.temperature * self.settings.loop.temperature_decay**iteration
-
     def _generator_request(
         self, purpose: str, problem: Problem, template: Template, prompt: str, iteration: int
     ) -> CompletionRequest:
@@ -416,7 +313,7 @@ class LoopEngine:
             # one prefix the provider caches; the step's own text follows it.
             system=template.render_system(problem=problem.text),
             messages=[ChatMessage(role="user", content=prompt)],
-            temperature=round(self._temperature(iteration), 6),
+            temperature=temperature_for(iteration, self.settings),
             max_tokens=self.settings.loop.max_tokens,
             purpose=purpose,
             problem_id=problem.id,
@@ -451,7 +348,7 @@ class LoopEngine:
             model=_model_name(self.settings.generator, completion),
             template=template.name,
             template_version=template.version,
-            temperature=round(self._temperature(iteration), 6),
+            temperature=temperature_for(iteration, self.settings),
             iteration=iteration,
             hint=hint,
             llm_call_id=completion.llm_call_id,
@@ -551,7 +448,17 @@ class LoopEngine:
                 self.store.set_state(problem_id, ProblemState.IN_PROGRESS)
             yield
 
-    def _set_state(self, problem_id: int, state: ProblemState, detail: str | None = None, release: bool = False) -> None:
+    @contextmanager
+    def taking_up(self, problem_id: int) -> Iterator[None]:
+        """While the loop works the problem: its first commit also marks it in progress."""
+        self._starting.add(problem_id)
+        try:
+            yield
+        finally:
+            self._starting.discard(problem_id)
+
+    def commit_state(self, problem_id: int, state: ProblemState, detail: str | None = None, release: bool = False) -> None:
+        """Set the problem's state as a step of its own: only while the claim is ours (`lease_owner`)."""
         with self._step_commit(problem_id):
             self.store.set_state(problem_id, state, detail, release=release)
 

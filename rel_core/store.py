@@ -563,6 +563,15 @@ class Store:
             )
             return cursor.rowcount == 1
 
+    def hand_over_claim(self, problem_id: int, holder: Owner, to: Owner, ttl_seconds: float) -> bool:
+        """Pass the problem's claim from `holder` to `to`; False (nothing changed) unless `holder` has it."""
+        with self.transaction():
+            cursor = self.conn.execute(
+                f"update problems set {self._CLAIM_SET} where id = ? and claimed_by = ?",
+                [*_claim_values(to, ttl_seconds), problem_id, _owner_id(holder)],
+            )
+            return cursor.rowcount == 1
+
     def claim_next(self, owner: Owner, ttl_seconds: float, states: Iterable[ProblemState]) -> Problem | None:
         """Lease the first unleased problem in one of `states`, in id order."""
         problem_id = self.claim_next_id(owner, ttl_seconds, states)

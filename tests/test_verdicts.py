@@ -12,7 +12,8 @@ from loop_helpers import Script, solution
 from rel_core import verdicts
 from rel_core.config import LoopSettings, ProviderSettings, Settings
 from rel_core.exporters import full_item
-from rel_core.loop import LoopEngine, plan_next
+from rel_core.loop import LoopEngine
+from rel_core.planner import plan_next
 from rel_core.models import (
     Attempt,
     AttemptKind,
