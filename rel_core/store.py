@@ -241,7 +241,8 @@ class Store:
         try:
             yield
         except BaseException:
-            self.conn.execute("rollback")
+            if self.conn.in_transaction:  # SQLite has already rolled back after some errors (a full disk)
+                self.conn.execute("rollback")
             raise
         else:
             self.conn.execute("commit")
