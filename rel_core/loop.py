@@ -475,7 +475,9 @@ class LoopEngine:
     # -- persistence helpers ------------------------------------------------------------------
 
     @contextmanager
-    def _step_commit(self, problem_id: int, completion: Completion | None = None) -> Iterator[list[Attempt | Critique]]:
+    def _step_commit(
+        self, problem_id: int, completion: Completion | None = None, sets_state: bool = False
+    ) -> Iterator[list[Attempt | Critique]]:
         """One write transaction for a step's rows (the body appends them to the list it is given): the
         call's llm_calls row goes with them, and, during `run_problem`, the problem's final state
         when these rows end the loop. Killed at any moment, a step is all there or not there at all."""
@@ -483,21 +485,21 @@ class LoopEngine:
         with self.store.transaction():
             if self.lease_owner and not self.store.holds_claim(problem_id, self.lease_owner):
                 raise LeaseLost(f"problem {problem_id} was claimed by another worker")
-            if problem_id in self._starting:  # in progress from the loop's first write on
-                self.store.set_state(problem_id, ProblemState.IN_PROGRESS)
             if completion is not None and completion.call_record is not None:
                 completion.llm_call_id = self.store.log_call_row(completion.call_record)
             yield written
-            self._settle_if_done(problem_id, written)
+            settled = self._settle_if_done(problem_id, written)
+            if problem_id in self._starting and not (settled or sets_state):  # in progress from the loop's first write on
+                self.store.set_state(problem_id, ProblemState.IN_PROGRESS)
         self._starting.discard(problem_id)
         if completion is not None:
             completion.call_record = None  # committed
 
-    def _settle_if_done(self, problem_id: int, written: list[Attempt | Critique]) -> None:
+    def _settle_if_done(self, problem_id: int, written: list[Attempt | Critique]) -> bool:
         """Inside a step's transaction: when the rows just written end the loop, its final state too."""
         loop_step = self._loop_steps.get(problem_id)
         if loop_step is None:
-            return
+            return False
         history = loop_step.history
         attempts = [row for row in written if isinstance(row, Attempt)]
         critiques = [row for row in written if isinstance(row, Critique)]
@@ -509,6 +511,7 @@ class LoopEngine:
         if state is not None:
             self.store.set_state(problem_id, state, step.detail, release=True)
             loop_step.settled = state
+        return state is not None
 
     @contextmanager
     def _metered(self, completion: Completion) -> Iterator[None]:
@@ -536,7 +539,7 @@ class LoopEngine:
 
     def commit_state(self, problem_id: int, state: ProblemState, detail: str | None = None, release: bool = False) -> None:
         """Set the problem's state as a step of its own: only while the claim is ours (`lease_owner`)."""
-        with self._step_commit(problem_id):
+        with self._step_commit(problem_id, sets_state=True):
             self.store.set_state(problem_id, state, detail, release=release)
 
     def _history(self, problem_id: int) -> ProblemHistory:
