@@ -41,6 +41,7 @@ from .models import (
 from .planner import (
     DECIDED_STATES,
     LOOP_STATES,
+    SETTLED_STATES,
     NextStep,
     Step,
     hint_from,
@@ -74,7 +75,6 @@ CRITIC_MAX_TOKENS = 4096
 # takes microseconds, less than the hop to a worker thread (measured: 0.03 ms for 100 kB against
 # 0.05 ms for the hop). Longer ones (a megabyte draft) still go to a thread.
 INLINE_PARSE_CHARS = 200_000
-SETTLED_BY = {Step.DONE: ProblemState.AWAITING_REVIEW, Step.FAILED: ProblemState.FAILED}
 CHECK_MODEL = "math-verify"
 TRUNCATED = TRUNCATED_CHECK  # the check of a draft that stopped at the token limit
 
@@ -256,12 +256,10 @@ class LoopEngine:
         problem_id = require_id(history.problem.id, "problem")
         while True:
             step = plan_next(history, self.settings)
-            if step.step == Step.DONE:
-                self.commit_state(problem_id, ProblemState.AWAITING_REVIEW, step.detail, release=True)
-                return ProblemState.AWAITING_REVIEW
-            if step.step == Step.FAILED:
-                self.commit_state(problem_id, ProblemState.FAILED, step.detail, release=True)
-                return ProblemState.FAILED
+            settled = SETTLED_STATES.get(step.step)
+            if settled is not None:  # a history whose last step was committed without settling it (a batch round, an older run)
+                self.commit_state(problem_id, settled, step.detail, release=True)
+                return settled
             self._loop_steps[problem_id] = loop_step = LoopStep(history)
             try:
                 await self._execute(step, history)
@@ -507,7 +505,7 @@ class LoopEngine:
             update={"attempts": history.attempts + attempts, "critiques": history.critiques + critiques}
         )
         step = plan_next(loop_step.history, self.settings)
-        state = SETTLED_BY.get(step.step)
+        state = SETTLED_STATES.get(step.step)
         if state is not None:
             self.store.set_state(problem_id, state, step.detail, release=True)
             loop_step.settled = state

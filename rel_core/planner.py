@@ -47,6 +47,10 @@ class Step(StrEnum):
     FAILED = "failed"
 
 
+# The problem's state once the planner says the loop is over.
+SETTLED_STATES = {Step.DONE: ProblemState.AWAITING_REVIEW, Step.FAILED: ProblemState.FAILED}
+
+
 @dataclass(frozen=True)
 class NextStep:
     step: Step
