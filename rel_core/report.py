@@ -38,6 +38,7 @@ from datetime import date
 from pydantic import BaseModel, Field, computed_field
 
 from . import labels, verdicts
+from .loop import LOOP_KINDS
 from .models import (
     Attempt,
     AttemptKind,
@@ -48,7 +49,6 @@ from .models import (
     Verdict,
     require_id,
 )
-from .planner import LOOP_KINDS
 from .providers.pricing import Spend
 from .store import Store
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from . import labels, verdicts
 from .labels import AttemptLabels, Rating, Ruling, RulingAspect, RulingSource
+from .loop import reference_answer_of
 from .models import (
     Attempt,
     AttemptKind,
@@ -30,7 +31,6 @@ from .models import (
     Standing,
     Verdict,
 )
-from .planner import reference_answer_of
 from .steps import split_steps
 from .store import Store
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from rel_core.providers.pricing import recorded_spend
 from rel_core.store import database_error
 from rel_tui.context import CliContext
 
@@ -36,13 +37,9 @@ class RelGroup(click.Group):
         return super().list_commands(ctx)
 
     def _load_subcommands(self) -> None:
-        if self._subcommands_loaded:
-            return
-        self._subcommands_loaded = True
-        from rel_tui.commands import registered
-
-        for command in registered():
-            self.add_command(command)
+        if not self._subcommands_loaded:
+            self._subcommands_loaded = True
+            _register_commands()
 
 
 @click.group(cls=RelGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -118,14 +115,13 @@ def main(
 @click.pass_obj
 def status(obj: CliContext) -> None:
     """Show how many problems are in each state (reads only: works on a read-only database)."""
-    from rich.console import Console
+    from rich.console import Console  # here: `--auto` and the TUI start without Rich's tables
     from rich.table import Table
     from rich.text import Text
 
     from rel_core.batch import (
         open_batch_views,  # here: the other commands need none of the loop
     )
-    from rel_core.providers.pricing import recorded_spend
 
     with obj.open_store(read_only=True) as store:
         counts = store.counts()
@@ -152,3 +148,10 @@ def status(obj: CliContext) -> None:
     if spend.cache_write_tokens:
         table.add_row("cache write tokens", f"{spend.cache_write_tokens:,}")
     Console().print(table)
+
+
+def _register_commands() -> None:
+    from rel_tui.commands import registered
+
+    for command in registered():
+        main.add_command(command)
