@@ -1,7 +1,7 @@
 """`--auto --batch`: the REL loop with each round of LLM calls sent as provider batches.
 
 A round is every workable problem's next step, decided by the same pure planner as the direct
-loop (`loop.plan_next`): answer checks run locally at once, and the steps that need the LLM
+loop (`planner.plan_next`): answer checks run locally at once, and the steps that need the LLM
 (generations, critiques, revisions, final rewrites, clean-ups) are grouped by model and split at
 the provider's limits into batches. When a batch ends its results are matched by custom_id and
 committed exactly as the direct engine commits a completion (`LoopEngine.commit_generated` /
@@ -35,17 +35,9 @@ from typing import TYPE_CHECKING, Any
 
 from .claims import ClaimHolder
 from .config import Settings
-from .loop import (
-    LOOP_STATES,
-    LeaseLost,
-    LoopEngine,
-    NextStep,
-    Step,
-    StepCall,
-    needs_llm_critic,
-    plan_next,
-)
+from .loop import LeaseLost, LoopEngine, StepCall
 from .models import LLMCall, ProblemHistory, ProblemState, require_id, utcnow
+from .planner import LOOP_STATES, NextStep, Step, needs_llm_critic, plan_next
 from .providers.base import (
     Completion,
     ErrorKind,
@@ -228,15 +220,7 @@ class BatchLedger:
 
     def take_back(self, problem_id: int, batch_id: int, planner: ClaimHolder) -> bool:
         """The problem's claim, from the batch back to the planner (to commit a result)."""
-        from .store import _claim_values
-
-        with self.store.transaction():
-            return bool(
-                self.conn.execute(
-                    f"update problems set {Store._CLAIM_SET} where id = ? and claimed_by = ?",
-                    [*_claim_values(planner, PLANNER_LEASE_SECONDS), problem_id, batch_owner(batch_id)],
-                ).rowcount
-            )
+        return self.store.hand_over_claim(problem_id, batch_owner(batch_id), planner, PLANNER_LEASE_SECONDS)
 
     def settle(self, request_id: int, state: str, llm_call_id: int | None = None, error: str | None = None) -> None:
         self.conn.execute(
@@ -446,13 +430,11 @@ class BatchRunner:
             self.store.release(problem_id, self.planner)
             return
         assert history is not None  # _rebuild_call gives a call only for a history it was given
-        self.engine._starting.add(problem_id)
-        try:
-            await self._commit(history, call, request, result)
-        except LeaseLost as exc:
-            log.warning("%s", exc)
-        finally:
-            self.engine._starting.discard(problem_id)
+        with self.engine.taking_up(problem_id):
+            try:
+                await self._commit(history, call, request, result)
+            except LeaseLost as exc:
+                log.warning("%s", exc)
 
     async def _rebuild_call(self, history: ProblemHistory | None, request: dict[str, Any]) -> StepCall | None:
         """The call the request was made for, rebuilt from the history as it stands: None unless the
@@ -499,7 +481,7 @@ class BatchRunner:
         self.store.release(problem_id, self.planner)  # planned again in the next round
 
     def _settled(self, problem_id: int, state: ProblemState, detail: str | None) -> None:
-        self.engine._set_state(problem_id, state, detail, release=True)
+        self.engine.commit_state(problem_id, state, detail, release=True)
         if state == ProblemState.ERRORED:
             self.observer.on_line(f"problem {problem_id}: errored: {one_line(detail)}")
         self.stats.done += 1
@@ -551,25 +533,23 @@ class BatchRunner:
         if history is None or history.problem.state not in LOOP_STATES:
             self.store.release(problem_id, self.planner)
             return None
-        self.engine._starting.add(problem_id)
-        try:
-            while True:
-                step = plan_next(history, self.settings)
-                if step.step in (Step.DONE, Step.FAILED):
-                    state = ProblemState.AWAITING_REVIEW if step.step == Step.DONE else ProblemState.FAILED
-                    self._settled(problem_id, state, step.detail)
-                    return None
-                if step.step != Step.CRITIQUE:
-                    return await self.engine.step_call(step, history)
-                call, written = await self._critique_locally(history, step)
-                if call is not None:
-                    return call
-                history = history.model_copy(update={"critiques": history.critiques + written})
-        except LeaseLost as exc:
-            log.warning("%s", exc)
-            return None
-        finally:
-            self.engine._starting.discard(problem_id)
+        with self.engine.taking_up(problem_id):
+            try:
+                while True:
+                    step = plan_next(history, self.settings)
+                    if step.step in (Step.DONE, Step.FAILED):
+                        state = ProblemState.AWAITING_REVIEW if step.step == Step.DONE else ProblemState.FAILED
+                        self._settled(problem_id, state, step.detail)
+                        return None
+                    if step.step != Step.CRITIQUE:
+                        return await self.engine.step_call(step, history)
+                    call, written = await self._critique_locally(history, step)
+                    if call is not None:
+                        return call
+                    history = history.model_copy(update={"critiques": history.critiques + written})
+            except LeaseLost as exc:
+                log.warning("%s", exc)
+                return None
 
     async def _critique_locally(self, history: ProblemHistory, step: NextStep) -> tuple[StepCall | None, list]:
         problem, attempt = history.problem, step.attempt

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from .answers import AnswerChecker, CheckResult, extract_answer, strip_math_delimiters
 from .labels import record_check_disagreement
-from .loop import check_critique, latest_critique, reference_answer_of
+from .loop import check_critique
 from .models import Attempt, Critique, CritiqueSource, Problem, ProblemHistory, ProblemState, Verdict, require_id
+from .planner import latest_critique, reference_answer_of
 from .store import Store
 
 

@@ -1,22 +1,20 @@
-"""The Reasoning Enhancement Loop as an explicit state machine over what the database holds.
+"""The engine of the Reasoning Enhancement Loop: it performs the steps the planner chooses.
 
-For each problem: generate -> check/critique -> (incorrect, revisions left) revise with the
-critic's hint -> ... -> final rewrite with the reference solution -> check -> (correct) optional
-clean-up -> awaiting review; a final rewrite that is still wrong -> failed, every attempt kept.
-
-The next step is always derived from the problem's attempts and critiques in SQLite
-(`plan_next`), and each step is committed before the next starts. A restart therefore picks up
+The next step is always derived from the problem's attempts and critiques in SQLite by the pure
+planner (`rel_core.planner.plan_next`); the engine makes the step's LLM call or answer check and
+commits its result before asking for the next. A restart therefore picks up
 at the first step that has no committed result and never repeats a completed LLM call.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import logging
+import sqlite3
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -25,7 +23,6 @@ from .answers import (
     CheckResult,
     demote_answer_tags,
     extract_answer,
-    last_boxed,
 )
 from .config import Settings
 from .critic import parse_verdict
@@ -41,6 +38,20 @@ from .models import (
     Verdict,
     require_id,
 )
+from .planner import (
+    DECIDED_STATES,
+    LOOP_STATES,
+    SETTLED_STATES,
+    NextStep,
+    Step,
+    hint_from,
+    latest_critique,
+    needs_llm_critic,
+    plan_next,
+    reference_answer_of,
+    temperature_for,
+)
+from .planner import LOOP_KINDS as LOOP_KINDS  # re-exported: rel_core.report imports it from here
 from .prompts import Template, Templates
 from .providers.base import (
     TRUNCATED_FINISH_REASONS,
@@ -53,53 +64,46 @@ from .providers.base import (
 )
 from .steps import numbered
 from .store import Store
-from .verdicts import TRUNCATED_CHECK, check_result_of, loop_verdict
-from .verdicts import latest as _latest
+from .verdicts import TRUNCATED_CHECK, check_result_of
 
 if TYPE_CHECKING:
     from .providers.client import LLMClient
 
-LOOP_KINDS = (AttemptKind.GENERATED, AttemptKind.REVISED, AttemptKind.FINAL_REWRITE, AttemptKind.CLEANED)
-LOOP_STATES = (ProblemState.PENDING, ProblemState.IN_PROGRESS, ProblemState.ERRORED)
+log = logging.getLogger(__name__)
+
 CRITIC_MAX_TOKENS = 4096
+# Texts up to this size are parsed on the event loop: extracting an answer or a verdict from them
+# takes microseconds, less than the hop to a worker thread (measured: 0.03 ms for 100 kB against
+# 0.05 ms for the hop). Longer ones (a megabyte draft) still go to a thread.
+INLINE_PARSE_CHARS = 200_000
 CHECK_MODEL = "math-verify"
-DECIDED_STATES = (ProblemState.ACCEPTED, ProblemState.REJECTED)
 TRUNCATED = TRUNCATED_CHECK  # the check of a draft that stopped at the token limit
-GENERIC_HINT = (
-    "The final answer is not correct. Go back over each step, re-check the assumptions, the cases "
-    "considered and the arithmetic, and find where the reasoning goes wrong."
-)
 
 
 class CompletionClient(Protocol):
     """What the loop needs from `LLMClient`."""
 
-    async def complete(self, request: CompletionRequest, on_delta: DeltaCallback | None = None) -> Completion: ...
+    async def complete(
+        self, request: CompletionRequest, on_delta: DeltaCallback | None = None, *, defer_record: bool = False
+    ) -> Completion: ...
 
 
 class LeaseLost(Exception):
     """Another worker took over the problem's claim; this worker must stop touching it."""
 
 
-class Step(StrEnum):
-    GENERATE = "generate"
-    CRITIQUE = "critique"
-    REVISE = "revise"
-    FINAL_REWRITE = "final_rewrite"
-    CLEANUP = "cleanup"
-    DONE = "done"  # -> awaiting_review
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class NextStep:
-    step: Step
-    attempt: Attempt | None = None  # the attempt the step works on
-    iteration: int = 0  # iteration of the attempt the step will create
-    detail: str | None = None  # why the problem is done or failed
-
-
 Committed = tuple[Attempt, list[Critique]]  # a new attempt, and its check when that was quick
+Parsed = TypeVar("Parsed")
+
+
+@dataclass
+class LoopStep:
+    """A step of `run_problem` in progress: the history it builds on, grown by each of its commits, so
+    the commit that ends the loop writes the problem's final state in its own transaction."""
+
+    history: ProblemHistory
+    settled: ProblemState | None = None
+
 
 GENERATOR_STEPS = {
     Step.GENERATE: (AttemptKind.GENERATED, "generate", "generate"),  # (attempt kind, template, purpose)
@@ -156,85 +160,6 @@ class Usage:
         self.unpriced += completion.cost_usd is None
 
 
-# -- deciding the next step from the database ------------------------------------------------
-
-
-def loop_chain(history: ProblemHistory) -> list[Attempt]:
-    """The loop's attempts since its latest fresh generation, oldest first."""
-    generated = [i for i, a in enumerate(history.attempts) if a.kind == AttemptKind.GENERATED]
-    if not generated:
-        return []
-    return [a for a in history.attempts[generated[-1] :] if a.kind in LOOP_KINDS]
-
-
-def latest_critique(critiques: list[Critique], source: CritiqueSource) -> Critique | None:
-    return _latest(critiques, source)
-
-
-def needs_llm_critic(check_verdict: Verdict, critic_when_correct: bool) -> bool:
-    """Not decisive -> the critic judges; decisive wrong -> it explains; decisive right -> optional."""
-    return check_verdict != Verdict.CORRECT or critic_when_correct
-
-
-def outcome(critiques: list[Critique]) -> Verdict | None:
-    """The attempt's verdict once its check step is complete, else None (rel_core.verdicts.loop_verdict)."""
-    return loop_verdict(critiques)
-
-
-def _check_step_done(critiques: list[Critique], critic_when_correct: bool) -> bool:
-    check = latest_critique(critiques, CritiqueSource.CHECK)
-    if check is None:
-        return False
-    return not needs_llm_critic(check.verdict, critic_when_correct) or latest_critique(critiques, CritiqueSource.LLM) is not None
-
-
-def plan_next(history: ProblemHistory, settings: Settings) -> NextStep:
-    """The one step that comes next for this problem, from its committed attempts and critiques."""
-    chain = loop_chain(history)
-    if not chain:
-        return NextStep(Step.GENERATE, iteration=0)
-    last = chain[-1]
-    critiques = history.critiques_for(last.id)
-    if not _check_step_done(critiques, settings.loop.critic_when_correct):
-        return NextStep(Step.CRITIQUE, last, last.iteration)
-    correct = outcome(critiques) == Verdict.CORRECT
-    following = last.iteration + 1
-    if last.kind in (AttemptKind.GENERATED, AttemptKind.REVISED):
-        if correct:
-            return NextStep(Step.DONE, last, detail=None)
-        revisions = sum(1 for a in chain if a.kind == AttemptKind.REVISED)
-        if revisions < settings.loop.max_iterations:
-            return NextStep(Step.REVISE, last, following)
-        if history.problem.reference_solution or history.problem.reference_answer:
-            return NextStep(Step.FINAL_REWRITE, last, following)
-        return NextStep(Step.FAILED, last, detail="no reference solution for the final rewrite")
-    if last.kind == AttemptKind.FINAL_REWRITE:
-        if not correct:
-            return NextStep(Step.FAILED, last, detail="the final rewrite with the reference solution is not verified")
-        if settings.loop.cleanup:
-            return NextStep(Step.CLEANUP, last, following)
-        return NextStep(Step.DONE, last)
-    detail = None if correct else "the clean-up pass is not verified; the final rewrite before it is"
-    return NextStep(Step.DONE, last, detail=detail)
-
-
-def reference_answer_of(problem: Problem) -> str | None:
-    """The reference answer, or else the last \\boxed{} of the reference solution."""
-    if problem.reference_answer and problem.reference_answer.strip():
-        return problem.reference_answer
-    return last_boxed(problem.reference_solution or "")
-
-
-def hint_from(critiques: list[Critique]) -> str:
-    """The critic's explanation of the error, phrased as a hint for the revision."""
-    llm = latest_critique(critiques, CritiqueSource.LLM)
-    if llm is None or not llm.error_description:
-        return GENERIC_HINT
-    if llm.first_error_step:
-        return f"The first error is in step {llm.first_error_step}. {llm.error_description}"
-    return llm.error_description
-
-
 # -- the engine ----------------------------------------------------------------------------------
 
 
@@ -260,6 +185,7 @@ class LoopEngine:
         # The provider error that ended each errored problem, for the runner to spot an outage.
         self.errors: dict[int, ProviderError] = {}
         self._starting: set[int] = set()  # problems whose first commit also marks them in progress
+        self._loop_steps: dict[int, LoopStep] = {}  # problems whose step in progress may settle them
 
     def close(self) -> None:
         self.checker.close()
@@ -277,18 +203,16 @@ class LoopEngine:
             if self.lease_owner:
                 self.store.release(problem_id, self.lease_owner)
             return history.problem.state
-        self._starting.add(problem_id)
-        try:
-            return await self._advance_until_settled(history)
-        except ProviderError as exc:
-            if exc.fatal:
-                self._set_state(problem_id, ProblemState.PENDING, str(exc), release=True)
-                raise
-            self._set_state(problem_id, ProblemState.ERRORED, str(exc), release=True)
-            self.errors[problem_id] = exc
-            return ProblemState.ERRORED
-        finally:
-            self._starting.discard(problem_id)
+        with self.taking_up(problem_id):
+            try:
+                return await self._advance_until_settled(history)
+            except ProviderError as exc:
+                if exc.fatal:
+                    self.commit_state(problem_id, ProblemState.PENDING, str(exc), release=True)
+                    raise
+                self.commit_state(problem_id, ProblemState.ERRORED, str(exc), release=True)
+                self.errors[problem_id] = exc
+                return ProblemState.ERRORED
 
     async def regenerate(
         self,
@@ -314,7 +238,7 @@ class LoopEngine:
             call = await self.generator_call(Step.REVISE, history.problem, parent, parent.iteration + 1, revision_hint)
         attempt, written = await self.commit_generated(call, history.problem, await self._complete(call.request, on_delta))
         if history.problem.state not in DECIDED_STATES:  # an expert's decision stands until they change it
-            self._set_state(problem_id, ProblemState.AWAITING_REVIEW)
+            self.commit_state(problem_id, ProblemState.AWAITING_REVIEW)
         critiques = written + await self._critique(history.problem, attempt, written)
         return RegenerationResult(attempt=attempt, critique=critiques[-1] if critiques else None)
 
@@ -333,27 +257,29 @@ class LoopEngine:
         problem_id = require_id(history.problem.id, "problem")
         while True:
             step = plan_next(history, self.settings)
-            if step.step == Step.DONE:
-                self._set_state(problem_id, ProblemState.AWAITING_REVIEW, step.detail, release=True)
-                return ProblemState.AWAITING_REVIEW
-            if step.step == Step.FAILED:
-                self._set_state(problem_id, ProblemState.FAILED, step.detail, release=True)
-                return ProblemState.FAILED
-            attempts, critiques = await self._execute(step, history)
+            settled = SETTLED_STATES.get(step.step)
+            if settled is not None:  # a history whose last step was committed without settling it (a batch round, an older run)
+                self.commit_state(problem_id, settled, step.detail, release=True)
+                return settled
+            self._loop_steps[problem_id] = loop_step = LoopStep(history)
+            try:
+                await self._execute(step, history)
+            finally:
+                self._loop_steps.pop(problem_id, None)
+            if loop_step.settled is not None:  # its last commit wrote the final state
+                return loop_step.settled
             # The rows just committed, added to the history read above: the database, without re-reading it.
-            history = history.model_copy(
-                update={"attempts": history.attempts + attempts, "critiques": history.critiques + critiques}
-            )
+            history = loop_step.history
 
-    async def _execute(self, step: NextStep, history: ProblemHistory) -> tuple[list[Attempt], list[Critique]]:
-        """Run one step; returns the rows it committed."""
+    async def _execute(self, step: NextStep, history: ProblemHistory) -> None:
+        """Run one step, committing what it makes."""
         problem, attempt = history.problem, step.attempt
         if step.step == Step.CRITIQUE:
             assert attempt is not None  # plan_next always names the attempt a critique judges
-            return [], await self._critique(problem, attempt, history.critiques_for(attempt.id))
+            await self._critique(problem, attempt, history.critiques_for(attempt.id))
+            return
         call = await self.step_call(step, history)
-        new, checks = await self.commit_generated(call, problem, await self._complete(call.request))
-        return [new], checks
+        await self.commit_generated(call, problem, await self._complete(call.request))
 
     # -- steps that write a new attempt: the call, then its commit --------------------------------
 
@@ -390,7 +316,7 @@ class LoopEngine:
             )
         else:
             hint = None
-            final_answer = parent.final_answer or await asyncio.to_thread(extract_answer, parent.text) or ""
+            final_answer = parent.final_answer or await _parse(extract_answer, parent.text) or ""
             prompt = template.render(problem=problem.text, attempt=parent.text, final_answer=final_answer)
         request = self._generator_request(purpose, problem, template, prompt, iteration)
         return StepCall(step, request, template, parent if step != Step.GENERATE else None, iteration, hint)
@@ -398,14 +324,14 @@ class LoopEngine:
     async def commit_generated(self, call: StepCall, problem: Problem, completion: Completion) -> Committed:
         """Commit the new attempt a generator call's completion makes (and its check when quick)."""
         kind = GENERATOR_STEPS[call.step][0]
-        text = completion.text
-        if call.step == Step.REVISE:  # a revision continues the earlier trace: the stored attempt is the whole trace
-            assert call.parent is not None  # generator_call gives a revision's call the attempt it revises
-            text = f"{demote_answer_tags(call.parent.text).rstrip()}\n\n{completion.text.lstrip()}"
-        return await self._commit_attempt(problem, call.parent, kind, text, completion, call.template, call.iteration, call.hint)
-
-    def _temperature(self, iteration: int) -> float:
-        return self.settings.loop.temperature * self.settings.loop.temperature_decay**iteration
+        with self._metered(completion):
+            text = completion.text
+            if call.step == Step.REVISE:  # a revision continues the earlier trace: the stored attempt is the whole trace
+                assert call.parent is not None  # generator_call gives a revision's call the attempt it revises
+                text = f"{demote_answer_tags(call.parent.text).rstrip()}\n\n{completion.text.lstrip()}"
+            return await self._commit_attempt(
+                problem, call.parent, kind, text, completion, call.template, call.iteration, call.hint
+            )
 
     def _generator_request(
         self, purpose: str, problem: Problem, template: Template, prompt: str, iteration: int
@@ -416,15 +342,16 @@ class LoopEngine:
             # one prefix the provider caches; the step's own text follows it.
             system=template.render_system(problem=problem.text),
             messages=[ChatMessage(role="user", content=prompt)],
-            temperature=round(self._temperature(iteration), 6),
+            temperature=temperature_for(iteration, self.settings),
             max_tokens=self.settings.loop.max_tokens,
             purpose=purpose,
             problem_id=problem.id,
         )
 
     async def _complete(self, request: CompletionRequest, on_delta: DeltaCallback | None = None) -> Completion:
+        """The call; its llm_calls row is left to the commit of what it produced (`_step_commit`)."""
         try:
-            completion = await self.client.complete(request, on_delta=on_delta)
+            completion = await self.client.complete(request, on_delta=on_delta, defer_record=True)
         except ProviderError as exc:
             self.usage.add_failure(exc)
             raise
@@ -447,26 +374,28 @@ class LoopEngine:
             parent_id=parent.id if parent else None,
             kind=kind,
             text=text,
-            final_answer=await asyncio.to_thread(extract_answer, text),  # CPU-bound: off the event loop
+            final_answer=await _parse(extract_answer, text),
             model=_model_name(self.settings.generator, completion),
             template=template.name,
             template_version=template.version,
-            temperature=round(self._temperature(iteration), 6),
+            temperature=temperature_for(iteration, self.settings),
             iteration=iteration,
             hint=hint,
-            llm_call_id=completion.llm_call_id,
             reasoning=completion.reasoning,
         )
         # A check that needs no math-verify is committed with the attempt: one write instead of two.
         # A draft cut off at the token limit has no final answer to trust, whatever it said mid-way.
         reference = reference_answer_of(problem)
-        quick = TRUNCATED if completion.truncated else await asyncio.to_thread(self.checker.quick_check, text, reference)
+        quick = TRUNCATED if completion.truncated else await _parse(self.checker.quick_check, text, reference)
         checks = []
-        with self._step_commit(require_id(problem.id, "problem")):
+        with self._step_commit(require_id(problem.id, "problem"), completion) as written:
+            attempt.llm_call_id = completion.llm_call_id
             attempt.id = self.store.add_attempt(attempt)
+            written.append(attempt)
             if quick is not None:
                 checks.append(check_critique(attempt, quick))
                 checks[0].id = self.store.add_critique(checks[0])
+                written.append(checks[0])
         return attempt, checks
 
     # -- the check/critique step ----------------------------------------------------------------
@@ -516,24 +445,27 @@ class LoopEngine:
         """Commit the critique a critic call's completion makes."""
         check, attempt = call.check, call.parent
         assert check is not None and attempt is not None  # critic_call sets both
-        parsed = await asyncio.to_thread(parse_verdict, completion.text)  # CPU-bound: off the event loop
-        # When the check is decisive the verdict is the check's; the critic only explains.
-        verdict = check.verdict if check.decisive else parsed.verdict
-        critique = Critique(
-            attempt_id=attempt.id,
-            verdict=verdict,
-            first_error_step=parsed.first_error_step if verdict != Verdict.CORRECT else None,
-            error_description=parsed.error_description,
-            source=CritiqueSource.LLM,
-            model=_model_name(self.settings.critic, completion),
-            raw=parsed.raw,
-            llm_call_id=completion.llm_call_id,
-        )
-        return self._commit_critique(require_id(problem.id, "problem"), critique)
+        with self._metered(completion):
+            parsed = await _parse(parse_verdict, completion.text)
+            # When the check is decisive the verdict is the check's; the critic only explains.
+            verdict = check.verdict if check.decisive else parsed.verdict
+            critique = Critique(
+                attempt_id=attempt.id,
+                verdict=verdict,
+                first_error_step=parsed.first_error_step if verdict != Verdict.CORRECT else None,
+                error_description=parsed.error_description,
+                source=CritiqueSource.LLM,
+                model=_model_name(self.settings.critic, completion),
+                raw=parsed.raw,
+            )
+            return self._commit_critique(require_id(problem.id, "problem"), critique, completion)
 
-    def _commit_critique(self, problem_id: int, critique: Critique) -> Critique:
-        with self._step_commit(problem_id):
+    def _commit_critique(self, problem_id: int, critique: Critique, completion: Completion | None = None) -> Critique:
+        with self._step_commit(problem_id, completion) as written:
+            if completion is not None:
+                critique.llm_call_id = completion.llm_call_id
             critique.id = self.store.add_critique(critique)
+            written.append(critique)
             record_check_disagreement(
                 self.store, require_id(critique.attempt_id, "critique's attempt")
             )  # the check rules on the critic
@@ -542,17 +474,71 @@ class LoopEngine:
     # -- persistence helpers ------------------------------------------------------------------
 
     @contextmanager
-    def _step_commit(self, problem_id: int) -> Iterator[None]:
+    def _step_commit(
+        self, problem_id: int, completion: Completion | None = None, sets_state: bool = False
+    ) -> Iterator[list[Attempt | Critique]]:
+        """One write transaction for a step's rows (the body appends them to the list it is given): the
+        call's llm_calls row goes with them, and, during `run_problem`, the problem's final state
+        when these rows end the loop. Killed at any moment, a step is all there or not there at all."""
+        written: list[Attempt | Critique] = []
         with self.store.transaction():
             if self.lease_owner and not self.store.holds_claim(problem_id, self.lease_owner):
                 raise LeaseLost(f"problem {problem_id} was claimed by another worker")
-            if problem_id in self._starting:  # in progress from the loop's first write on
-                self._starting.discard(problem_id)
+            if completion is not None and completion.call_record is not None:
+                completion.llm_call_id = self.store.log_call_row(completion.call_record)
+            yield written
+            settled = self._settle_if_done(problem_id, written)
+            if problem_id in self._starting and not (settled or sets_state):  # in progress from the loop's first write on
                 self.store.set_state(problem_id, ProblemState.IN_PROGRESS)
-            yield
+        self._starting.discard(problem_id)
+        if completion is not None:
+            completion.call_record = None  # committed
 
-    def _set_state(self, problem_id: int, state: ProblemState, detail: str | None = None, release: bool = False) -> None:
-        with self._step_commit(problem_id):
+    def _settle_if_done(self, problem_id: int, written: list[Attempt | Critique]) -> bool:
+        """Inside a step's transaction: when the rows just written end the loop, its final state too."""
+        loop_step = self._loop_steps.get(problem_id)
+        if loop_step is None:
+            return False
+        history = loop_step.history
+        attempts = [row for row in written if isinstance(row, Attempt)]
+        critiques = [row for row in written if isinstance(row, Critique)]
+        loop_step.history = history.model_copy(
+            update={"attempts": history.attempts + attempts, "critiques": history.critiques + critiques}
+        )
+        step = plan_next(loop_step.history, self.settings)
+        state = SETTLED_STATES.get(step.step)
+        if state is not None:
+            self.store.set_state(problem_id, state, step.detail, release=True)
+            loop_step.settled = state
+        return state is not None
+
+    @contextmanager
+    def _metered(self, completion: Completion) -> Iterator[None]:
+        """A call whose step never commits (an error, a cancelled task, a lost claim) is still a call
+        that was paid for: its llm_calls row is then written on its own."""
+        try:
+            yield
+        except BaseException:
+            row, completion.call_record = completion.call_record, None
+            if row is not None:
+                try:
+                    completion.llm_call_id = self.store.log_call_row(row)
+                except sqlite3.Error as exc:  # e.g. the disk is full: the step's own error is the one to raise
+                    log.warning("an LLM call's row could not be written (%s)", exc)
+            raise
+
+    @contextmanager
+    def taking_up(self, problem_id: int) -> Iterator[None]:
+        """While the loop works the problem: its first commit also marks it in progress."""
+        self._starting.add(problem_id)
+        try:
+            yield
+        finally:
+            self._starting.discard(problem_id)
+
+    def commit_state(self, problem_id: int, state: ProblemState, detail: str | None = None, release: bool = False) -> None:
+        """Set the problem's state as a step of its own: only while the claim is ours (`lease_owner`)."""
+        with self._step_commit(problem_id, sets_state=True):
             self.store.set_state(problem_id, state, detail, release=release)
 
     def _history(self, problem_id: int) -> ProblemHistory:
@@ -560,6 +546,13 @@ class LoopEngine:
         if history is None:
             raise KeyError(f"no problem {problem_id}")
         return history
+
+
+async def _parse(parse: Callable[..., Parsed], text: str, *args: Any) -> Parsed:
+    """`parse(text, *args)`: at once for ordinary texts, in a thread for huge ones (CPU-bound)."""
+    if len(text) <= INLINE_PARSE_CHARS:
+        return parse(text, *args)
+    return await asyncio.to_thread(parse, text, *args)
 
 
 def check_critique(attempt: Attempt, check: CheckResult) -> Critique:

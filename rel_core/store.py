@@ -241,7 +241,8 @@ class Store:
         try:
             yield
         except BaseException:
-            self.conn.execute("rollback")
+            if self.conn.in_transaction:  # SQLite has already rolled back after some errors (a full disk)
+                self.conn.execute("rollback")
             raise
         else:
             self.conn.execute("commit")
@@ -562,6 +563,15 @@ class Store:
                 f"update problems set {self._CLAIM_SET} where id = ? and "
                 "(claimed_by is null or claimed_by = ? or claim_expires < ?)",
                 [*_claim_values(owner, ttl_seconds), problem_id, _owner_id(owner), now],
+            )
+            return cursor.rowcount == 1
+
+    def hand_over_claim(self, problem_id: int, holder: Owner, to: Owner, ttl_seconds: float) -> bool:
+        """Pass the problem's claim from `holder` to `to`; False (nothing changed) unless `holder` has it."""
+        with self.transaction():
+            cursor = self.conn.execute(
+                f"update problems set {self._CLAIM_SET} where id = ? and claimed_by = ?",
+                [*_claim_values(to, ttl_seconds), problem_id, _owner_id(holder)],
             )
             return cursor.rowcount == 1
 

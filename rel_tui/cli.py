@@ -7,9 +7,6 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from rel_core.providers.pricing import recorded_spend
 from rel_core.store import database_error
@@ -26,6 +23,23 @@ class RelGroup(click.Group):
         except sqlite3.DatabaseError as exc:  # also a file found damaged half-way through a command
             where = ctx.obj.db_path if isinstance(ctx.obj, CliContext) else Path("database")
             raise click.ClickException(database_error(where, exc)) from None
+
+    # The subcommands' modules are imported when a subcommand is named or listed (click's lazy-loading
+    # pattern), so `rel-tui --auto` and the review TUI start without them.
+    _subcommands_loaded = False
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._load_subcommands()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_subcommands()
+        return super().list_commands(ctx)
+
+    def _load_subcommands(self) -> None:
+        if not self._subcommands_loaded:
+            self._subcommands_loaded = True
+            _register_commands()
 
 
 @click.group(cls=RelGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -101,6 +115,10 @@ def main(
 @click.pass_obj
 def status(obj: CliContext) -> None:
     """Show how many problems are in each state (reads only: works on a read-only database)."""
+    from rich.console import Console  # here: `--auto` and the TUI start without Rich's tables
+    from rich.table import Table
+    from rich.text import Text
+
     from rel_core.batch import (
         open_batch_views,  # here: the other commands need none of the loop
     )
@@ -146,6 +164,3 @@ def _register_commands() -> None:
 
     for command in registered():
         main.add_command(command)
-
-
-_register_commands()

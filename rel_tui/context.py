@@ -9,12 +9,15 @@ import getpass
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
 from rel_core.config import ConfigError, Settings, load_settings
 from rel_core.store import BUSY_TIMEOUT_SECONDS, Store, StoreError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 class ConfigFailure(click.ClickException):
@@ -66,6 +69,8 @@ def busy_timeout_from_env() -> float:
 
 
 def err_console() -> Console:
+    from rich.console import Console  # here: `--auto` writes plain lines and needs no Rich to start
+
     return Console(stderr=True)
 
 

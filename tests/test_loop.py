@@ -9,8 +9,9 @@ from llm_server import Reply
 from loop_helpers import Script, critic_json, solution
 
 from rel_core.config import LoopSettings, ModelSettings, ProviderSettings, Settings
-from rel_core.loop import LoopEngine, NextStep, Step, plan_next
+from rel_core.loop import LoopEngine
 from rel_core.models import AttemptKind, CritiqueSource, Problem, ProblemState, Verdict
+from rel_core.planner import NextStep, Step, plan_next
 from rel_core.prompts import Templates
 from rel_core.providers.base import ProviderError
 from rel_core.providers.client import LLMClient

