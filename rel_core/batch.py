@@ -621,7 +621,15 @@ class BatchRunner:
         client = self._client(spec)
         hosted = is_hosted_url(client.provider, client.base_url)
         return cost_usd(
-            spec, self.settings, completion.input_tokens, completion.output_tokens, completion.model, hosted=hosted, batch=True
+            spec,
+            self.settings,
+            completion.input_tokens,
+            completion.output_tokens,
+            completion.model,
+            hosted=hosted,
+            batch=True,
+            cached_input_tokens=completion.cached_input_tokens,
+            cache_write_tokens=completion.cache_write_tokens,
         )
 
     def _record(self, call: StepCall, completion: Completion | None, error: str | None = None) -> int:
@@ -642,6 +650,8 @@ class BatchRunner:
                 "response": completion.text,
                 "input_tokens": completion.input_tokens,
                 "output_tokens": completion.output_tokens,
+                "cached_input_tokens": completion.cached_input_tokens,
+                "cache_write_tokens": completion.cache_write_tokens,
                 "tokens_estimated": completion.tokens_estimated,
                 "cost_usd": completion.cost_usd,
                 "finish_reason": completion.finish_reason,
@@ -682,6 +692,8 @@ class BatchRunner:
                 response=completion.text,
                 input_tokens=completion.input_tokens,
                 output_tokens=completion.output_tokens,
+                cached_input_tokens=completion.cached_input_tokens,
+                cache_write_tokens=completion.cache_write_tokens,
                 cost_usd=cost,
                 finish_reason=completion.finish_reason,
             )

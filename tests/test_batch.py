@@ -149,6 +149,21 @@ async def test_batch_calls_are_metered_at_half_the_price(tmp_path, llm_env):
         assert row["cost_usd"] == pytest.approx((row["input_tokens"] * 0.5 + row["output_tokens"] * 1.0) / 1e6)
 
 
+async def test_batch_calls_keep_the_prompt_cache_tokens_each_provider_reports(tmp_path, llm_env):
+    add_problems(tmp_path / "b.db", ["[C]"])
+    script = Script()
+    script.on("[C]", "generate", Reply(solution("42"), cached_tokens=7))  # OpenAI: prompt_tokens_details
+    script.on("[C]", "critic", Reply(critic_json("correct"), cached_tokens=5, cache_write_tokens=3))  # Anthropic
+    llm_env.respond_with(script)
+    await batch_run(tmp_path / "b.db", llm_env)
+    rows = {r["purpose"]: r for r in calls(tmp_path / "b.db")}
+    assert (rows["generate"]["cached_input_tokens"], rows["generate"]["cache_write_tokens"]) == (7, None)
+    assert (rows["critic"]["cached_input_tokens"], rows["critic"]["cache_write_tokens"]) == (5, 3)
+    # a price set in the config knows no cache discount (cached tokens at its input rate), halved for the batch
+    for row in rows.values():
+        assert row["cost_usd"] == pytest.approx((row["input_tokens"] * 0.5 + row["output_tokens"] * 1.0) / 1e6)
+
+
 def test_batch_price_is_the_tables_own_or_half_and_unknown_stays_unknown(llm_server):
     settings = Settings(generator="openai:gpt-4o-mini", critic="anthropic:claude-sonnet-4-5")
     standard = price_for("openai:gpt-4o-mini", settings, hosted=True)
