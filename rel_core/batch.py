@@ -50,7 +50,7 @@ from .providers.base import (
 from .providers.batches import BatchClient, BatchItem, BatchResult, batch_client_for
 from .providers.pricing import cost_usd, is_hosted_url
 from .runner import RunObserver, RunStats, StopReason
-from .store import Store
+from .store import Store, expires_in
 
 if TYPE_CHECKING:
     from .providers.client import LLMClient
@@ -153,7 +153,7 @@ class BatchLedger:
                     "claim_pid = null, claim_started = null, state = ?, updated_at = ? where id = ? and claimed_by = ?",
                     [
                         owner,
-                        _future(BATCH_LEASE_SECONDS),
+                        expires_in(BATCH_LEASE_SECONDS),
                         f"batch {spec} #{batch_id}",
                         str(ProblemState.IN_PROGRESS),
                         now,
@@ -264,10 +264,6 @@ def _view(row: dict[str, Any]) -> BatchView:
 
 def _marks(values: Iterable[object]) -> str:
     return "(" + ", ".join("?" for _ in values) + ")"
-
-
-def _future(seconds: float) -> str:
-    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
 
 
 # -- the driver ----------------------------------------------------------------------------------

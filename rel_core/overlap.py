@@ -24,7 +24,7 @@ from . import problem_marks
 from .claims import ClaimHolder, holder_is_dead, this_host
 from .labels import Ruling, RulingSource
 from .models import Attempt, AttemptKind, Decision, ProblemHistory, ProblemState, QueueItem, Review, utcnow
-from .store import DECISION_STATE, Store, _claim_values, _fts_query, _future, _queue_verdict
+from .store import DECISION_STATE, Store, claim_values, expires_in, fts_query, queue_verdict
 
 ADJUDICATED = "adjudicated"
 DISPUTED = "disputed: awaiting adjudication"
@@ -151,7 +151,7 @@ class TeamReviews:
             overlap, overlap_params = self.policy.sql("p")
             hidden = f"({overlap}) and not {_MINE}"
             condition = f"({condition}) and (not ({hidden}) or p.id in ({_VISIBLE_SEARCH}))"
-            query = _fts_query(search)
+            query = fts_query(search)
             params += [*overlap_params, annotator, query, query, annotator, query, annotator]
         return condition, params
 
@@ -188,12 +188,12 @@ class TeamReviews:
             [*hidden, annotator],
         ).fetchall()
         seen = {int(problem_id): (count, latest) for problem_id, count, latest in rows}
-        summaries = self.store._summaries(latest for _, latest in seen.values())
+        summaries = self.store.verdict_summaries(latest for _, latest in seen.values())
         visible = []
         for item in items:
             if item.id in hidden:
                 count, latest = seen.get(item.id, (0, None))
-                item = item.model_copy(update={"attempts": count, **_queue_verdict(summaries.get(latest))})
+                item = item.model_copy(update={"attempts": count, **queue_verdict(summaries.get(latest))})
             visible.append(item)
         return visible
 
@@ -229,7 +229,7 @@ class TeamReviews:
             decided = self.decisions(problem_id)
             if annotator not in decided and len(set(decided) | {other for _, other in others}) >= self.policy.k:
                 return False
-            owner, expires, label, host, pid, started = _claim_values(holder, ttl_seconds)
+            owner, expires, label, host, pid, started = claim_values(holder, ttl_seconds)
             self.store.conn.execute(
                 "insert into overlap_claims (problem_id, owner, annotator, claim_expires, claim_label, claim_host, "
                 "claim_pid, claim_started) values (?, ?, ?, ?, ?, ?, ?, ?) on conflict (problem_id, owner) do update "
@@ -242,7 +242,7 @@ class TeamReviews:
         with self.store.transaction():
             self.store.conn.execute(
                 "update overlap_claims set claim_expires = ? where problem_id = ? and owner = ?",
-                [_future(ttl_seconds), problem_id, holder.owner],
+                [expires_in(ttl_seconds), problem_id, holder.owner],
             )
 
     def release(self, problem_id: int, holder: ClaimHolder) -> None:

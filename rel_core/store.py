@@ -65,7 +65,8 @@ class ImportSummary:
         )
 
 
-def _future(seconds: float) -> str:
+def expires_in(seconds: float) -> str:
+    """The ISO time `seconds` from now (a claim's or lease's expiry)."""
     return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
 
 
@@ -424,13 +425,13 @@ class Store:
             params.append(source)
         if search:
             where.append(f"p.id in ({_SEARCH_PROBLEMS})")
-            params += [_fts_query(search)] * 3
+            params += [fts_query(search)] * 3
         sql = f"select {self._QUEUE_COLUMNS} from problems p where {' and '.join(where)} order by p.id limit ?"
         rows = self.rows(sql, [*params, limit])
-        summaries = self._summaries(r["record_attempt"] for r in rows)
-        return [QueueItem.model_validate({**r, **_queue_verdict(summaries.get(r["record_attempt"]))}) for r in rows]
+        summaries = self.verdict_summaries(r["record_attempt"] for r in rows)
+        return [QueueItem.model_validate({**r, **queue_verdict(summaries.get(r["record_attempt"]))}) for r in rows]
 
-    def _summaries(self, attempt_ids: Iterable[int | None]) -> dict[int, verdicts.VerdictSummary]:
+    def verdict_summaries(self, attempt_ids: Iterable[int | None]) -> dict[int, verdicts.VerdictSummary]:
         """The verdict summary of each attempt, from its critiques, in one query."""
         ids = [i for i in attempt_ids if i is not None]
         if not ids:
@@ -455,7 +456,7 @@ class Store:
 
     def search(self, text: str, limit: int = 50) -> list[int]:
         """Ids of the problems whose text, drafts or critiques hold every word of `text`, in id order."""
-        rows = self.conn.execute(f"{_SEARCH_PROBLEMS} order by 1 limit ?", [*[_fts_query(text)] * 3, limit])
+        rows = self.conn.execute(f"{_SEARCH_PROBLEMS} order by 1 limit ?", [*[fts_query(text)] * 3, limit])
         return [int(r[0]) for r in rows]
 
     def sources(self) -> list[str]:
@@ -562,7 +563,7 @@ class Store:
             cursor = self.conn.execute(
                 f"update problems set {self._CLAIM_SET} where id = ? and "
                 "(claimed_by is null or claimed_by = ? or claim_expires < ?)",
-                [*_claim_values(owner, ttl_seconds), problem_id, _owner_id(owner), now],
+                [*claim_values(owner, ttl_seconds), problem_id, _owner_id(owner), now],
             )
             return cursor.rowcount == 1
 
@@ -571,7 +572,7 @@ class Store:
         with self.transaction():
             cursor = self.conn.execute(
                 f"update problems set {self._CLAIM_SET} where id = ? and claimed_by = ?",
-                [*_claim_values(to, ttl_seconds), problem_id, _owner_id(holder)],
+                [*claim_values(to, ttl_seconds), problem_id, _owner_id(holder)],
             )
             return cursor.rowcount == 1
 
@@ -589,7 +590,7 @@ class Store:
             f"select id from problems where state in {marks} and not {_MARKED} "
             "and (claimed_by is null or claim_expires < ?) order by id limit 1) returning id"
         )
-        params = [*_claim_values(owner, ttl_seconds), *state_values, now]
+        params = [*claim_values(owner, ttl_seconds), *state_values, now]
         if self._in_transaction:
             row = self.conn.execute(sql, params).fetchone()
         else:
@@ -607,7 +608,7 @@ class Store:
         with self.transaction():
             self.conn.execute(
                 f"update problems set claim_expires = ? where claimed_by = ? and id in {marks}",
-                [_future(ttl_seconds), owner_id, *ids],
+                [expires_in(ttl_seconds), owner_id, *ids],
             )
             held = {
                 int(r[0])
@@ -795,11 +796,11 @@ def _owner_id(owner: Owner) -> str:
     return owner.owner if isinstance(owner, ClaimHolder) else owner
 
 
-def _claim_values(owner: Owner, ttl_seconds: float) -> list[Any]:
+def claim_values(owner: Owner, ttl_seconds: float) -> list[Any]:
     """The values of `_CLAIM_SET`: a plain-string owner has no label, host or pid (leases only)."""
     if isinstance(owner, ClaimHolder):
-        return [owner.owner, _future(ttl_seconds), owner.label, owner.host, owner.pid, owner.started]
-    return [owner, _future(ttl_seconds), None, None, None, None]
+        return [owner.owner, expires_in(ttl_seconds), owner.label, owner.host, owner.pid, owner.started]
+    return [owner, expires_in(ttl_seconds), None, None, None, None]
 
 
 def _one_of(values: Iterable[object]) -> tuple[str, list[str]]:
@@ -823,13 +824,13 @@ _SEARCH_PROBLEMS = """
 _MARKED = problem_marks.live_sql("problems")
 
 
-def _fts_query(text: str) -> str:
+def fts_query(text: str) -> str:
     """Quote each word so user input is never parsed as FTS syntax."""
     words = [w.replace('"', '""') for w in text.split()]
     return " ".join(f'"{w}"' for w in words) or '""'
 
 
-def _queue_verdict(summary: verdicts.VerdictSummary | None) -> dict[str, Any]:
+def queue_verdict(summary: verdicts.VerdictSummary | None) -> dict[str, Any]:
     if summary is None:
         return {"verdict": None, "verdict_label": None}
     return {"verdict": summary.standing, "verdict_label": summary.label}
