@@ -197,6 +197,10 @@ class ProblemHistory(BaseModel):
                 if final.decision == Decision.ACCEPTED
                 else None
             )
+        if self.problem.state != ProblemState.ACCEPTED:
+            # an expert's accept that does not stand (an overlap item still waiting for the other experts
+            # or for adjudication) is that expert's label, not the item's solution
+            return None
         for review in reversed(self.reviews):
             if review.undone_at is None and review.decision == Decision.ACCEPTED:
                 return next((a for a in self.attempts if a.id == review.attempt_id), None)

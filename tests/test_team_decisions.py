@@ -176,3 +176,19 @@ async def test_the_adjudication_screen_shows_the_labels_side_by_side(db):
     assert "On the critic's verdict: disagrees" in alice
     assert "bob" in bob and "Step 1: ⚑ flagged" in bob and "Step 2: +1" in bob
     assert "On the critic's verdict: agrees" in bob and "−1" not in bob
+
+
+def test_an_accept_that_does_not_stand_is_no_solution_in_an_export_of_everything(db):
+    with Store(db) as store:
+        alice, bob = experts(store)
+        alice.decide(Decision.ACCEPTED, 2)  # one of the two experts: the item waits for bob
+        assert store.get_problem(1).state == ProblemState.AWAITING_REVIEW
+        assert store.history(1).accepted_attempt is None
+        out = io.StringIO()
+        write_export(store, out, fmt="jsonl", status="all")
+        record = next(json.loads(line) for line in out.getvalue().splitlines() if json.loads(line)["id"] == 1)
+        assert record["status"] == "awaiting_review"
+        bob.decide(Decision.ACCEPTED, 2)  # now both agree: the accept stands
+        assert store.get_problem(1).state == ProblemState.ACCEPTED
+        assert store.history(1).accepted_attempt.id == 2
+        assert [r["id"] for r in exported(store)] == [1]
