@@ -1,0 +1,181 @@
+"""What the acceptance review found in real data (ACCEPTANCE.md §3, §6, §9), each on real files
+and a real SQLite database: a CSV's undecodable byte costs only its row, an <ANSWER> tag in
+words is still checked, a mistyped path is an error rather than a new folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rel_core.answers import AnswerChecker, extract_answer
+from rel_core.checking import PlainNumberChecker
+from rel_core.importers import read_paths
+from rel_core.models import Verdict
+from rel_core.store import Store
+
+
+def rel_tui(tmp_path: Path, *args: str | Path, db: Path | None = None) -> subprocess.CompletedProcess:
+    """`rel-tui --db DB ARGS` in a subprocess, with no REL_* settings and a fresh HOME."""
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("REL_")}
+    env["HOME"] = str(tmp_path / "home")
+    database = db or tmp_path / "rel.db"
+    return subprocess.run(
+        [sys.executable, "-m", "rel_tui", "--db", str(database), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+
+
+def problems(db: Path) -> list[str]:
+    with Store(db) as store:
+        return [row[0] for row in store.conn.execute("select text from problems order by id")]
+
+
+# -- §3: a CSV's undecodable byte costs its row, not the rest of the file ----------------------
+
+
+def test_one_bad_byte_in_a_csv_costs_only_its_row(tmp_path):
+    rows = [b"problem,answer"] + [f"row {i} sum?,{i}".encode() for i in range(1000)]
+    rows[11] = b"bad caf\xe9 row,1"
+    path = tmp_path / "l3.csv"
+    path.write_bytes(b"\n".join(rows) + b"\n")
+    result = rel_tui(tmp_path, "import", path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"{path}:12: not UTF-8 text (byte 0xe9)"]
+    assert "999 problems added" in result.stdout and "1 skipped" in result.stdout
+    stored = problems(tmp_path / "rel.db")
+    assert len(stored) == 999 and stored[-1] == "row 999 sum?" and "row 10 sum?" not in stored
+
+
+def test_a_bad_byte_inside_a_quoted_multiline_field_costs_that_row_at_its_line(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_bytes(b'problem,answer\nfirst,1\n"second\nstill na\xefve second",2\nthird,3\n')
+    result = read_paths([path])
+    assert [str(issue) for issue in result.errors] == [f"{path}:4: not UTF-8 text (byte 0xef)"]
+    assert [record.problem.text for record in result.records] == ["first", "third"]
+
+
+def test_a_bad_byte_in_the_header_costs_the_file(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_bytes(b"probl\xe8me,answer\nfirst,1\n")
+    result = read_paths([path])
+    assert [str(issue) for issue in result.errors] == [f"{path}:1: not UTF-8 text (byte 0xe8)"]
+    assert result.records == []
+
+
+_cell = st.text(alphabet=st.sampled_from('ab 1,"\n\u00e9'), max_size=12)
+
+
+@settings(
+    deadline=3000,
+    max_examples=40,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    rows=st.lists(st.tuples(_cell, st.booleans()), min_size=1, max_size=40),
+    repeat=st.sampled_from([1, 1, 500]),
+)
+def test_every_good_row_of_a_csv_survives_bad_bytes_in_others(tmp_path, rows, repeat):
+    """Each row is one quoted field (so commas, quotes and newlines in it are data); rows marked bad
+    carry a byte that is not UTF-8. Every good row is imported, every bad one reported at its line."""
+    rows = rows * repeat  # up to 20,000 rows: a reader that re-reads would blow the deadline
+    body, line, expected_bad, expected_good = [b"problem\n"], 2, [], []
+    for index, (cell, bad) in enumerate(rows):
+        text = f"{index} {cell}"
+        field = '"' + text.replace('"', '""') + '"'
+        data = field.encode() + b"\n"
+        if bad:
+            data = data.replace(b'"', b'"\xff', 1)
+            expected_bad.append(line)
+        else:
+            expected_good.append(text)
+        body.append(data)
+        line += text.count("\n") + 1
+    path = tmp_path / "rows.csv"
+    path.write_bytes(b"".join(body))
+    result = read_paths([path])
+    assert [issue.line for issue in result.errors] == expected_bad
+    assert [record.problem.text for record in result.records] == expected_good
+
+
+# -- §6: the answer in an <ANSWER> tag, boxed or in words ------------------------------------
+
+SHADED = "Adding the pieces: 9 + 8 = 17.\n\n<ANSWER>\nThe total shaded area is \\( \\boxed{17} \\) square feet.\n</ANSWER>"
+ANTS = (
+    "So on Day 5 Species A has 19 * 32 = 608 ants.\n\n<ANSWER>\nInitially, there were **19 ants of Species A** "
+    "and **11 ants of Species B**.\nOn Day 5, there are **608 ants of Species A**.\n</ANSWER>"
+)
+
+
+@pytest.fixture(scope="module")
+def checker():
+    checker = PlainNumberChecker(workers=1)
+    yield checker
+    checker.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (SHADED, "17"),
+        ("<ANSWER>\\boxed{12}</ANSWER>", "12"),
+        ("<ANSWER>first \\boxed{3}, then \\boxed{4} cm</ANSWER>", "4"),
+        ("<ANSWER>so $\\boxed{\\frac{1}{2}}$.</ANSWER>", "\\frac{1}{2}"),
+        ("<ANSWER>cut off \\boxed{\\frac{1}{</ANSWER>", "cut off \\boxed{\\frac{1}{"),  # no closed box: the tag
+        ("\\boxed{9} then <ANSWER>eleven</ANSWER>", "eleven"),  # the tag wins over a box outside it
+        ("After checking, the final answer is **191**.", "191"),
+    ],
+)
+def test_a_box_inside_the_answer_tag_is_the_answer(text, expected):
+    assert extract_answer(text) == expected
+
+
+async def test_a_boxed_answer_in_a_tag_of_words_is_checked(checker):
+    result = await checker.check(SHADED, "17")
+    assert (result.verdict, result.decisive, result.answer) == (Verdict.CORRECT, True, "17")
+
+
+@pytest.mark.parametrize("make", [AnswerChecker, PlainNumberChecker])
+async def test_a_tag_in_words_goes_to_math_verify(make):
+    checker = make(workers=1)
+    try:
+        right = await checker.check(ANTS, "608")
+        wrong = await checker.check("<ANSWER>There are **600 ants** in all.</ANSWER>", "608")
+        nothing = await checker.check("<ANSWER>because the pressure drops</ANSWER>", "4")
+        quick = checker.quick_check(ANTS, "608")
+    finally:
+        checker.close()
+    assert (right.verdict, right.decisive) == (Verdict.CORRECT, True), right.reason
+    # What math-verify picks out of words may not be the answer meant: only a match is trusted.
+    assert (wrong.verdict, wrong.decisive) == (Verdict.UNKNOWN, False), wrong.reason
+    assert (nothing.verdict, nothing.decisive) == (Verdict.UNKNOWN, False), nothing.reason
+    assert quick is None  # not decided without math-verify
+
+
+async def test_free_text_outside_a_tag_is_still_not_machine_checkable(checker):
+    result = await checker.check("Working...\nThe answer is 608 ants of Species A.", "608")
+    assert result.verdict == Verdict.UNKNOWN and "free text" in result.reason
+
+
+def test_rel_tui_check_decides_the_tagged_drafts(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, draft, answer in (("shaded", SHADED, "17"), ("ants", ANTS, "608"), ("plain", "<ANSWER>5</ANSWER>", "5")):
+        (folder / f"{name}.jsonl").write_text(
+            f'{{"problem": "{name}?", "answer": "{answer}", "worked_solution": {json.dumps(draft)}}}\n'
+        )
+    assert rel_tui(tmp_path, "import", folder).returncode == 0
+    result = rel_tui(tmp_path, "check")
+    assert result.returncode == 0, result.stderr
+    assert "Checked 3 attempts: 3 correct, 0 incorrect, 0 undecided" in result.stdout
