@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from rel_core.answers import AnswerChecker, extract_answer
 from rel_core.checking import PlainNumberChecker
+from rel_core.exporters import ExportError, atomic_writer
 from rel_core.importers import read_paths
 from rel_core.models import Verdict
 from rel_core.store import Store
@@ -52,7 +53,7 @@ def test_one_bad_byte_in_a_csv_costs_only_its_row(tmp_path):
     path.write_bytes(b"\n".join(rows) + b"\n")
     result = rel_tui(tmp_path, "import", path)
     assert result.returncode == 1
-    assert result.stderr.splitlines() == [f"{path}:12: not UTF-8 text (byte 0xe9)"]
+    assert result.stderr.splitlines() == [f"created new database {tmp_path / 'rel.db'}", f"{path}:12: not UTF-8 text (byte 0xe9)"]
     assert "999 problems added" in result.stdout and "1 skipped" in result.stdout
     stored = problems(tmp_path / "rel.db")
     assert len(stored) == 999 and stored[-1] == "row 999 sum?" and "row 10 sum?" not in stored
@@ -179,3 +180,85 @@ def test_rel_tui_check_decides_the_tagged_drafts(tmp_path):
     result = rel_tui(tmp_path, "check")
     assert result.returncode == 0, result.stderr
     assert "Checked 3 attempts: 3 correct, 0 incorrect, 0 undecided" in result.stdout
+
+
+# -- §9: a mistyped path is an error, never a new folder --------------------------------------
+
+
+def test_a_database_in_a_missing_folder_is_an_error_and_nothing_is_created(tmp_path):
+    data = tmp_path / "f.jsonl"
+    data.write_text('{"problem": "p"}\n')
+    missing = tmp_path / "nonexistent" / "dir"
+    result = rel_tui(tmp_path, "import", data, db=missing / "x.db")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"Error: {missing}: no such folder for the database {missing / 'x.db'}; create it first"
+    assert not (tmp_path / "nonexistent").exists()
+
+
+def test_a_new_database_in_an_existing_folder_is_said_once(tmp_path):
+    data = tmp_path / "f.jsonl"
+    data.write_text('{"problem": "p"}\n')
+    db = tmp_path / "new.db"
+    first = rel_tui(tmp_path, "import", data, db=db)
+    again = rel_tui(tmp_path, "import", data, db=db)
+    assert first.returncode == again.returncode == 0
+    assert first.stderr.splitlines() == [f"created new database {db}"]
+    assert again.stderr == ""
+    assert problems(db) == ["p"]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "hf"])
+def test_an_export_into_a_missing_folder_is_an_error_and_nothing_is_created(tmp_path, fmt):
+    data = tmp_path / "f.jsonl"
+    data.write_text('{"problem": "p"}\n')
+    assert rel_tui(tmp_path, "import", data).returncode == 0
+    out = tmp_path / "nonexist" / "x.jsonl"
+    result = rel_tui(tmp_path, "export", out, "--format", fmt, "--status", "all")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"Error: {out.parent}: no such folder for the export {out}; create it first"
+    assert not out.parent.exists()
+
+
+def test_the_exporter_itself_creates_no_folder(tmp_path):
+    with pytest.raises(ExportError, match="no such folder"), atomic_writer(tmp_path / "missing" / "out.jsonl") as out:
+        out.write("x")
+    assert not (tmp_path / "missing").exists()
+
+
+# -- §9: a FIFO in a folder is named; a one-line array's bad elements are told apart ----------
+
+
+def test_a_fifo_inside_an_imported_folder_is_named(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text('{"problem": "p"}\n')
+    os.mkfifo(folder / "pipe.jsonl")
+    os.mkfifo(folder / "fifo")  # no data extension: still not something to pass over in silence
+    result = rel_tui(tmp_path, "import", folder)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"created new database {tmp_path / 'rel.db'}",
+        f"{folder / 'fifo'}: a FIFO (named pipe), not a regular file; not read",
+        f"{folder / 'pipe.jsonl'}: a FIFO (named pipe), not a regular file; not read",
+    ]
+    assert problems(tmp_path / "rel.db") == ["p"]
+
+
+def test_bad_elements_of_a_one_line_array_are_named_by_position(tmp_path):
+    path = tmp_path / "arr.json"
+    path.write_text('[{"question": "Q1", "ground_truth": "7"}, {"foo": 1}, "str", null, {"problem": "Q5"}]')
+    result = read_paths([path])
+    assert [str(issue) for issue in result.errors] == [
+        f"{path}:1: element 2 of 5: no problem text (looked for: problem, question)",
+        f"{path}:1: element 3 of 5: expected an object with a problem field, found a string",
+        f"{path}:1: element 4 of 5: expected an object with a problem field, found null",
+    ]
+    assert [record.problem.text for record in result.records] == ["Q1", "Q5"]
+
+
+def test_bad_elements_of_a_pretty_printed_array_keep_their_line(tmp_path):
+    path = tmp_path / "arr.json"
+    path.write_text('[\n  {"question": "Q1"},\n  {"foo": 1},\n  {"question": "Q3"}\n]\n')
+    assert [str(issue) for issue in read_paths([path]).errors] == [
+        f"{path}:3: no problem text (looked for: problem, question)"  # its line says which
+    ]

@@ -99,6 +99,17 @@ def _refuse_special(mode: int) -> None:
     raise BadInput(f"{kind}, not a regular file; not read")
 
 
+def special_file(path: Path) -> str | None:
+    """What `path` is if it is a FIFO, a device or a socket; None for anything else (or nothing)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return next((name for test, name in _SPECIAL if test(mode)), "not a regular file")
+
+
 @dataclass
 class InputFile:
     """One opened input file and the encoding its first bytes say it is in (UTF-8 unless a BOM says otherwise)."""

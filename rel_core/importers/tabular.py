@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -75,8 +76,23 @@ def json_line_items(lines: Iterable[tuple[int, str | BadInput]]) -> Iterator[tup
         raise BadInput("empty file")
 
 
+class ElementLine(int):
+    """The line an array element starts on, and which element it is: one line may hold them all."""
+
+    element: int
+    count: int
+
+    def __new__(cls, line: int, element: int, count: int) -> ElementLine:
+        self = super().__new__(cls, line)
+        self.element, self.count = element, count
+        return self
+
+    def where(self) -> str:
+        return f"element {self.element} of {self.count}"
+
+
 def _array_item_lines(text: str, count: int) -> list[int]:
-    """The line each element of a (valid) JSON array starts on."""
+    """The line each element of a (valid) JSON array starts on; an ElementLine where others start on it too."""
     lines, index = [], text.index("[") + 1
     line, counted_to = 1, 0
     for _ in range(count):
@@ -85,7 +101,8 @@ def _array_item_lines(text: str, count: int) -> list[int]:
         counted_to = index
         lines.append(line)
         _, index = _DECODER.raw_decode(text, index)
-    return lines
+    shared = {line for line, elements in Counter(lines).items() if elements > 1}
+    return [ElementLine(line, number, count) if line in shared else line for number, line in enumerate(lines, start=1)]
 
 
 def _skip_space_and_comma(text: str, index: int) -> int:
