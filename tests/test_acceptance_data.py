@@ -19,6 +19,7 @@ from rel_core.answers import AnswerChecker, extract_answer
 from rel_core.checking import PlainNumberChecker
 from rel_core.exporters import ExportError, atomic_writer
 from rel_core.importers import read_paths
+from rel_core.importers.pasted import repeated_formula
 from rel_core.models import Verdict
 from rel_core.store import Store
 
@@ -262,3 +263,60 @@ def test_bad_elements_of_a_pretty_printed_array_keep_their_line(tmp_path):
     assert [str(issue) for issue in read_paths([path]).errors] == [
         f"{path}:3: no problem text (looked for: problem, question)"  # its line says which
     ]
+
+
+# -- §9: maths pasted from a rendered page repeats each formula; import warns once per file ---
+
+PASTED = (
+    "### Question:\n\n**Find the point in the plane 3x−4y+5z=303x - 4y + 5z = 303x−4y+5z=30 that is closest to "
+    "the point (1,2,3)(1, 2, 3)(1,2,3).**\n\n### Answer:\n\nIts coordinates satisfy 3x−4y+5z=303x - 4y + 5z = 30, "
+    "and 3(1+3t)−4(2−4t)+5(3+5t)=303(1 + 3t) - 4(2 - 4t) + 5(3 + 5t) = 30.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("3x−4y+5z=303x - 4y + 5z = 303x−4y+5z=30", "3x−4y+5z=30"),
+        ("so 3(1+3t)−4(2−4t)+5(3+5t)=303(1 + 3t) - 4(2 - 4t) + 5(3 + 5t) = 30 holds", "3(1+3t)−4(2−4t)+5(3+5t)=30"),
+        ("n=(3,−4,5)n = (3, -4, 5)", "n=(3,−4,5)"),
+        # written twice the same way, short, on two lines, or no formula: not a paste
+        ("| 3x+1=7 | 3x+1=7 |", None),
+        ("3x+1=7 3x+1=7", None),
+        ("x = 10\nx = 10\n", None),
+        ("x=1x=1", None),
+        ("f(x)=f(x)=0", None),
+        ("==========", None),
+        ("PPP and xxx", None),
+        ("We get x=12, so x=12.", None),
+    ],
+)
+def test_a_formula_repeated_as_a_paste_is_found(text, found):
+    assert repeated_formula(text) == found
+
+
+@settings(deadline=3000, max_examples=40, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(
+    unit=st.text(alphabet=st.sampled_from("x=1 −-+\n(a)|"), min_size=1, max_size=12),
+    repeat=st.integers(1, 20_000),
+    tail=st.text(max_size=50),
+)
+def test_the_paste_detector_is_linear_and_answers_with_the_text(unit, repeat, tail):
+    text = (unit * repeat)[:200_000] + tail
+    found = repeated_formula(text)
+    assert found is None or ("=" in found and len(found) >= 6)
+
+
+def test_import_warns_once_per_file_with_pasted_formulas(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "pasted.md").write_text(PASTED)
+    (folder / "clean.md").write_text("### Question:\n\nSolve $3x - 4y = 30$.\n\n### Answer:\n\nSo $x = 10$ when $y = 0$.\n")
+    result = rel_tui(tmp_path, "import", folder)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
+    assert warnings == [
+        f"Warning: {folder / 'pasted.md'}: the same formula stands several times in a row ('3x−4y+5z=30'), as in maths "
+        "copied from a rendered page (its text and its TeX source); imported as written, check it"
+    ]
+    assert len(problems(tmp_path / "rel.db")) == 2  # imported all the same

@@ -29,6 +29,7 @@ from rel_core.store import ImportSummary, Store
 from . import parallel
 from .common import BadInput, FieldMap, ImportIssue, InputFile, open_input, os_reason, special_file
 from .markdown import looks_like_markdown, record_from_markdown
+from .pasted import PastedFormulas
 from .reasonset import looks_like_reasonset
 from .tabular import ElementLine, csv_rows, json_items, json_line_items, record_from_item
 
@@ -377,20 +378,22 @@ def _fewer_checkpoints(store: Store) -> Iterator[None]:
 
 
 def _import(store: Store, reader: PathReader, strict: bool, batch_size: int) -> ImportOutcome:
-    letters = OptionLetters()
+    letters, pasted = OptionLetters(), PastedFormulas()
     summary = ImportSummary()
+    records = pasted.tally(letters.tally(reader.records()))
     if not strict:
-        _store_batches(store, letters.tally(reader.records()), batch_size, summary)
-        return ImportOutcome(summary, reader.errors, reader.files, committed=True, warnings=letters.warnings())
+        _store_batches(store, records, batch_size, summary)
+        warnings = letters.warnings() + pasted.warnings()
+        return ImportOutcome(summary, reader.errors, reader.files, committed=True, warnings=warnings)
     with tempfile.TemporaryFile() as spill:
-        for record in letters.tally(reader.records()):
+        for record in records:
             spill.write(record.__pydantic_serializer__.to_json(record) + b"\n")
         if reader.errors:
             return ImportOutcome(ImportSummary(), reader.errors, reader.files, committed=False)
         spill.seek(0)
         with store.transaction():  # the batches join this one transaction: all or nothing
             _store_batches(store, (ImportRecord.model_validate_json(line) for line in spill), batch_size, summary)
-    return ImportOutcome(summary, reader.errors, reader.files, committed=True, warnings=letters.warnings())
+    return ImportOutcome(summary, reader.errors, reader.files, committed=True, warnings=letters.warnings() + pasted.warnings())
 
 
 class OptionLetters:
