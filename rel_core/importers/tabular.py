@@ -175,12 +175,12 @@ def _csv_body(lines: Iterator[str], fieldnames: list[str], delimiter: str, first
         held = (start, _undecodable_row(feed.row, start) or {k: v for k, v in row.items() if k is not None}, feed.row)
     if held is None:
         return
-    start, row, raw = held
+    start, last, raw = held
     if _unclosed_quote(raw, delimiter):
         yield start, BadInput("a quoted field opened here is never closed; the lines after it are read as rows", start)
         yield from _csv_body(iter(raw[1:]), fieldnames, delimiter, start + 1)
     else:
-        yield start, row
+        yield start, last
 
 
 def _undecodable_row(raw: list[str], start: int) -> BadInput | None:
