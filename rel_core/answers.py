@@ -45,14 +45,20 @@ _BRACE_OR_ESCAPE = re.compile(r"\\.|[{}]", re.DOTALL)  # `\{` and `\}` are liter
 def extract_answer(text: str | None) -> str | None:
     """The final answer: the last <ANSWER> tag, else the last \\boxed{}, else a last "answer is" line.
 
-    A tag that holds only a \\boxed{} gives what is inside the box. The loop, the importers and
+    A tag with a \\boxed{} in it gives what is inside its last box. The loop, the importers and
     the answer check all use this, so an attempt's stored answer is the one that was checked.
     """
+    return _final_answer(text)[0]
+
+
+def _final_answer(text: str | None) -> tuple[str | None, bool]:
+    """(the final answer, whether it is an <ANSWER> tag's own words, with no box in them)."""
     text = text or ""
     tagged = answer_tag(text)
     if tagged:
-        return _unboxed(tagged)
-    return last_boxed(text) or _last_answer_line(text)
+        boxed = last_boxed(tagged)
+        return (boxed, False) if boxed else (tagged, True)
+    return last_boxed(text) or _last_answer_line(text), False
 
 
 def answer_tag(text: str | None) -> str | None:
@@ -77,17 +83,6 @@ def _answer_tags(text: str) -> Iterator[tuple[int, int, int, int]]:
             return
         yield opening.start(), opening.end(), closing.start(), closing.end()
         position = closing.end()
-
-
-def _unboxed(answer: str) -> str:
-    """`\\boxed{12}` -> `12` when the box is the whole answer; anything else as it is."""
-    opening = _BOXED.match(answer)
-    if opening is None:
-        return answer
-    close = _closing_brace(answer, opening.end())
-    if close != len(answer) - 1:
-        return answer
-    return answer[opening.end() : close].strip() or answer
 
 
 def last_boxed(text: str | None, *, skip_unclosed: bool = False) -> str | None:
@@ -174,8 +169,8 @@ def _last_answer_line(text: str) -> str | None:
         after = "\n".join([rest, *tail[index + 1 :]]).strip()
         if len(after) > max(ANSWER_TAIL_CHARS, ANSWER_TAIL_SHARE * len(text)) or _GOING_ON.search(after):
             return None
-        answer = answer.strip().strip("*").strip()
-        return answer.rstrip(".").strip() or None
+        answer = answer.strip().strip("*").rstrip(".").strip().strip("*").strip()  # "**191**." -> "191"
+        return answer or None
     return None
 
 
@@ -305,8 +300,12 @@ class CheckResult:
         return f"answer check: {self.reason}"
 
 
-def _checkable(reference: str | None, answer: str | None) -> CheckResult | None:
-    """Decide the cases that need no math-verify; None means math-verify must look."""
+def _checkable(reference: str | None, answer: str | None, in_tag: bool = False) -> CheckResult | None:
+    """Decide the cases that need no math-verify; None means math-verify must look.
+
+    Free text is not machine-checkable, except an <ANSWER> tag's own words ("**608 ants of
+    Species A**"): the answer was asked for there, so math-verify's own extraction reads them.
+    """
     if not reference or not reference.strip():
         return CheckResult(Verdict.UNKNOWN, False, answer, "no reference answer to check against")
     if answer is None:
@@ -322,7 +321,7 @@ def _checkable(reference: str | None, answer: str | None) -> CheckResult | None:
         return CheckResult(verdict, True, answer, f"option {letter}, reference option {gold_letter}")
     if looks_like_prose(reference):
         return CheckResult(Verdict.UNKNOWN, False, answer, "the reference is free text, not machine-checkable")
-    if looks_like_prose(answer):
+    if looks_like_prose(answer) and not in_tag:
         return CheckResult(Verdict.UNKNOWN, False, answer, f"{answer!r} is free text, not machine-checkable")
     return None
 
@@ -337,7 +336,10 @@ def math_verify_in_worker(reference: str, answer: str) -> tuple[bool, bool, bool
     def has_expression(items: list) -> bool:
         return any(not isinstance(item, str) for item in items)
 
-    gold, target = parsed(reference), parsed(answer)
+    # Only an <ANSWER> tag's words get here as free text (_checkable): math-verify finds the answer in them.
+    prose = looks_like_prose(answer)
+    gold = parsed(reference)
+    target = parse(answer, parsing_timeout=MATH_VERIFY_TIMEOUT_SECONDS) if prose else parsed(answer)
     if not (has_expression(gold) and has_expression(target)):
         return has_expression(gold), has_expression(target), False
     return True, True, bool(verify(gold, target, timeout_seconds=MATH_VERIFY_TIMEOUT_SECONDS))
@@ -347,6 +349,10 @@ def _from_math_verify(answer: str, reference: str, outcome: tuple[bool, bool, bo
     gold_ok, answer_ok, equal = outcome
     if not gold_ok:
         return CheckResult(Verdict.UNKNOWN, False, answer, "the reference does not parse as mathematics")
+    if looks_like_prose(answer):  # a tag's own words: what math-verify picks out may not be the answer meant
+        if answer_ok and equal:
+            return CheckResult(Verdict.CORRECT, True, answer, f"{answer!r} states an answer equivalent to the reference")
+        return CheckResult(Verdict.UNKNOWN, False, answer, f"{answer!r} is free text with no answer equal to the reference")
     if not answer_ok:
         return CheckResult(Verdict.UNKNOWN, False, answer, f"{answer!r} does not parse as mathematics")
     if equal:
@@ -421,11 +427,11 @@ class AnswerChecker:
 
     def quick_check(self, text: str, reference: str | None) -> CheckResult | None:
         """The verdict when no math-verify is needed (exact match, option letters, free text), else None."""
-        return _checkable(reference, extract_answer(text))
+        return _checkable(reference, *_final_answer(text))
 
     async def check(self, text: str, reference: str | None) -> CheckResult:
-        answer = await asyncio.to_thread(extract_answer, text)  # a long draft is CPU work: off the event loop
-        quick = _checkable(reference, answer)
+        answer, in_tag = await asyncio.to_thread(_final_answer, text)  # a long draft is CPU work: off the event loop
+        quick = _checkable(reference, answer, in_tag)
         if quick is not None:
             return quick
         assert reference is not None and answer is not None

@@ -194,7 +194,8 @@ def atomic_writer(path: Path) -> Iterator[TextIO]:
     file it replaces had. The temporary file beside it is removed if the write fails or is
     interrupted; one left by a killed export is removed by the next export to the same target."""
     path = export_target(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not os.path.lexists(path.parent):  # a mistyped folder (or a link's) is an error, never created
+        raise ExportError(f"{path.parent}: no such folder; create it first")
     remove_stale_temporaries(path)
     mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~current_umask()
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{TEMP_MARK}{os.getpid()}-", suffix=".tmp")

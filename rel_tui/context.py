@@ -15,6 +15,7 @@ import click
 
 from rel_core.config import ConfigError, Settings, load_settings
 from rel_core.store import BUSY_TIMEOUT_SECONDS, Store, StoreError
+from rel_core.terminal_text import one_line
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -35,12 +36,22 @@ class CliContext:
     annotator: str | None = None
     _settings: Settings | None = field(default=None, repr=False)
 
-    def open_store(self, read_only: bool = False) -> Store:
-        """`read_only` for commands that only read: nothing is created, migrated or written."""
+    def open_store(self, read_only: bool = False, say_if_new: bool = False) -> Store:
+        """`read_only` for commands that only read: nothing is created, migrated or written.
+
+        A new database is made only in a folder that exists: a mistyped `--db` folder is an error,
+        never a new folder. `say_if_new` says on stderr that the file was created.
+        """
+        new = not read_only and not os.path.lexists(self.db_path)
+        if new:
+            require_folder_of(self.db_path, "the database")
         try:
-            return Store(self.db_path, busy_timeout=busy_timeout_from_env(), read_only=read_only)
+            store = Store(self.db_path, busy_timeout=busy_timeout_from_env(), read_only=read_only)
         except StoreError as exc:
             raise click.ClickException(str(exc)) from None
+        if new and say_if_new:
+            click.echo(f"created new database {one_line(str(self.db_path))}", err=True)
+        return store
 
     def settings(self) -> Settings:
         if self._settings is None:
@@ -52,6 +63,19 @@ class CliContext:
 
     def annotator_name(self) -> str:
         return self.annotator or self.settings().review.annotator or getpass.getuser()
+
+
+class MissingFolder(click.ClickException):
+    """A path whose folder does not exist: most likely mistyped, so nothing is created. Exit 2."""
+
+    exit_code = 2
+
+
+def require_folder_of(path: Path, what: str) -> None:
+    """MissingFolder unless the folder `path` would be created in exists."""
+    folder = path.parent
+    if not os.path.lexists(folder):  # one that is a file fails later, saying so
+        raise MissingFolder(f"{one_line(str(folder))}: no such folder for {what} {one_line(str(path))}; create it first")
 
 
 def busy_timeout_from_env() -> float:

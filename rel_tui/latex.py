@@ -363,6 +363,13 @@ class _Parser:
             index += 1
         return self.tokens[index][0] if index < len(self.tokens) else None
 
+    def next_alnum_after_spaces(self) -> bool:
+        """Whether the next token that is not a space is a letter or digit."""
+        index = self.position
+        while index < len(self.tokens) and self.tokens[index][0] == "space":
+            index += 1
+        return index < len(self.tokens) and self.tokens[index][0] == "char" and self.tokens[index][1].isalnum()
+
     def descend(self) -> None:
         """Every recursion (groups, arguments, text) goes through here, so the depth is bounded."""
         self.depth += 1
@@ -571,10 +578,16 @@ class _Parser:
         elif name == "bmod":
             pieces.append(_Piece("mod", MUL, pad=True))
             self.skip_spaces()
-        elif name in ("pmod", "mod", "pod"):
+        elif name == "mod":
+            pieces.append(_Piece("mod", WORD))
+            self.group(self.argument(), pieces)  # spliced: `\mod 14` reads "mod 14", as TeX sets it
+        elif name in ("pmod", "pod"):
+            braced = self.next_kind_after_spaces() == "{"
             modulus = _join(self.argument())
-            text = {"pmod": f"(mod {modulus})", "mod": f"mod {modulus}", "pod": f"({modulus})"}[name]
-            pieces.append(_Piece(text, WORD))
+            if not braced and modulus.isalnum() and self.next_alnum_after_spaces():
+                # TeX sets `\pmod 12` as "(mod 1)2": faithful, but not what was meant; shown raw.
+                raise _Unrenderable(f"\\{name} of one character, more following")
+            pieces.append(_Piece(f"(mod {modulus})" if name == "pmod" else f"({modulus})", WORD))
         elif name == "boxed":
             pieces.append(_Piece(f"[{_join(self.argument())}]", ATOM))
         elif name in _pylatexenc_symbols():

@@ -119,6 +119,7 @@ def test_bad_files_are_reported_the_rest_imported_exit_nonzero(tmp_path, db):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [
+        f"created new database {db}",
         f"{folder / 'binary.json'}: binary file, not text",
         f"{folder / 'broken.json'}:1: invalid JSON: Expecting value (column 13)",
         f"{folder / 'number.json'}:1: expected a JSON object or an array of objects, found a number",
@@ -134,7 +135,10 @@ def test_strict_imports_nothing_when_anything_is_bad(tmp_path, db):
     bad.write_text('{"problem": "ok"}\n{"nope": 1}\n')
     result = rel_tui("--db", str(db), "import", "--strict", str(FIXTURES / "tabular"), str(bad))
     assert result.returncode == 1
-    assert result.stderr.strip() == f"{bad}:2: no problem text (looked for: problem, question)"
+    assert result.stderr.splitlines() == [
+        f"created new database {db}",
+        f"{bad}:2: no problem text (looked for: problem, question)",
+    ]
     assert result.stdout.startswith("Nothing imported (--strict)")
     with Store(db) as store:
         assert store.count_problems() == 0
@@ -187,6 +191,7 @@ def test_export_then_import_round_trips(tmp_path, db, fmt):
     assert rel_tui("--db", str(db), "import", str(FIXTURES / "reasonset")).returncode == 0
     accept_all(db)
     out = tmp_path / "out" / f"export.{'json' if fmt == 'reasonset' else 'jsonl'}"
+    out.parent.mkdir()  # export makes no folders (a mistyped one is an error)
     result = rel_tui("--db", str(db), "export", str(out), "--format", fmt)
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == f"Exported 4 problems ({fmt}, accepted) to {out}."

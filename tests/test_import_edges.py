@@ -31,6 +31,7 @@ def run_import(tmp_path: Path, *args: str | Path, timeout: float = 60) -> subpro
     """`rel-tui --db tmp/rel.db import ARGS` in a subprocess, with no REL_* settings and a fresh HOME."""
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("REL_")}
     env["HOME"] = str(tmp_path / "home")
+    Store(tmp_path / "rel.db").close()  # made first, so stderr is the import's report alone (not "created new database")
     return subprocess.run(
         [sys.executable, "-m", "rel_tui", "--db", str(tmp_path / "rel.db"), "import", *map(str, args)],
         capture_output=True,

@@ -45,6 +45,17 @@ CASES = [
     (r"a^{p-1} \equiv 1 \pmod p", "a^(p-1) ≡ 1 (mod p)"),
     (r"n \equiv 1 \pmod{2^k}", "n ≡ 1 (mod 2ᵏ)"),
     (r"a \bmod 7", "a mod 7"),
+    # \mod takes one token, but TeX sets what follows right after it: `\mod 14` is "mod 14".
+    (r"(i + 7) \mod 14", "(i + 7) mod 14"),
+    (r"a \equiv b \mod 12", "a ≡ b mod 12"),
+    (r"a \equiv b \mod{12}", "a ≡ b mod 12"),
+    (r"x \mod 3x", "x mod 3x"),
+    (r"a \equiv 1 \mod n", "a ≡ 1 mod n"),
+    # TeX sets `\pmod 12` as "(mod 1)2": not what was meant, so it is shown as written.
+    (r"10 \pmod 12", RAW),
+    (r"x \pod 52", RAW),
+    (r"x \pod{5}", "x (5)"),
+    (r"10 \equiv 3 \pmod 7.", "10 ≡ 3 (mod 7)."),
     (r"\gcd(12, 18) = 6", "gcd(12, 18) = 6"),
     (r"\operatorname{lcm}(4, 6) = 12", "lcm(4, 6) = 12"),
     (r"\lcm(4,6)", "lcm(4,6)"),

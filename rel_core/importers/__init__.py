@@ -27,10 +27,11 @@ from rel_core.models import ImportRecord
 from rel_core.store import ImportSummary, Store
 
 from . import parallel
-from .common import BadInput, FieldMap, ImportIssue, InputFile, open_input, os_reason
+from .common import BadInput, FieldMap, ImportIssue, InputFile, open_input, os_reason, special_file
 from .markdown import looks_like_markdown, record_from_markdown
+from .pasted import PastedFormulas
 from .reasonset import looks_like_reasonset
-from .tabular import csv_rows, json_items, json_line_items, record_from_item
+from .tabular import ElementLine, csv_rows, json_items, json_line_items, record_from_item
 
 __all__ = [
     "FORMATS",
@@ -189,7 +190,11 @@ class PathReader:
                 yield ImportIssue(str(path), None, os_reason(exc))
                 continue
             if is_folder:
-                yield from (p for p in self._walk(path) if not isinstance(p, Path) or p.suffix.lower() in wanted)
+                for found in self._walk(path):
+                    if not isinstance(found, Path) or found.suffix.lower() in wanted:
+                        yield found
+                    elif kind := special_file(found):  # not data by its name, but worth naming: not a file at all
+                        yield ImportIssue(str(found), None, f"{kind}, not a regular file; not read")
             else:
                 yield path  # a file named on the command line is read whatever its extension
 
@@ -264,12 +269,14 @@ class PathReader:
     def _items(self, path: Path, items: Iterable[tuple[int, Any]], fmt: str, prefer: str) -> Iterator[ImportRecord]:
         source = _default_source(path, fmt)
         for line, item in items:
+            where = f"{line.where()}: " if isinstance(line, ElementLine) else ""  # a one-line array's elements
+            line = int(line)  # a plain int from here on: issues go between processes
             try:
                 yield record_from_item(item, f"{path}:{line}", source, self.fields, prefer)
             except BadInput as exc:
-                self._error(path, exc.line or line, exc.message)
+                self._error(path, exc.line or line, where + exc.message)
             except ValidationError as exc:  # a value the models refuse is bad data too
-                self._error(path, line, _first_validation_error(exc))
+                self._error(path, line, where + _first_validation_error(exc))
 
 
 def _first_visit(folder: Path, seen: set[tuple[int, int]], found: list[ImportIssue]) -> bool:
@@ -371,20 +378,22 @@ def _fewer_checkpoints(store: Store) -> Iterator[None]:
 
 
 def _import(store: Store, reader: PathReader, strict: bool, batch_size: int) -> ImportOutcome:
-    letters = OptionLetters()
+    letters, pasted = OptionLetters(), PastedFormulas()
     summary = ImportSummary()
+    records = pasted.tally(letters.tally(reader.records()))
     if not strict:
-        _store_batches(store, letters.tally(reader.records()), batch_size, summary)
-        return ImportOutcome(summary, reader.errors, reader.files, committed=True, warnings=letters.warnings())
+        _store_batches(store, records, batch_size, summary)
+        warnings = letters.warnings() + pasted.warnings()
+        return ImportOutcome(summary, reader.errors, reader.files, committed=True, warnings=warnings)
     with tempfile.TemporaryFile() as spill:
-        for record in letters.tally(reader.records()):
+        for record in records:
             spill.write(record.__pydantic_serializer__.to_json(record) + b"\n")
         if reader.errors:
             return ImportOutcome(ImportSummary(), reader.errors, reader.files, committed=False)
         spill.seek(0)
         with store.transaction():  # the batches join this one transaction: all or nothing
             _store_batches(store, (ImportRecord.model_validate_json(line) for line in spill), batch_size, summary)
-    return ImportOutcome(summary, reader.errors, reader.files, committed=True, warnings=letters.warnings())
+    return ImportOutcome(summary, reader.errors, reader.files, committed=True, warnings=letters.warnings() + pasted.warnings())
 
 
 class OptionLetters:

@@ -99,6 +99,17 @@ def _refuse_special(mode: int) -> None:
     raise BadInput(f"{kind}, not a regular file; not read")
 
 
+def special_file(path: Path) -> str | None:
+    """What `path` is if it is a FIFO, a device or a socket; None for anything else (or nothing)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return next((name for test, name in _SPECIAL if test(mode)), "not a regular file")
+
+
 @dataclass
 class InputFile:
     """One opened input file and the encoding its first bytes say it is in (UTF-8 unless a BOM says otherwise)."""
@@ -159,19 +170,17 @@ class InputFile:
     def text_lines(self) -> Iterator[str]:
         """Lines with their line ends, as the csv module wants them (CSV).
 
-        Undecodable UTF-8 is BadInput at its own line, after the lines before it were used: the
-        bytes are decoded with surrogateescape (a decoded UTF-8 line never holds a lone surrogate
-        otherwise) and each non-ASCII line is checked. Other encodings raise UnicodeDecodeError.
+        Undecodable UTF-8 bytes are decoded with surrogateescape (a decoded UTF-8 line never holds
+        a lone surrogate otherwise), so the reader goes on past them; `undecodable_byte` finds them
+        in the rows read, which then cost only themselves. Other encodings raise UnicodeDecodeError.
         """
         utf8 = self.encoding.startswith("utf-8")
         reader = io.TextIOWrapper(self.binary, self.encoding, "surrogateescape" if utf8 else "strict", newline="")
         try:
-            for number, line in enumerate(reader, start=1):
-                if utf8 and not line.isascii() and (bad := _ESCAPED_BYTE.search(line)):
-                    raise BadInput(f"not UTF-8 text (byte 0x{ord(bad.group()) - 0xDC00:02x})", number)
-                yield line
+            yield from reader
         finally:
-            reader.detach()
+            if not self.binary.closed:  # a reader given up early (a bad header) is finished after the file is closed
+                reader.detach()  # the file is closed by its owner
 
     def _undecodable(self, data: bytes, start: int) -> str:
         if self.encoding.startswith("utf-8"):
@@ -180,6 +189,14 @@ class InputFile:
 
     def _name(self) -> str:
         return {"utf-16": "UTF-16", "utf-32": "UTF-32"}.get(self.encoding, self.encoding)
+
+
+def undecodable_byte(line: str) -> str | None:
+    """What is wrong with a line read by `text_lines` that holds undecodable bytes, else None."""
+    if line.isascii():  # the common case, and much cheaper than the search
+        return None
+    bad = _ESCAPED_BYTE.search(line)
+    return f"not UTF-8 text (byte 0x{ord(bad.group()) - 0xDC00:02x})" if bad else None
 
 
 @contextmanager

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from rel_core.models import ImportRecord, Problem
 
 from .boxed import last_boxed
-from .common import BadInput, FieldMap, JsonNumber, make_record, text_value, type_name
+from .common import BadInput, FieldMap, JsonNumber, make_record, text_value, type_name, undecodable_byte
 from .reasonset import looks_like_reasonset
 from .reasonset import record_from_object as reasonset_record
 
@@ -75,8 +76,23 @@ def json_line_items(lines: Iterable[tuple[int, str | BadInput]]) -> Iterator[tup
         raise BadInput("empty file")
 
 
+class ElementLine(int):
+    """The line an array element starts on, and which element it is: one line may hold them all."""
+
+    element: int
+    count: int
+
+    def __new__(cls, line: int, element: int, count: int) -> ElementLine:
+        self = super().__new__(cls, line)
+        self.element, self.count = element, count
+        return self
+
+    def where(self) -> str:
+        return f"element {self.element} of {self.count}"
+
+
 def _array_item_lines(text: str, count: int) -> list[int]:
-    """The line each element of a (valid) JSON array starts on."""
+    """The line each element of a (valid) JSON array starts on; an ElementLine where others start on it too."""
     lines, index = [], text.index("[") + 1
     line, counted_to = 1, 0
     for _ in range(count):
@@ -85,7 +101,8 @@ def _array_item_lines(text: str, count: int) -> list[int]:
         counted_to = index
         lines.append(line)
         _, index = _DECODER.raw_decode(text, index)
-    return lines
+    shared = {line for line, elements in Counter(lines).items() if elements > 1}
+    return [ElementLine(line, number, count) if line in shared else line for number, line in enumerate(lines, start=1)]
 
 
 def _skip_space_and_comma(text: str, index: int) -> int:
@@ -118,7 +135,8 @@ def csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, Any]]:
     """(line, row dict or BadInput) for each CSV or TSV row; the header names the fields.
 
     Read as it goes. A quote that is never closed swallows the rest of the file as one field: that
-    row is reported and the lines after its first are read again as rows of their own.
+    row is reported and the lines after its first are read again as rows of their own. A row with
+    undecodable bytes is reported at their line and the rows after it are read.
     """
     lines = iter(lines)
     try:
@@ -127,6 +145,8 @@ def csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, Any]]:
         raise BadInput("empty file") from None
     except UnicodeDecodeError as exc:
         raise BadInput(f"not {exc.encoding.upper()} text", 1) from None
+    if problem := undecodable_byte(header):
+        raise BadInput(problem, 1)
     delimiter = "\t" if header.count("\t") > header.count(",") else ","
     reader = csv.reader(_RowLines(iter([header])), delimiter=delimiter)
     fieldnames = next(reader, None)
@@ -138,7 +158,7 @@ def csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, Any]]:
 def _csv_body(lines: Iterator[str], fieldnames: list[str], delimiter: str, first_line: int) -> Iterator[tuple[int, Any]]:
     feed = _RowLines(lines)
     reader = csv.DictReader(feed, fieldnames=fieldnames, delimiter=delimiter)
-    held: tuple[int, dict, list[str]] | None = None  # the last row read: it may be the unclosed one
+    held: tuple[int, dict | BadInput, list[str]] | None = None  # the last row read: it may be the unclosed one
     while True:
         feed.row = []
         start = first_line + reader.line_num  # a quoted field may run over several lines
@@ -146,25 +166,29 @@ def _csv_body(lines: Iterator[str], fieldnames: list[str], delimiter: str, first
             row = next(reader)
         except StopIteration:
             break
-        except BadInput:  # undecodable bytes: the rows before them still count
-            if held:
-                yield held[0], held[1]
-            raise
         except csv.Error as exc:
             raise BadInput(f"malformed CSV: {exc}", start) from None
         except UnicodeDecodeError as exc:
             raise BadInput(f"not {exc.encoding.upper()} text", start) from None
         if held:
             yield held[0], held[1]
-        held = (start, {k: v for k, v in row.items() if k is not None}, feed.row)
+        held = (start, _undecodable_row(feed.row, start) or {k: v for k, v in row.items() if k is not None}, feed.row)
     if held is None:
         return
-    start, row, raw = held
+    start, last, raw = held
     if _unclosed_quote(raw, delimiter):
         yield start, BadInput("a quoted field opened here is never closed; the lines after it are read as rows", start)
         yield from _csv_body(iter(raw[1:]), fieldnames, delimiter, start + 1)
     else:
-        yield start, row
+        yield start, last
+
+
+def _undecodable_row(raw: list[str], start: int) -> BadInput | None:
+    """The complaint about a row whose lines hold undecodable bytes, at the first such line."""
+    for offset, line in enumerate(raw):
+        if problem := undecodable_byte(line):
+            return BadInput(problem, start + offset)
+    return None
 
 
 def _unclosed_quote(raw: list[str], delimiter: str) -> bool:

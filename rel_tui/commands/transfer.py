@@ -16,7 +16,7 @@ from rel_core.importers import FORMATS, FieldMap, ImportOutcome, import_paths
 from rel_core.importers.parallel import worker_count
 from rel_core.store import Store
 from rel_core.terminal_text import one_line
-from rel_tui.context import CliContext
+from rel_tui.context import CliContext, require_folder_of
 
 DEFAULT_FIELDS = FieldMap()
 
@@ -92,7 +92,7 @@ def import_command(
         draft=_names(draft_field, DEFAULT_FIELDS.draft),
         source=source,
     )
-    with obj.open_store() as store:
+    with obj.open_store(say_if_new=True) as store:
         outcome = import_paths(store, paths, fmt, fields, strict=strict, workers=workers or worker_count())
     # File names and data reach the terminal only through one_line: no escape sequences, one line each.
     for issue in outcome.errors:
@@ -163,6 +163,8 @@ def export_command(
     permission mode; a FIFO or device is refused; an interrupted export leaves OUT as it was.
     """
     status = status or exporters.default_status(fmt)
+    if out != "-":
+        require_folder_of(Path(out), "the export")  # a mistyped folder is an error, never created
     try:
         if fmt in exporters.FOLDER_FORMATS:
             count = _export_folder(obj, out, status, include_critic_steps, license_id, include_marked)
