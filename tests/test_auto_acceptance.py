@@ -16,6 +16,8 @@ import threading
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from llm_server import Reply
 from loop_helpers import Script, critic_json, solution
 
@@ -303,3 +305,26 @@ def test_the_rich_progress_bar_says_the_spend_is_unknown_too(tmp_path, llm_env, 
     bar = [line for line in shown.splitlines() if line.lstrip().startswith("REL") and " 0 tok" not in line]
     assert bar and all(re.search(r"[1-9][\d,]* tok unknown \(\d+ calls unpriced\)", line) for line in bar), bar
     assert not re.search(r"[1-9][\d,]* tok \$", shown)  # "0 tok $0.0000" before the first call is true
+
+
+# -- the excerpt of a server's page: bounded whatever the page ---------------------------------------------
+
+ADVERSARIAL = ["<script" * 40_000, "<html><p" + "<" * 200_000, "<head>" + "x" * 200_000, "<!doctype html>" + "&amp;" * 50_000]
+
+
+@settings(deadline=3000, max_examples=30, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(ADVERSARIAL), st.text(max_size=200))
+def test_an_excerpt_is_short_and_one_line_on_any_page(page, noise):
+    from rel_core.providers.base import EXCERPT_CHARS, excerpt
+
+    shown = excerpt(noise + page)
+    assert len(shown) <= EXCERPT_CHARS and "\n" not in shown
+
+
+def test_an_excerpt_of_a_page_is_its_text():
+    from rel_core.providers.base import excerpt
+
+    shown = excerpt(PAGE.replace("{status}", "501"))
+    assert shown.startswith("Error response Error code: 501 Message: this server does not do that & never will.")
+    assert "<" not in shown and "font-family" not in shown and len(shown) <= 200
+    assert excerpt("model `x` does not exist <see docs>") == "model `x` does not exist <see docs>"  # not a page: as sent
