@@ -26,6 +26,7 @@ from .config import Settings
 from .loop import LeaseLost, LoopEngine
 from .models import ProblemState
 from .providers.base import ErrorKind, ProviderError, one_line
+from .providers.pricing import Spend
 from .store import Owner, Store
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,11 @@ class RunStats:
     @property
     def tokens(self) -> int:
         return self.input_tokens + self.output_tokens
+
+    def spend(self) -> Spend:
+        """The run's spend, unknown or a lower bound while calls are unpriced: what every progress
+        line and the summary show (`Spend.describe`)."""
+        return Spend(self.cost_usd, calls=self.calls, unpriced=self.unpriced_calls, failed=self.failed_calls)
 
     def count(self, outcome: ProblemOutcome) -> None:
         if outcome.state is None:

@@ -24,9 +24,10 @@ from .base import (
     ProviderError,
     error_kind_for_status,
     estimate_tokens,
+    excerpt,
     not_json,
     one_line,
-    refuse_retry_on_exhausted_quota,
+    refuse_hopeless_retries,
     require_event_stream,
     require_json_object,
     shown_url,
@@ -137,7 +138,7 @@ class AnthropicProvider:
         retries = self.settings.max_retries
         if isinstance(exc, anthropic.APIStatusError):
             detail = _error_detail(exc)
-            kind = error_kind_for_status(exc.status_code, _error_type(exc), detail)
+            kind = error_kind_for_status(exc.status_code, _error_type(exc), detail, _is_api_error(exc))
             message = status_error_message(kind, spec, self.base_url, exc.status_code, detail, retries, self.key_env)
             return ProviderError(kind, message, self.name, status=exc.status_code)
         if isinstance(exc, anthropic.APIConnectionError):
@@ -273,8 +274,16 @@ def _error_body(exc: anthropic.APIStatusError) -> dict[str, Any]:
 
 
 def _error_detail(exc: anthropic.APIStatusError) -> str:
+    """The server's own message; a page cut to an excerpt."""
     message = _error_body(exc).get("message")
-    return one_line(message if isinstance(message, str) else exc.message)
+    if isinstance(message, str):
+        return one_line(message)
+    return excerpt(exc.body if isinstance(exc.body, str) and exc.body else exc.message)
+
+
+def _is_api_error(exc: anthropic.APIStatusError) -> bool:
+    """The body was an API error object with a message, not a page or another document."""
+    return isinstance(_error_body(exc).get("message"), str)
 
 
 def _error_type(exc: anthropic.APIStatusError) -> str | None:
@@ -288,4 +297,4 @@ def _ignore(_delta: str) -> None:
 
 def _http_client(timeout: float) -> httpx2.AsyncClient:
     """aiohttp under the SDK (its supported `DefaultAioHttpClient`): cheaper per call at high concurrency."""
-    return anthropic.DefaultAioHttpClient(timeout=timeout, event_hooks={"response": [refuse_retry_on_exhausted_quota]})
+    return anthropic.DefaultAioHttpClient(timeout=timeout, event_hooks={"response": [refuse_hopeless_retries]})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from enum import StrEnum
@@ -77,10 +78,11 @@ class ErrorKind(StrEnum):
     SERVER = "server"
     STREAM = "stream"  # the stream broke off mid-way
     EMPTY_ANSWER = "empty_answer"  # a complete answer with no text in it (no choices, null, only reasoning)
+    NOT_AN_API = "not_an_api"  # a web server that is not the API (a 404 page, 405, 501): every call fails alike
 
 
 # Errors that stop a whole run rather than one problem: every later call would fail the same way.
-FATAL_KINDS = frozenset({ErrorKind.CONFIG, ErrorKind.AUTH, ErrorKind.QUOTA, ErrorKind.NOT_FOUND})
+FATAL_KINDS = frozenset({ErrorKind.CONFIG, ErrorKind.AUTH, ErrorKind.QUOTA, ErrorKind.NOT_FOUND, ErrorKind.NOT_AN_API})
 
 
 class ProviderError(Exception):
@@ -185,6 +187,15 @@ def split_spec(spec: str) -> tuple[str, str]:
 
 API_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
+API_NAME = {"openai": "OpenAI-compatible", "anthropic": "Anthropic Messages API"}
+ENDPOINT_PATH = {"openai": "/chat/completions", "anthropic": "/v1/messages"}  # what each provider POSTs to
+
+# What a web server that is not the API answers a POST with: 405 (nginx, Apache on a static site),
+# 501 (`python -m http.server`), or a 404 that is no API error object (a page, FastAPI's
+# {"detail": "Not Found"} for a base URL missing its /v1). None of them is transient.
+NOT_AN_API_STATUSES = (405, 501)
+# Statuses the SDKs would retry (every 5xx) that never change on a retry.
+NEVER_RETRIED_STATUSES = frozenset({501})
 
 # How servers say "too long": OpenAI's code, vLLM/llama.cpp/Ollama wording, Anthropic's wording.
 _CONTEXT_LENGTH_MARKERS = (
@@ -231,8 +242,26 @@ def one_line(text: object, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def error_kind_for_status(status: int, code: str | None, message: str) -> ErrorKind:
-    """Classify an HTTP error the SDK gave up on (after its retries, where it retries)."""
+EXCERPT_CHARS = 200  # of a server's error text, in messages, llm_calls and problems.state_detail
+_HTML = re.compile(r"(?i)<(?:!doctype|html|head|body|title|h1|p|pre)\b")
+_HIDDEN_HTML = re.compile(r"(?is)<(script|style|head)\b[^>]*>.*?</\1\s*>")
+_TAG = re.compile(r"<[^<>]*>")
+
+
+def excerpt(text: object, limit: int = EXCERPT_CHARS) -> str:
+    """A server's error text for a one-line message: an HTML page's text without its tags, head, scripts
+    and styles; at most `limit` characters, never the whole page."""
+    start = str(text)[: 20 * limit]  # only the start is shown: the patterns never see a whole page
+    if _HTML.search(start):
+        start = html.unescape(_TAG.sub(" ", _HIDDEN_HTML.sub(" ", start)))
+    return one_line(start, limit)
+
+
+def error_kind_for_status(status: int, code: str | None, message: str, api_error: bool = True) -> ErrorKind:
+    """Classify an HTTP error the SDK gave up on (after its retries, where it retries). `api_error`:
+    the body was the API's JSON error object (with a message), not a page or some other document."""
+    if status in NOT_AN_API_STATUSES or (status == 404 and not api_error):
+        return ErrorKind.NOT_AN_API
     lowered = f"{code or ''} {message}".lower()
     if status == 402 or (status in (400, 403, 429) and any(m in lowered for m in _QUOTA_MARKERS)):
         return ErrorKind.QUOTA
@@ -255,6 +284,12 @@ def status_error_message(
     """One line that says what failed and what to do about it."""
     provider = spec.partition(":")[0]
     said = f"({status}: {detail})"
+    if kind == ErrorKind.NOT_AN_API:
+        return (
+            f"{spec}: this does not look like an {API_NAME[provider]} endpoint "
+            f"(HTTP {status} from {base_url}{ENDPOINT_PATH[provider]}: {detail}); "
+            f"check [{provider}] base_url in rel.toml or {BASE_URL_ENV[provider]}"
+        )
     if kind == ErrorKind.AUTH:
         fix = f"check {key_env}" if key_env else f'if it needs a key, set api_key_env for [models."{spec}"] in rel.toml'
         return f"{provider}: the server at {base_url} refused the credentials {said}; {fix}"
@@ -354,9 +389,13 @@ def estimate_tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
 
-async def refuse_retry_on_exhausted_quota(response) -> None:
-    """httpx response hook. The SDKs retry every 429, but `insufficient_quota` never clears by
-    waiting: `x-should-retry: false` is the SDKs' own switch for "do not retry this response"."""
+async def refuse_hopeless_retries(response) -> None:
+    """httpx response hook. The SDKs retry every 429 and 5xx, but `insufficient_quota` never clears by
+    waiting, nor does a 501 (a web server that does not take POSTs): `x-should-retry: false` is the
+    SDKs' own switch for "do not retry this response"."""
+    if response.status_code in NEVER_RETRIED_STATUSES:
+        response.headers["x-should-retry"] = "false"
+        return
     if response.status_code != 429:
         return
     await response.aread()
@@ -373,7 +412,7 @@ def not_json(exc: ValueError, spec: str, base_url: str, provider: str) -> Provid
 
 def not_an_event_stream(content_type: str, body: bytes, spec: str, base_url: str, provider: str) -> ProviderError:
     """A streamed call answered with a page or a JSON document instead of server-sent events."""
-    snippet = one_line(body.decode("utf-8", "replace"), 120)
+    snippet = excerpt(body.decode("utf-8", "replace"), 120)
     return ProviderError(
         ErrorKind.SERVER,
         f"{spec}: unexpected answer from {base_url}: not an event stream ({content_type or 'no content type'}: {snippet})",

@@ -22,9 +22,10 @@ from .base import (
     ErrorKind,
     ProviderError,
     error_kind_for_status,
+    excerpt,
     not_json,
     one_line,
-    refuse_retry_on_exhausted_quota,
+    refuse_hopeless_retries,
     require_event_stream,
     require_json_object,
     shown_url,
@@ -146,7 +147,7 @@ class OpenAIProvider:
         retries = self.settings.max_retries
         if isinstance(exc, openai.APIStatusError):
             detail = _error_detail(exc)
-            kind = error_kind_for_status(exc.status_code, exc.code, detail)
+            kind = error_kind_for_status(exc.status_code, exc.code, detail, _is_api_error(exc))
             message = status_error_message(kind, spec, self.base_url, exc.status_code, detail, retries, self.key_env)
             return ProviderError(kind, message, self.name, status=exc.status_code)
         if isinstance(exc, openai.APIConnectionError):
@@ -216,14 +217,19 @@ def _int(value: object) -> int | None:
 
 
 def _error_detail(exc: openai.APIStatusError) -> str:
-    """The server's own message, not the SDK's "Error code: 401 - {...}" wrapper."""
+    """The server's own message, not the SDK's "Error code: 401 - {...}" wrapper; a page cut to an excerpt."""
     body = exc.body
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return one_line(body["message"])
-    return one_line(body if isinstance(body, str) and body else exc.message)
+    if _is_api_error(exc):
+        return one_line(body["message"])  # type: ignore[index]
+    return excerpt(body if isinstance(body, str) and body else exc.message)
+
+
+def _is_api_error(exc: openai.APIStatusError) -> bool:
+    """The body was an API error object (the SDK unwraps its `error`), not a page or another document."""
+    return isinstance(exc.body, dict) and isinstance(exc.body.get("message"), str)
 
 
 def _http_client(timeout: float) -> httpx2.AsyncClient:
     """aiohttp under the SDK (its supported `DefaultAioHttpClient`): at 64 calls in flight it costs
     far less CPU per call than the default pool. The hook stops retries of insufficient_quota."""
-    return openai.DefaultAioHttpClient(timeout=timeout, event_hooks={"response": [refuse_retry_on_exhausted_quota]})
+    return openai.DefaultAioHttpClient(timeout=timeout, event_hooks={"response": [refuse_hopeless_retries]})

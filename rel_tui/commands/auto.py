@@ -18,7 +18,7 @@ from rel_core.loop import LoopEngine
 from rel_core.models import ProblemState
 from rel_core.prompts import TemplateError, Templates
 from rel_core.providers.base import ProviderError, split_spec
-from rel_core.providers.pricing import Spend, price_for
+from rel_core.providers.pricing import price_for
 from rel_core.runner import (
     ProblemOutcome,
     Runner,
@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # Rich is imported where a bar or a table is drawn: plain lin
 EXIT_OK = 0
 EXIT_STOPPED = 1  # a fatal provider error, a systemic internal error, an unreachable server or a full disk stopped the run
 EXIT_CONFIG = 2
+EXIT_ERRORED = 3  # the run ended on its own (queue worked, limit, budget) but some problems errored in it
 EXIT_INTERRUPTED = 130
 
 
@@ -173,11 +174,20 @@ STOPPED_WITH_ERROR = (
 
 
 def exit_code(stats: RunStats) -> int:
+    """A stop for a reason of its own keeps its code (1, 130); otherwise a run in which any problem
+    errored is not a success (3): an overnight script that checks $? must not take it for one."""
     if stats.stop_reason in STOPPED_WITH_ERROR:
         click.echo(f"Error: run stopped: {one_line(stats.stop_detail)}", err=True)
         return EXIT_STOPPED
     if stats.stop_reason == StopReason.INTERRUPTED:
         return EXIT_INTERRUPTED
+    if stats.errored:
+        problems = f"{stats.errored} problem{'' if stats.errored == 1 else 's'}"
+        click.echo(
+            f"Error: {problems} errored in this run (see rel-tui status); fix the cause, then rerun with --retry-errored",
+            err=True,
+        )
+        return EXIT_ERRORED
     return EXIT_OK
 
 
@@ -226,7 +236,7 @@ class BarObserver(RunObserver):
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("[green]✓{task.fields[verified]}[/] [yellow]✗{task.fields[failed]}[/] [red]!{task.fields[errored]}[/]"),
-            TextColumn("{task.fields[tokens]} tok ${task.fields[spend]}"),
+            TextColumn("{task.fields[tokens]} tok {task.fields[spend]}"),
             TextColumn("{task.fields[rate]}/min ETA {task.fields[eta]}"),
             TimeElapsedColumn(),
             console=console or Console(stderr=True),
@@ -268,7 +278,7 @@ class BarObserver(RunObserver):
             "failed": stats.failed,
             "errored": stats.errored,
             "tokens": f"{stats.tokens:,}",
-            "spend": f"{stats.cost_usd:.4f}",
+            "spend": stats.spend().describe(),
             "rate": f"{_rate(stats):.1f}",
             "eta": _eta(stats),
         }
@@ -289,7 +299,7 @@ class LineObserver(RunObserver):
         line = (
             f"[{stats.done}/{stats.total}] problem {outcome.problem_id}: {state} "
             f"({outcome.attempts} attempt{'' if outcome.attempts == 1 else 's'}, {outcome.seconds:.1f}s; "
-            f"run: {stats.tokens} tokens, ${stats.cost_usd:.4f})"
+            f"run: {stats.tokens} tokens, spend {stats.spend().describe()})"
         )
         if outcome.detail:
             line += f": {one_line(outcome.detail)}"
@@ -327,7 +337,7 @@ def print_summary(stats: RunStats) -> None:
         *([("still claimed by others", str(stats.held_by_others))] if stats.held_by_others else []),
         ("LLM calls", f"{stats.calls + stats.failed_calls} ({stats.failed_calls} failed)"),
         ("tokens in / out", f"{stats.input_tokens:,} / {stats.output_tokens:,}"),
-        ("spend", Spend(stats.cost_usd, unpriced=stats.unpriced_calls).describe()),
+        ("spend", stats.spend().describe()),
         ("time", f"{stats.elapsed:.1f}s"),
     ]
     for name, value in rows:
@@ -487,7 +497,9 @@ class BatchBarObserver(BatchLineObserver):
 
     @staticmethod
     def _info(stats: RunStats) -> str:
+        from rich.markup import escape
+
         return (
             f"[green]✓{stats.verified}[/] [yellow]✗{stats.failed}[/] [red]!{stats.errored}[/] "
-            f"{stats.tokens:,} tok ${stats.cost_usd:.4f}"
+            f"{stats.tokens:,} tok {escape(stats.spend().describe())}"
         )

@@ -23,7 +23,7 @@ from rel_core.config import Settings
 from rel_core.runner import SIGNALS
 from rel_tui.context import CliContext, load_bundled_if_empty
 
-EXIT_OK, EXIT_STOPPED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_STOPPED, EXIT_CONFIG, EXIT_ERRORED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def run_workers(obj: CliContext, settings: Settings, workers: int, *, limit: int | None, retry_errored: bool) -> int:
@@ -94,11 +94,11 @@ def worker_environment(settings: Settings, workers: int) -> dict[str, str]:
 
 
 def combined_exit_code(codes: list[int], interrupted: bool) -> int:
-    """The most serious worker outcome: a config error, then a stopped run, then an interruption."""
+    """The most serious worker outcome: a config error, then a stopped run, an interruption, errored problems."""
     if interrupted:
         return EXIT_INTERRUPTED
     normal = [code if code >= 0 else EXIT_STOPPED for code in codes]  # killed by a signal: stopped
-    for code in (EXIT_CONFIG, EXIT_STOPPED, EXIT_INTERRUPTED):
+    for code in (EXIT_CONFIG, EXIT_STOPPED, EXIT_INTERRUPTED, EXIT_ERRORED):
         if code in normal:
             return code
     return max(normal, default=EXIT_OK)
