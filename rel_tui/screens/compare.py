@@ -27,6 +27,7 @@ from textual.worker import get_current_worker
 from rel_core.models import Attempt, ProblemHistory
 from rel_tui.latex import displayable
 from rel_tui.screens.help import HelpScreen
+from rel_tui.screens.key_bursts import ClosesOnce
 
 SIDE_BY_SIDE_COLUMNS = 120
 MAX_COMPARE_CHARS = 150_000
@@ -213,7 +214,7 @@ class DiffPanes(Vertical):
         self.query_one("#compare-sides" if wide else "#compare-unified").focus()
 
 
-class CompareScreen(Screen[None]):
+class CompareScreen(ClosesOnce, Screen[None]):
     """The shown attempt against its parent or any other attempt of the problem."""
 
     CSS_PATH = "compare.tcss"

@@ -25,6 +25,7 @@ from rel_core.terminal_text import one_line
 from rel_tui.database_write import database_write
 from rel_tui.latex import displayable, readable_math
 from rel_tui.screens.help import HelpScreen
+from rel_tui.screens.key_bursts import ClosesOnce
 from rel_tui.screens.text_prompt import TextPromptDialog
 
 # One cell each at 80 columns (no emoji: their width differs between terminals).
@@ -70,7 +71,7 @@ def step_prompt(step: Step, label: StepLabel | None, critic_step: int | None) ->
 GUTTER_CELLS = 7  # "✓⚑c 12."
 
 
-class LabelStepsScreen(Screen[None]):
+class LabelStepsScreen(ClosesOnce, Screen[None]):
     CSS_PATH = "label_steps.tcss"
     AUTO_FOCUS = "#steps"
     BINDINGS = [

@@ -14,6 +14,7 @@ from rel_core.review_session import QueueFilter, ReviewSession
 from rel_core.terminal_text import one_line
 from rel_tui.database_write import database_write
 from rel_tui.screens.filter import FilterDialog
+from rel_tui.screens.key_bursts import ClosesOnce
 
 PAGE = 200
 # The verdict column: the standing of the accepted attempt, else the latest (rel_core.verdicts).
@@ -31,7 +32,7 @@ def skip_mark(count: int) -> Text:
     return Text(f"↷ skipped {count}×", style="yellow")
 
 
-class QueueScreen(Screen[int | None]):
+class QueueScreen(ClosesOnce, Screen[int | None]):
     """Returns the id of the problem to open, or None."""
 
     CSS_PATH = "queue.tcss"
