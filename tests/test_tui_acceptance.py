@@ -8,6 +8,8 @@ driver does with one read, where `pilot.press` waits for the app to go idle afte
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 
 from textual import events
 from textual.widgets import Input, Static
@@ -140,3 +142,33 @@ async def test_a_digit_after_words_in_the_filter_is_text(tmp_path):
         await pilot.pause()
         assert app.session.filter.states != ()  # unchanged: the default queue
         assert "accepted" not in str(app.screen.query_one("#status", Static).render())
+
+
+# -- §5: the labelling screen shows step numbers of 100 and more whole ---------------------------------
+
+
+def screen_text(app) -> str:
+    """The screen's text as drawn (the SVG screenshot's text, spans joined)."""
+    svg = app.export_screenshot()
+    return html.unescape(re.sub(r"<[^>]+>", "", svg)).replace("\xa0", " ")
+
+
+LONG_DRAFT = "\n\n".join(
+    ("1. **Orthogonal** vectors first." if n == 3 else f"Step text number {n} of the long draft.") for n in range(1, 175)
+)
+
+
+async def test_the_labelling_screen_shows_step_numbers_of_100_and_more_whole(tmp_path):
+    db = make_db(tmp_path / "rel.db", count=1, draft=LONG_DRAFT)
+    for width in (80, 120):
+        app = make_app(db)
+        async with app.run_test(size=(width, 24)) as pilot:
+            await pilot.press("l")
+            await pilot.pause()
+            text = screen_text(app)
+            assert "  3│1. **Orthogonal**" in text  # the step number set off from the list number
+            await pilot.press("end")
+            await pilot.pause()
+            text = screen_text(app)
+            assert "174│Step text number 174" in text and "169│Step text number 169" in text
+            assert "16…" not in text
