@@ -13,9 +13,11 @@ import re
 
 from textual import events
 from textual.widgets import Input, Static
-from tui_data import make_app, make_db, reviews
+from textual.widgets._footer import FooterKey
+from tui_data import make_app, make_db, pending_problem, record, reviews, settle
 
 from rel_core.models import Decision
+from rel_core.store import Store
 from rel_tui.screens.filter import FilterDialog
 from rel_tui.screens.label_steps import LabelStepsScreen
 from rel_tui.screens.queue import QueueScreen
@@ -172,3 +174,80 @@ async def test_the_labelling_screen_shows_step_numbers_of_100_and_more_whole(tmp
             text = screen_text(app)
             assert "174│Step text number 174" in text and "169│Step text number 169" in text
             assert "16…" not in text
+
+
+# -- §7: misleading screens and messages -------------------------------------------------------------
+
+
+def no_reference_db(path):
+    problem = record(1).problem.model_copy(update={"reference_answer": None, "reference_solution": None})
+    with Store(path) as store:
+        store.import_records([record(1).model_copy(update={"problem": problem})])
+    return path
+
+
+async def test_c_without_an_api_key_says_the_critic_failed_and_shows_the_whole_hint_at_80_columns(tmp_path):
+    db = make_db(tmp_path / "rel.db", count=1)
+    app = make_app(db)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await pilot.press("c")
+        await settle(pilot)
+        [failed] = [n for n in app._notifications if n.severity == "error"]
+        assert failed.title == "Critic failed" and "OPENAI_API_KEY" in failed.message
+        await pilot.pause()
+        shown = " ".join(screen_text(app).replace("▌", " ").split())
+        assert "Critic failed" in shown and "base_url in rel.toml" in shown  # the hint's end is on screen
+
+
+async def test_f_with_no_critique_says_so_like_v(tmp_path):
+    with Store(tmp_path / "rel.db") as store:
+        store.import_records([record(1).model_copy(update={"critiques": []})])
+    app = make_app(tmp_path / "rel.db")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f")
+        await pilot.pause()
+        assert any(m.startswith("No LLM critique of the shown attempt") for m in messages(app)), messages(app)
+
+
+async def test_a_rebound_accept_keeps_its_place_and_80_columns_cut_no_footer_key(tmp_path):
+    db = make_db(tmp_path / "rel.db", count=1)
+    for width in (80, 200):
+        app = make_app(db, keymap={"accept": "a,enter"})
+        async with app.run_test(size=(width, 24)) as pilot:
+            await pilot.pause()
+            keys = list(app.screen.query(FooterKey))
+            assert [k.key for k in keys][:2] == ["a", "x"]
+            assert all(k.region.right <= width for k in keys)
+            assert ("c" in [k.key for k in keys]) == (width >= 120)
+
+
+async def test_the_critic_pane_says_a_problem_without_reference_is_not_checkable(tmp_path):
+    app = make_app(no_reference_db(tmp_path / "rel.db"))
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(pilot)
+        assert "not checkable (no reference answer)" in str(app.screen.query_one("#critic-body", Static).render())
+
+
+async def test_rejecting_a_problem_with_no_attempt_says_problem(tmp_path):
+    db = make_db(tmp_path / "rel.db", count=1)
+    with Store(db) as store:
+        pending_problem(store)
+    app = make_app(db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("x")
+        assert "Why is this draft rejected?" in screen_text(app)
+        await pilot.press("escape", "n")
+        await pilot.pause()
+        assert app.session.problem_id == 2
+        await pilot.press("x")
+        assert "Why is this problem rejected?" in screen_text(app)
+
+
+async def test_compare_at_80_columns_says_what_the_unified_view_shows(tmp_path):
+    db = make_db(tmp_path / "rel.db", count=1)
+    app = make_app(db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("d")
+        await settle(pilot)
+        summary = str(app.screen.query_one("#compare-summary", Static).render())
+        assert "left" not in summary and "struck through" in summary

@@ -52,7 +52,8 @@ class Decisions:
     def action_reject(self) -> None:
         if self.waits_for_call("reject"):
             return
-        self.app.push_screen(reason_dialog(self.app.settings.review.reject_presets), self._rejected)
+        subject = "draft" if self.attempt is not None else "problem"  # no attempt: the problem itself is rejected
+        self.app.push_screen(reason_dialog(self.app.settings.review.reject_presets, subject=subject), self._rejected)
 
     def _rejected(self, reason: str | None) -> None:
         if reason is not None:
