@@ -12,8 +12,9 @@ import html
 import re
 
 from textual import events
-from textual.widgets import Input, Static
+from textual.widgets import DataTable, Input, Static
 from textual.widgets._footer import FooterKey
+from textual.widgets.data_table import ColumnKey
 from tui_data import make_app, make_db, pending_problem, record, reviews, settle
 
 from rel_core.models import Decision
@@ -23,6 +24,7 @@ from rel_tui.screens.label_steps import LabelStepsScreen
 from rel_tui.screens.queue import QueueScreen
 from rel_tui.screens.review import ReviewScreen
 from rel_tui.screens.text_prompt import RejectDialog, TextPromptDialog
+from rel_tui.widgets.rendered_draft import MAX_LINE_CHARS
 
 KEY_NAMES = {"\r": "enter", " ": "space", "/": "slash"}
 
@@ -251,3 +253,35 @@ async def test_compare_at_80_columns_says_what_the_unified_view_shows(tmp_path):
         await settle(pilot)
         summary = str(app.screen.query_one("#compare-summary", Static).render())
         assert "left" not in summary and "struck through" in summary
+
+
+# -- §9: friction ------------------------------------------------------------------------------------
+
+
+async def test_a_huge_one_line_problem_is_cut_with_the_drafts_marker(tmp_path):
+    huge = "Count the pebbles: " + "pebble " * 50_000
+    db = make_db(tmp_path / "rel.db", count=1, text=huge)
+    app = make_app(db)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(pilot)
+        shown = str(app.screen.query_one("#problem-text", Static).render())
+        assert shown.startswith("Count the pebbles: pebble")
+        assert f"⟨line cut here: {len(huge) - MAX_LINE_CHARS:,} more characters⟩" in shown
+        assert len(shown) < MAX_LINE_CHARS + 100
+
+
+async def test_the_queue_at_80_columns_gives_the_problem_the_room_and_end_goes_to_the_last_row(tmp_path):
+    db = make_db(tmp_path / "rel.db", count=30)
+    app = make_app(db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("g")
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        assert table.max_scroll_x == 0  # every column fits: nothing hides off to the right
+        assert table.columns[ColumnKey("problem")].get_render_width(table) >= 30
+        assert str(table.get_cell("1", "problem")).startswith("Problem 1: a garden is 14 m by")
+        await pilot.press("end")
+        await pilot.pause()
+        assert table.cursor_row == table.row_count - 1 == 29 and table.scroll_x == 0
+        await pilot.press("home")
+        assert table.cursor_row == 0
