@@ -17,6 +17,7 @@ from textual.widgets._footer import FooterKey
 from textual.widgets.data_table import ColumnKey
 from tui_data import make_app, make_db, pending_problem, record, reviews, settle
 
+from rel_core import problem_marks
 from rel_core.models import Decision
 from rel_core.store import Store
 from rel_tui.screens.filter import FilterDialog
@@ -285,3 +286,28 @@ async def test_the_queue_at_80_columns_gives_the_problem_the_room_and_end_goes_t
         assert table.cursor_row == table.row_count - 1 == 29 and table.scroll_x == 0
         await pilot.press("home")
         assert table.cursor_row == 0
+
+
+# -- u takes back a problem mark too -------------------------------------------------------------------
+
+
+async def test_u_takes_back_the_latest_of_a_decision_and_a_problem_mark(tmp_path):
+    db = make_db(tmp_path / "rel.db", count=3)
+    app = make_app(db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("a")  # accept #1
+        await pilot.pause()
+        await pilot.press("b", "1")  # mark #2 broken: the newer action
+        await pilot.pause()
+        assert app.session.problem_id == 3
+        await pilot.press("u")
+        await pilot.pause()
+        assert app.session.problem_id == 2
+        with Store(db) as store:
+            assert problem_marks.live_marks(store, 2) == []
+            assert [r.decision for r in store.history(1).reviews if r.undone_at is None] == [Decision.ACCEPTED]
+        assert any(m.startswith("Undid your broken mark on #2") for m in messages(app))
+        await pilot.press("u")  # then the accept
+        await pilot.pause()
+        assert app.session.problem_id == 1
+    assert [r for r in reviews(db) if r.undone_at is None] == []
