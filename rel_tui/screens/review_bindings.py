@@ -20,7 +20,12 @@ REVIEW_BINDINGS = [
     Binding("q", "quit", "Quit", id="quit", tooltip="Quit (every decision is already saved)"),
     Binding("c", "recritique", "Re-critique", id="recritique", tooltip="Run the critic again on the shown attempt"),
     Binding(
-        "u", "undo", "Undo", id="undo", tooltip="Undo your last decision or problem mark (reopens its item), step label or ruling", show=False
+        "u",
+        "undo",
+        "Undo",
+        id="undo",
+        tooltip="Undo your last decision or problem mark (reopens its item), step label or ruling",
+        show=False,
     ),
     Binding("p", "previous", "Prev", id="previous", tooltip="The item shown before this one", show=False),
     Binding(
