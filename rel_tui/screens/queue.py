@@ -37,6 +37,10 @@ def skip_mark(count: int) -> Text:
     return Text(f"↷ skipped {count}×", style="yellow")
 
 
+def cell_width(cell: Text | int) -> int:
+    return cell.cell_len if isinstance(cell, Text) else len(str(cell))
+
+
 class QueueTable(DataTable):
     """The queue's table: home and end go to the first and last row (DataTable's scroll sideways)."""
 
@@ -111,7 +115,7 @@ class QueueScreen(ClosesOnce, Screen[int | None]):
     def narrow(self) -> bool:
         return self.app.size.width < NARROW_COLUMNS
 
-    def _cells(self, item: QueueItem, skips: int) -> list[Text]:
+    def _cells(self, item: QueueItem, skips: int) -> list[Text | int]:
         """Every cell of the item's row but the problem's."""
         state = Text(str(item.state))
         if skips:  # below 120 columns as "↷ 2×"
@@ -119,14 +123,14 @@ class QueueScreen(ClosesOnce, Screen[int | None]):
         verdict = Text(item.verdict_label or "–", style=VERDICT_COLOUR.get(item.verdict, ""))
         if self.narrow:
             verdict.truncate(NARROW_CELLS, overflow="ellipsis")
-        cells = [Text(str(item.id), justify="right"), state, Text(str(item.attempts), justify="right"), verdict]
+        cells: list[Text | int] = [item.id, state, item.attempts, verdict]
         return cells if self.narrow else [*cells, Text(one_line(item.source or ""))]
 
-    def problem_cells(self, rows: list[list[Text]]) -> int:
+    def problem_cells(self, rows: list[list[Text | int]]) -> int:
         """The problem column gets the width the other columns leave (at 80 columns too)."""
         table = self.query_one(DataTable)
         headers = [len(str(column.label)) for column in table.columns.values()][: len(rows[0])] if rows else []
-        others = [max([header, *(row[i].cell_len for row in rows)]) for i, header in enumerate(headers)]
+        others = [max([header, *(cell_width(row[i]) for row in rows)]) for i, header in enumerate(headers)]
         padding = 2 * table.cell_padding * (len(others) + 1)
         # 2: the scrollbar; 1: the "…" first_line adds to a cut line
         return max(MIN_PROBLEM_CELLS, self.app.size.width - sum(others) - padding - 3)

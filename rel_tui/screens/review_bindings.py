@@ -24,7 +24,7 @@ REVIEW_BINDINGS = [
         "undo",
         "Undo",
         id="undo",
-        tooltip="Undo your last decision or problem mark (reopens its item), step label or ruling",
+        tooltip="Undo your last decision or mark (reopens it), label or ruling",
         show=False,
     ),
     Binding("p", "previous", "Prev", id="previous", tooltip="The item shown before this one", show=False),
