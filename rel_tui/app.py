@@ -30,7 +30,7 @@ from rel_core.terminal_text import one_line
 from rel_tui.database_write import database_write, rescue_dir
 from rel_tui.screens.adjudicate import AdjudicateScreen
 from rel_tui.screens.edit import EditScreen
-from rel_tui.screens.key_bursts import typed_into_a_closed_screen
+from rel_tui.screens.key_bursts import not_for_the_active_screen
 from rel_tui.screens.review import ReviewScreen
 
 SAVE_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
@@ -185,8 +185,8 @@ class ReviewApp(App[int]):
     # -- keys ---------------------------------------------------------------------------------
 
     async def on_event(self, event: events.Event) -> None:
-        if typed_into_a_closed_screen(self, event):
-            return  # typed into a dialog that closed meanwhile: not for the screen it uncovered
+        if not_for_the_active_screen(self, event):
+            return  # typed into a dialog that closed meanwhile, or before a one-key confirmation opened
         await super().on_event(event)
 
     def key_help(self, bindings: list[Binding]) -> list[tuple[str, str, str, str]]:

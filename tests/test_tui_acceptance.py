@@ -18,8 +18,9 @@ from textual.widgets.data_table import ColumnKey
 from tui_data import make_app, make_db, pending_problem, record, reviews, settle
 
 from rel_core import problem_marks
-from rel_core.models import Decision
+from rel_core.models import Decision, Verdict
 from rel_core.store import Store
+from rel_tui.screens.confirm import AcceptAnywayDialog
 from rel_tui.screens.filter import FilterDialog
 from rel_tui.screens.label_steps import LabelStepsScreen
 from rel_tui.screens.queue import QueueScreen
@@ -311,3 +312,15 @@ async def test_u_takes_back_the_latest_of_a_decision_and_a_problem_mark(tmp_path
         await pilot.pause()
         assert app.session.problem_id == 1
     assert [r for r in reviews(db) if r.undone_at is None] == []
+
+
+async def test_a_doubled_a_on_an_attempt_marked_wrong_asks_and_does_not_accept_anyway(tmp_path):
+    db = make_db(tmp_path / "rel.db", count=2, verdict=Verdict.INCORRECT)
+    app = make_app(db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await burst(pilot, "aa")  # key repeat: the second a must not answer the question the first raised
+        assert isinstance(app.screen, AcceptAnywayDialog)
+        await pilot.press("a")  # typed after the question showed: accepts anyway
+        await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen)
+    assert [(r.problem_id, r.decision) for r in reviews(db)] == [(1, Decision.ACCEPTED)]

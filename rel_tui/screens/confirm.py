@@ -11,7 +11,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from rel_tui.screens.key_bursts import ClosesOnce
+from rel_tui.screens.key_bursts import ClosesOnce, ConfirmsByOneKey
 
 
 class ConfirmDialog(ClosesOnce, ModalScreen[str | None]):
@@ -44,7 +44,7 @@ class ConfirmDialog(ClosesOnce, ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class AcceptAnywayDialog(ClosesOnce, ModalScreen[bool]):
+class AcceptAnywayDialog(ConfirmsByOneKey, ModalScreen[bool]):
     """One key to accept an attempt a judge marks wrong (or the judges dispute); escape cancels."""
 
     CSS_PATH = "dialogs.tcss"

@@ -6,8 +6,9 @@ rules hold however fast keys come:
 - a screen closes once. Textual's `dismiss` pops whatever screen is on top, so a second enter on
   a dialog already closed would pop the review screen behind it (a blank app). `ClosesOnce` makes
   a dismiss of a screen that is no longer on top do nothing.
-- keys read before a screen closed were typed into it: they never reach the screen it uncovers
-  (`typed_into_a_closed_screen`, which the app asks of every key).
+- keys read before a screen closed were typed into it: they never reach the screen it uncovers;
+  and a one-key confirmation (`ConfirmsByOneKey`) takes no key read before it opened, so a doubled
+  `a` cannot accept anyway (`not_for_the_active_screen`, which the app asks of every key).
 - a digit that is a command while a field is empty (a reject preset, a filter state) is decided
   by the field itself as it takes each key in order (`DigitKeysInput`), so a digit after typed
   text is text.
@@ -37,9 +38,23 @@ class ClosesOnce:
         return super().dismiss(result)  # type: ignore[misc]
 
 
-def typed_into_a_closed_screen(app: App, event: events.Event) -> bool:
-    """A key read from the terminal before the latest screen closed, not yet handed to any screen."""
-    return isinstance(event, events.Key) and not event.is_forwarded and event.time < getattr(app, CLOSED_AT, 0.0)
+class ConfirmsByOneKey(ClosesOnce):
+    """Mixin for a dialog answered by one key: keys read before it opened were meant for the screen below."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.opened_at = time.monotonic()
+
+
+def not_for_the_active_screen(app: App, event: events.Event) -> bool:
+    """A key read from the terminal before the latest screen closed (typed into that one) or before
+    the active one-key confirmation opened. Asked of keys arriving at the app and of keys bubbling
+    back to it from a widget (where the app looks up the active screen's bindings for them)."""
+    if not isinstance(event, events.Key):
+        return False
+    active = app.screen_stack[-1] if app.screen_stack else None
+    read_before = max(getattr(app, CLOSED_AT, 0.0), getattr(active, "opened_at", 0.0))
+    return event.time < read_before
 
 
 class DigitKeysInput(Input):
