@@ -131,6 +131,13 @@ def _marks(store: Store, where: str, params: list[Any]) -> list[ProblemMark]:
     return [ProblemMark.model_validate(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
 
 
+def latest_live(store: Store, annotator: str) -> ProblemMark | None:
+    """The annotator's latest mark still standing, on any problem (what `u` takes back)."""
+    latest = "select id from problem_marks where annotator = ? and undone_at is null order by created_at desc, id desc limit 1"
+    found = _marks(store, f"id = ({latest})", [annotator])
+    return found[0] if found else None
+
+
 def live_marks(store: Store, problem_id: int) -> list[ProblemMark]:
     return _marks(store, "problem_id = ? and undone_at is null", [problem_id])
 

@@ -350,14 +350,25 @@ class ReviewSession:
         """Take back this expert's latest label or ruling (not a decision)."""
         return labels.undo_last_label(self.store, self.annotator)
 
-    def undo_latest(self) -> labels.LabelAction | Review | None:
-        """Take back this expert's latest label action or decision, whichever came last; an
-        overlap item's state then follows the decisions that still stand (as `undo` does)."""
+    def undo_latest(self) -> labels.LabelAction | Review | problem_marks.ProblemMark | None:
+        """Take back this expert's latest label action, decision or problem mark, whichever came
+        last; an overlap item's state then follows the decisions that still stand (as `undo` does)."""
         with self.store.transaction():
+            mark = problem_marks.latest_live(self.store, self.annotator)
+            if mark is not None and mark.created_at >= (self._latest_label_or_decision_at() or ""):
+                return problem_marks.unmark(self.store, mark.problem_id, self.annotator)[0]
             undone = labels.undo_latest(self.store, self.annotator)
             if isinstance(undone, Review) and self.team and self.team.is_overlap(undone.problem_id):
                 self.team.settle(undone.problem_id)
             return undone
+
+    def _latest_label_or_decision_at(self) -> str | None:
+        """When this expert's latest label action or standing decision was made (what undo_latest compares)."""
+        action = labels.last_label_action(self.store, self.annotator)
+        review = self.store.conn.execute(
+            "select max(created_at) from reviews where annotator = ? and undone_at is null", [self.annotator]
+        ).fetchone()[0]
+        return max([t for t in (action.created_at if action else None, review) if t], default=None)
 
     def toggle_ruling(self, critique_id: int, aspect: labels.RulingAspect) -> bool:
         """Agree, or (pressed again) disagree, with the critique on one aspect; True: agree.

@@ -14,7 +14,7 @@ import signal
 import threading
 from pathlib import Path
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
@@ -30,6 +30,7 @@ from rel_core.terminal_text import one_line
 from rel_tui.database_write import database_write, rescue_dir
 from rel_tui.screens.adjudicate import AdjudicateScreen
 from rel_tui.screens.edit import EditScreen
+from rel_tui.screens.key_bursts import not_for_the_active_screen
 from rel_tui.screens.review import ReviewScreen
 
 SAVE_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
@@ -182,6 +183,11 @@ class ReviewApp(App[int]):
         )
 
     # -- keys ---------------------------------------------------------------------------------
+
+    async def on_event(self, event: events.Event) -> None:
+        if not_for_the_active_screen(self, event):
+            return  # typed into a dialog that closed meanwhile, or before a one-key confirmation opened
+        await super().on_event(event)
 
     def key_help(self, bindings: list[Binding]) -> list[tuple[str, str, str, str]]:
         """(keys, id, description, tooltip) per binding, with the user's keymap applied."""

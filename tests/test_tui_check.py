@@ -84,7 +84,7 @@ async def test_no_reference_answer_leaves_the_check_not_run(tmp_path):
     async with app.run_test() as pilot:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
-        assert "Answer check\nnot run" in critic_text(app)
+        assert "Answer check\nnot checkable (no reference answer)" in critic_text(app)
         assert app._checker is None  # nothing to check: no worker processes started
     assert check_critiques(db) == []
 

@@ -27,6 +27,7 @@ from textual.worker import get_current_worker
 from rel_core.models import Attempt, ProblemHistory
 from rel_tui.latex import displayable
 from rel_tui.screens.help import HelpScreen
+from rel_tui.screens.key_bursts import ClosesOnce
 
 SIDE_BY_SIDE_COLUMNS = 120
 MAX_COMPARE_CHARS = 150_000
@@ -185,6 +186,8 @@ class _DiffMade(Message):
 class DiffPanes(Vertical):
     """A diff shown side by side (the screen's `-wide` class) or unified, with a line on what changed."""
 
+    changes: str | None = None  # the shown diff's summary of changes
+
     def compose(self) -> ComposeResult:
         yield Static(Content("Comparing…"), id="compare-summary", classes="summary")
         with VerticalScroll(id="compare-sides", can_focus=True):
@@ -195,7 +198,7 @@ class DiffPanes(Vertical):
         with VerticalScroll(id="compare-unified", can_focus=True):
             yield Static(id="compare-unified-body")
 
-    def show(self, view: DiffView, old_title: str, new_title: str, summary: str) -> None:
+    def show(self, view: DiffView, old_title: str, new_title: str) -> None:
         self.query_one("#compare-old-title", Static).update(Content(displayable(old_title)))
         self.query_one("#compare-new-title", Static).update(Content(displayable(new_title)))
         rows = self.query_one("#compare-rows", Vertical)
@@ -204,16 +207,25 @@ class DiffPanes(Vertical):
             Horizontal(Static(old, classes="old"), Static(new, classes="new"), classes="row") for old, new in view.rows
         )
         self.query_one("#compare-unified-body", Static).update(view.unified)
-        self.query_one("#compare-summary", Static).update(Content(displayable(f"{summary} · {view.summary}")))
+        self.changes = view.summary
+        self.show_summary()
         for scroll in self.query(VerticalScroll):
             scroll.scroll_home(animate=False)
+
+    def show_summary(self) -> None:
+        """What changed, and how the layout shown (it follows the width) marks it."""
+        how = "older left, newer right" if self.screen.has_class("-wide") else "removed struck through, added in bold"
+        summary = f"{how} · {self.changes}"
+        self.query_one("#compare-summary", Static).update(Content(displayable(summary)))
 
     def focus_view(self) -> None:
         wide = self.screen.has_class("-wide")
         self.query_one("#compare-sides" if wide else "#compare-unified").focus()
+        if self.changes is not None:
+            self.show_summary()
 
 
-class CompareScreen(Screen[None]):
+class CompareScreen(ClosesOnce, Screen[None]):
     """The shown attempt against its parent or any other attempt of the problem."""
 
     CSS_PATH = "compare.tcss"
@@ -243,7 +255,8 @@ class CompareScreen(Screen[None]):
         self.show_diff()
 
     def on_resize(self) -> None:
-        self.query_one(DiffPanes).focus_view()
+        # The breakpoint classes change after this handler: follow them once they have.
+        self.call_after_refresh(self.query_one(DiffPanes).focus_view)
 
     def label(self, attempt: Attempt) -> str:
         position = self.history.attempts.index(attempt) + 1
@@ -268,7 +281,7 @@ class CompareScreen(Screen[None]):
         old, new = (next(a for a in self.history.attempts if a.id == i) for i in message.key)
         if {old.id, new.id} != {self.against.id, self.shown.id}:
             return  # another attempt was picked meanwhile
-        self.query_one(DiffPanes).show(message.view, self.label(old), self.label(new), "older left, newer right")
+        self.query_one(DiffPanes).show(message.view, self.label(old), self.label(new))
         self.query_one(DiffPanes).focus_view()
 
     def action_other(self, step: int) -> None:

@@ -11,8 +11,10 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from rel_tui.screens.key_bursts import ClosesOnce, ConfirmsByOneKey
 
-class ConfirmDialog(ModalScreen[str | None]):
+
+class ConfirmDialog(ClosesOnce, ModalScreen[str | None]):
     CSS_PATH = "dialogs.tcss"
     BINDINGS = [Binding("escape", "dismiss_none", "Cancel", id="dialog.cancel", tooltip="Close without choosing")]
 
@@ -42,7 +44,7 @@ class ConfirmDialog(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class AcceptAnywayDialog(ModalScreen[bool]):
+class AcceptAnywayDialog(ConfirmsByOneKey, ModalScreen[bool]):
     """One key to accept an attempt a judge marks wrong (or the judges dispute); escape cancels."""
 
     CSS_PATH = "dialogs.tcss"

@@ -16,6 +16,7 @@ from textual.widgets import Static
 
 from rel_tui.latex import displayable
 from rel_tui.screens.compare import diff_view
+from rel_tui.screens.key_bursts import ClosesOnce
 
 
 def diff_content(original: str, edited: str) -> Content:
@@ -23,7 +24,7 @@ def diff_content(original: str, edited: str) -> Content:
     return diff_view(original, edited).unified
 
 
-class DiffScreen(ModalScreen[None]):
+class DiffScreen(ClosesOnce, ModalScreen[None]):
     CSS_PATH = "dialogs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,enter,q", "close", "Close", id="diff.close", tooltip="Back to the review"),

@@ -23,10 +23,11 @@ from rel_core.review_session import ReviewSession
 from rel_tui.database_write import database_write, rescue_text
 from rel_tui.latex import displayable
 from rel_tui.screens.confirm import ConfirmDialog
+from rel_tui.screens.key_bursts import ClosesOnce
 from rel_tui.widgets.problem_pane import ProblemPane
 
 
-class EditScreen(Screen[int | None]):
+class EditScreen(ClosesOnce, Screen[int | None]):
     CSS_PATH = "edit.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     # Not priority bindings: those run before keys still queued for the editor, so text typed just

@@ -16,6 +16,7 @@ from textual.widgets import Button, Input, Select, Static
 from rel_core.models import ProblemState
 from rel_core.review_session import QueueFilter
 from rel_core.terminal_text import one_line
+from rel_tui.screens.key_bursts import ClosesOnce, DigitKeysInput
 
 ALL = "all"
 # One key per state filter (while the words field is empty): the states an expert moves between.
@@ -31,25 +32,9 @@ STATE_KEYS = {
 MARKED_KEY = "7"  # the problems marked broken (rel_core.problem_marks), in any state
 
 
-class StateKeysInput(Input):
-    """The words field: while it is empty, the digits go to the dialog's state keys."""
-
-    def check_consume_key(self, key: str, character: str | None) -> bool:
-        if not self.value and character is not None and (character in STATE_KEYS or character == MARKED_KEY):
-            return False
-        return super().check_consume_key(key, character)
-
-
-class FilterDialog(ModalScreen[QueueFilter | None]):
+class FilterDialog(ClosesOnce, ModalScreen[QueueFilter | None]):
     CSS_PATH = "dialogs.tcss"
-    BINDINGS = [
-        Binding("escape", "dismiss_none", "Cancel", id="dialog.cancel", tooltip="Keep the current filter"),
-        *(
-            Binding(key, f"state('{state}')", f"{state}", id=f"filter.state_{state}", show=False, priority=True)
-            for key, state in STATE_KEYS.items()
-        ),
-        Binding(MARKED_KEY, "marked", "marked broken", id="filter.marked", show=False, priority=True),
-    ]
+    BINDINGS = [Binding("escape", "dismiss_none", "Cancel", id="dialog.cancel", tooltip="Keep the current filter")]
 
     def __init__(self, current: QueueFilter, sources: list[str]) -> None:
         super().__init__()
@@ -78,8 +63,14 @@ class FilterDialog(ModalScreen[QueueFilter | None]):
                 compact=True,
             )
             yield Static(Content("Problem, draft or critique contains (words)"))
-            yield StateKeysInput(
-                value=self.current.search or "", placeholder="e.g. triangle area", id="filter-search", compact=True
+            # While the words field is empty, a digit picks a state (decided by the field, key by key).
+            yield DigitKeysInput(
+                value=self.current.search or "",
+                placeholder="e.g. triangle area",
+                id="filter-search",
+                compact=True,
+                digits="".join(STATE_KEYS) + MARKED_KEY,
+                on_digit=self._state_key,
             )
             with Horizontal(classes="buttons"):
                 yield Button("Apply", variant="primary", id="apply", compact=True)
@@ -95,12 +86,13 @@ class FilterDialog(ModalScreen[QueueFilter | None]):
     def on_mount(self) -> None:
         self.query_one("#filter-search", Input).focus()
 
-    def action_state(self, state: str) -> None:
-        self.query_one("#filter-state", Select).value = state
-        self._apply()
-
-    def action_marked(self) -> None:
-        self.dismiss(QueueFilter(states=(), marked=True))
+    def _state_key(self, digit: str) -> bool:
+        if digit == MARKED_KEY:
+            self.dismiss(QueueFilter(states=(), marked=True))
+        else:
+            self.query_one("#filter-state", Select).value = str(STATE_KEYS[digit])
+            self._apply()
+        return True
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#apply")

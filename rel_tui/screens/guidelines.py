@@ -15,6 +15,7 @@ from textual.widgets import Static
 from rel_core.guidelines import Guidelines, GuidelinesUnavailable, load_guidelines
 from rel_core.terminal_text import one_line
 from rel_tui.latex import displayable, readable_markdown
+from rel_tui.screens.key_bursts import ClosesOnce
 from rel_tui.widgets.rendered_draft import cap_lines
 
 
@@ -31,7 +32,7 @@ def show_guidelines(app: App, path: Path | None) -> None:
     app.push_screen(GuidelinesScreen(guidelines))
 
 
-class GuidelinesScreen(ModalScreen[None]):
+class GuidelinesScreen(ClosesOnce, ModalScreen[None]):
     CSS_PATH = "dialogs.tcss"
     BINDINGS = [Binding("escape,G,q", "close", "Close", id="guidelines.close", tooltip="Back to the review")]
 

@@ -13,6 +13,8 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from rel_tui.screens.key_bursts import ClosesOnce
+
 Row = tuple[str, str, str, str]
 """(keys as displayed, binding id, description, tooltip)."""
 
@@ -57,7 +59,7 @@ FILTER_KEYS: list[Row] = [
 ]
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(ClosesOnce, ModalScreen[None]):
     CSS_PATH = "dialogs.tcss"
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="help.close", tooltip="Back to the review")]
 

@@ -25,6 +25,7 @@ from rel_core.terminal_text import one_line
 from rel_tui.database_write import database_write
 from rel_tui.latex import displayable, readable_math
 from rel_tui.screens.help import HelpScreen
+from rel_tui.screens.key_bursts import ClosesOnce
 from rel_tui.screens.text_prompt import TextPromptDialog
 
 # One cell each at 80 columns (no emoji: their width differs between terminals).
@@ -44,33 +45,41 @@ ACTION_WORD = {
 }
 
 
-def gutter(label: StepLabel | None, number: int) -> Text:
-    """Rating, flag and comment marks (blank where there is none), then the step's number."""
+def gutter(label: StepLabel | None, number: int, digits: int = 2) -> Text:
+    """Rating, flag and comment marks (blank where there is none), then the step's number, right-aligned
+    in `digits` cells and set off from the text by a bar: a step whose text starts with a list number
+    ("1. ...") must not read as "3. 1. ..."."""
     rating = RATING_MARK[label.rating] if label and label.rating is not None else " "
     flag = FLAG_MARK if label and label.flagged else " "
     comment = COMMENT_MARK if label and label.comment else " "
-    return Text.assemble(rating, flag, comment, (f" {number:>2}.", "bold"))
+    return Text.assemble(rating, flag, comment, (f" {number:>{digits}}", "bold cyan"), ("│", "dim"))
 
 
-def step_prompt(step: Step, label: StepLabel | None, critic_step: int | None) -> Table:
-    """One step as the list shows it: the gutter, then the text (plain Text: never markup-parsed)
-    with its notes below it, wrapped under the text rather than under the gutter."""
+def gutter_cells(steps: list[Step]) -> int:
+    """The gutter's width: room for the largest step number whole (REL drafts reach hundreds of steps)."""
+    digits = max([2, *(len(str(s.number)) for s in steps)])
+    return MARK_CELLS + 1 + digits + 1
+
+
+MARK_CELLS = 3  # rating, flag, comment
+
+
+def step_prompt(step: Step, label: StepLabel | None, critic_step: int | None, cells: int = 7) -> Table:
+    """One step as the list shows it: the gutter (`cells` wide), then the text (plain Text: never
+    markup-parsed) with its notes below it, wrapped under the text rather than under the gutter."""
     body = Text(displayable(readable_math(step.text)))
     if critic_step == step.number:
         body.append("\ncritic: ✗ here (its first wrong step)", "bold red")
     if label and label.comment:
         body.append(f"\nc: {displayable(readable_math(label.comment))}", "dim")
     grid = Table.grid(padding=(0, 1, 0, 0), expand=True)
-    grid.add_column(width=GUTTER_CELLS, no_wrap=True)
+    grid.add_column(width=cells, no_wrap=True)
     grid.add_column(ratio=1)
-    grid.add_row(gutter(label, step.number), body)
+    grid.add_row(gutter(label, step.number, cells - MARK_CELLS - 2), body)
     return grid
 
 
-GUTTER_CELLS = 7  # "✓⚑c 12."
-
-
-class LabelStepsScreen(Screen[None]):
+class LabelStepsScreen(ClosesOnce, Screen[None]):
     CSS_PATH = "label_steps.tcss"
     AUTO_FOCUS = "#steps"
     BINDINGS = [
@@ -128,9 +137,10 @@ class LabelStepsScreen(Screen[None]):
         if read.failed:
             return
         steps_list = self.query_one("#steps", OptionList)
+        cells = gutter_cells(self.steps)
         for index, step in enumerate(self.steps):
             steps_list.replace_option_prompt_at_index(
-                index, step_prompt(step, self.labels.steps.get(step.number), self.critic_step)
+                index, step_prompt(step, self.labels.steps.get(step.number), self.critic_step, cells)
             )
         self.query_one("#label-summary", Static).update(self.summary())
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual import on
-from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -22,7 +21,8 @@ from textual.widgets import Input, Static
 
 from rel_core.problem_marks import PRESET_KINDS, MarkKind, ProblemMark
 from rel_core.terminal_text import one_line
-from rel_tui.screens.text_prompt import PresetKeysInput
+from rel_tui.screens.key_bursts import ClosesOnce, DigitKeysInput
+from rel_tui.screens.text_prompt import PRESET_KEYS
 
 
 @dataclass(frozen=True)
@@ -34,14 +34,10 @@ class MarkChoice:
     unmark: bool = False
 
 
-class ProblemMarkDialog(ModalScreen[MarkChoice | None]):
+class ProblemMarkDialog(ClosesOnce, ModalScreen[MarkChoice | None]):
     CSS_PATH = ["dialogs.tcss", "problem_mark.tcss"]
     BINDINGS = [
         Binding("escape", "dismiss_none", "Cancel", id="dialog.cancel", tooltip="Close without changing anything"),
-        *(
-            Binding(str(n), f"preset({n})", kind.label, id=f"mark.preset_{n}", show=False, priority=True)
-            for n, kind in enumerate(PRESET_KINDS, start=1)
-        ),
         Binding("u", "unmark", "Unmark", id="mark.unmark", tooltip="Take the mark back (the problem returns to the queue)"),
         Binding("m", "change", "Mark again", id="mark.change", tooltip="Mark it again with another kind"),
     ]
@@ -65,7 +61,13 @@ class ProblemMarkDialog(ModalScreen[MarkChoice | None]):
                 )
                 listed = "\n".join(f"{n}  {kind.label}" for n, kind in enumerate(PRESET_KINDS, start=1))
                 yield Static(Content(listed), id="mark-presets", classes="presets")
-                yield PresetKeysInput(placeholder="or type what is wrong, then enter", id="mark-note", compact=True)
+                yield DigitKeysInput(
+                    placeholder="or type what is wrong, then enter",
+                    id="mark-note",
+                    compact=True,
+                    digits=PRESET_KEYS,
+                    on_digit=self._preset,
+                )
             yield Static(id="mark-hint", classes="hint")
 
     def on_mount(self) -> None:
@@ -94,16 +96,17 @@ class ProblemMarkDialog(ModalScreen[MarkChoice | None]):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "preset":
-            return self.form_open
         if action in ("unmark", "change"):
             return not self.form_open
         return True
 
-    def action_preset(self, number: int) -> None:
+    def _preset(self, digit: str) -> bool:
+        """A digit in the empty field marks the problem with that kind (no such kind: the digit is text)."""
+        number = int(digit)
         if not self.form_open or number > len(PRESET_KINDS):
-            raise SkipAction()
+            return False
         self.dismiss(MarkChoice(kind=PRESET_KINDS[number - 1]))
+        return True
 
     @on(Input.Submitted)
     def _typed(self, event: Input.Submitted) -> None:

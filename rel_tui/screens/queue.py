@@ -14,8 +14,14 @@ from rel_core.review_session import QueueFilter, ReviewSession
 from rel_core.terminal_text import one_line
 from rel_tui.database_write import database_write
 from rel_tui.screens.filter import FilterDialog
+from rel_tui.screens.key_bursts import ClosesOnce
 
 PAGE = 200
+MIN_PROBLEM_CELLS = 20  # the problem column's width when the other columns fill the terminal
+# Below 120 columns the problem keeps room to be read: no source column, skip marks in short and
+# long verdicts cut (the review screen shows them whole).
+NARROW_COLUMNS = 120
+NARROW_CELLS = 16
 # The verdict column: the standing of the accepted attempt, else the latest (rel_core.verdicts).
 VERDICT_COLOUR = {Standing.CORRECT: "green", Standing.INCORRECT: "red", Standing.DISPUTED: "yellow"}
 
@@ -31,7 +37,20 @@ def skip_mark(count: int) -> Text:
     return Text(f"↷ skipped {count}×", style="yellow")
 
 
-class QueueScreen(Screen[int | None]):
+def cell_width(cell: Text | int) -> int:
+    return cell.cell_len if isinstance(cell, Text) else len(str(cell))
+
+
+class QueueTable(DataTable):
+    """The queue's table: home and end go to the first and last row (DataTable's scroll sideways)."""
+
+    BINDINGS = [
+        Binding("home", "scroll_top", "First row", show=False),
+        Binding("end", "scroll_bottom", "Last row", show=False),
+    ]
+
+
+class QueueScreen(ClosesOnce, Screen[int | None]):
     """Returns the id of the problem to open, or None."""
 
     CSS_PATH = "queue.tcss"
@@ -48,7 +67,7 @@ class QueueScreen(Screen[int | None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="queue-title")
-        yield DataTable(cursor_type="row", zebra_stripes=True, id="queue-table")
+        yield QueueTable(cursor_type="row", zebra_stripes=True, id="queue-table")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -57,7 +76,8 @@ class QueueScreen(Screen[int | None]):
         table.add_column("state", key="state")
         table.add_column("att", key="attempts")
         table.add_column("verdict", key="verdict")
-        table.add_column("source", key="source")
+        if not self.narrow:
+            table.add_column("source", key="source")
         table.add_column("problem", key="problem")
         self.reload()
         table.focus()
@@ -84,23 +104,36 @@ class QueueScreen(Screen[int | None]):
         with database_write(self, "The skip marks could not be read"):
             skips = self.session.skip_counts([item.id for item in items])
         table = self.query_one(DataTable)
-        for item in items:
-            table.add_row(*self._cells(item), key=str(item.id))
-            if skips.get(item.id):
-                table.update_cell(str(item.id), "state", Text.assemble(str(item.state), " ", skip_mark(skips[item.id])))
+        rows = [self._cells(item, skips.get(item.id, 0)) for item in items]
+        width = self.problem_cells(rows)
+        for item, row in zip(items, rows, strict=True):
+            table.add_row(*row, first_line(item.text, width), key=str(item.id))
         if items:
             self.last_id = items[-1].id
 
-    @staticmethod
-    def _cells(item: QueueItem) -> list[Text | str | int]:
-        return [
-            item.id,
-            Text(str(item.state)),
-            item.attempts,
-            Text(item.verdict_label or "–", style=VERDICT_COLOUR.get(item.verdict, "")),
-            Text(one_line(item.source or "")),
-            first_line(item.text),
-        ]
+    @property
+    def narrow(self) -> bool:
+        return self.app.size.width < NARROW_COLUMNS
+
+    def _cells(self, item: QueueItem, skips: int) -> list[Text | int]:
+        """Every cell of the item's row but the problem's."""
+        state = Text(str(item.state))
+        if skips:  # below 120 columns as "↷ 2×"
+            state.append_text(Text.assemble(" ", skip_mark(skips) if not self.narrow else Text(f"↷ {skips}×", style="yellow")))
+        verdict = Text(item.verdict_label or "–", style=VERDICT_COLOUR.get(item.verdict, ""))
+        if self.narrow:
+            verdict.truncate(NARROW_CELLS, overflow="ellipsis")
+        cells: list[Text | int] = [item.id, state, item.attempts, verdict]
+        return cells if self.narrow else [*cells, Text(one_line(item.source or ""))]
+
+    def problem_cells(self, rows: list[list[Text | int]]) -> int:
+        """The problem column gets the width the other columns leave (at 80 columns too)."""
+        table = self.query_one(DataTable)
+        headers = [len(str(column.label)) for column in table.columns.values()][: len(rows[0])] if rows else []
+        others = [max([header, *(cell_width(row[i]) for row in rows)]) for i, header in enumerate(headers)]
+        padding = 2 * table.cell_padding * (len(others) + 1)
+        # 2: the scrollbar; 1: the "…" first_line adds to a cut line
+        return max(MIN_PROBLEM_CELLS, self.app.size.width - sum(others) - padding - 3)
 
     def _move_to_current(self) -> None:
         table = self.query_one(DataTable)

@@ -13,12 +13,14 @@ The domain (queue, claims, decisions, every SQL statement) is rel_core.review_se
 
 from __future__ import annotations
 
+import dataclasses
+
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Container
 from textual.content import Content
 from textual.geometry import Size
-from textual.screen import Screen
+from textual.screen import ActiveBinding, Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker
 
@@ -28,7 +30,7 @@ from rel_core.review_session import ReviewSession
 from rel_tui.database_write import database_write
 from rel_tui.latex import displayable
 from rel_tui.screens.review_answer_check import ANSWER_CHECK, AnswerCheck
-from rel_tui.screens.review_bindings import NEEDS_ITEM, REVIEW_BINDINGS
+from rel_tui.screens.review_bindings import BINDING_ORDER, NARROW_FOOTER, NEEDS_ITEM, REVIEW_BINDINGS
 from rel_tui.screens.review_decisions import Decisions
 from rel_tui.screens.review_generation import GENERATION, GenerationWorkers
 from rel_tui.screens.review_navigation import Navigation
@@ -58,6 +60,7 @@ class ReviewScreen(Decisions, Navigation, GenerationWorkers, AnswerCheck, StepsA
         self.database = database
         self.autosave_seconds = autosave_seconds
         self.attempt_index = -1
+        self.footer_narrow = self.has_class("-narrow")
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -111,6 +114,9 @@ class ReviewScreen(Decisions, Navigation, GenerationWorkers, AnswerCheck, StepsA
         sake too: it drops the frame painted while the app starts and then repaints what changed,
         so an unchanged line would appear a frame after the rest of the first screen."""
         self.show_problem_hint()
+        if self.has_class("-narrow") != self.footer_narrow:
+            self.footer_narrow = self.has_class("-narrow")
+            self.refresh_bindings()  # the footer shows fewer keys below 120 columns
         if self.session.current is not None:
             self.query_one(PreviousAttemptPane).show(self.session.current, self.attempt)
             self.show_verdict_line()
@@ -188,6 +194,17 @@ class ReviewScreen(Decisions, Navigation, GenerationWorkers, AnswerCheck, StepsA
 
     # -- which keys apply now ------------------------------------------------------------------
 
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        """The keys in REVIEW_BINDINGS' order whatever the keymap (Textual moves a rebound key to the
+        end, and the footer follows this order); below 120 columns the footer shows only the most
+        used ones, so none is cut at the edge (? lists them all)."""
+        active = super().active_bindings
+        ordered = sorted(active.items(), key=lambda item: BINDING_ORDER.get(item[1].binding.id or "", len(BINDING_ORDER)))
+        if not self.has_class("-narrow"):
+            return dict(ordered)
+        return {key: narrow_footer_key(active_binding) for key, active_binding in ordered}
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel":
             return self.generating
@@ -203,6 +220,13 @@ class ReviewScreen(Decisions, Navigation, GenerationWorkers, AnswerCheck, StepsA
             self.answer_check_changed(event)
         elif event.worker.group == GENERATION:
             self.generation_changed(event)
+
+
+def narrow_footer_key(active: ActiveBinding) -> ActiveBinding:
+    """The binding as the footer shows it below 120 columns: hidden unless it is in NARROW_FOOTER."""
+    if not active.binding.show or active.binding.id in NARROW_FOOTER:
+        return active
+    return active._replace(binding=dataclasses.replace(active.binding, show=False))
 
 
 def breakpoint_classes(size: Size) -> list[str]:

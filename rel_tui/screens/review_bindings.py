@@ -18,9 +18,14 @@ REVIEW_BINDINGS = [
     Binding("n", "next", "Next", id="next", tooltip="Next item in the queue, no decision"),
     Binding("question_mark", "help", "Help", id="help", tooltip="All keys"),
     Binding("q", "quit", "Quit", id="quit", tooltip="Quit (every decision is already saved)"),
-    Binding("c", "recritique", "Critic", id="recritique", tooltip="Run the critic again on the shown attempt"),
+    Binding("c", "recritique", "Re-critique", id="recritique", tooltip="Run the critic again on the shown attempt"),
     Binding(
-        "u", "undo", "Undo", id="undo", tooltip="Undo your last decision (reopens its item), step label or ruling", show=False
+        "u",
+        "undo",
+        "Undo",
+        id="undo",
+        tooltip="Undo your last decision or mark (reopens it), label or ruling",
+        show=False,
     ),
     Binding("p", "previous", "Prev", id="previous", tooltip="The item shown before this one", show=False),
     Binding(
@@ -173,5 +178,10 @@ REVIEW_BINDINGS = [
 # Keys that act on the open item: shown greyed out (and inactive) when the queue is empty.
 NEEDS_ITEM = {
     "accept", "reject", "edit", "regenerate", "recritique", "skip",
-    "previous_attempt", "next_attempt", "toggle_raw", "toggle_reference",
+    "previous_attempt", "next_attempt", "toggle_raw", "toggle_reference", "mark_broken",
 }  # fmt: skip
+
+# The footer's order (whatever the user's keymap) and, below 120 columns, the keys it shows: the
+# most used ones that fit in 80 columns whole; ? lists every key.
+BINDING_ORDER = {binding.id: index for index, binding in enumerate(REVIEW_BINDINGS) if binding.id}
+NARROW_FOOTER = {"accept", "reject", "edit", "regenerate", "skip", "next", "help", "quit", "filter", "label_steps"}

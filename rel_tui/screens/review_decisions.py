@@ -11,6 +11,7 @@ from rel_core import verdicts
 from rel_core.labels import LabelAction
 from rel_core.loop import reference_answer_of
 from rel_core.models import Attempt, Decision, Standing
+from rel_core.problem_marks import ProblemMark
 from rel_core.terminal_text import one_line
 from rel_tui.database_write import database_write
 from rel_tui.latex import displayable
@@ -52,7 +53,8 @@ class Decisions:
     def action_reject(self) -> None:
         if self.waits_for_call("reject"):
             return
-        self.app.push_screen(reason_dialog(self.app.settings.review.reject_presets), self._rejected)
+        subject = "draft" if self.attempt is not None else "problem"  # no attempt: the problem itself is rejected
+        self.app.push_screen(reason_dialog(self.app.settings.review.reject_presets, subject=subject), self._rejected)
 
     def _rejected(self, reason: str | None) -> None:
         if reason is not None:
@@ -84,19 +86,27 @@ class Decisions:
         if isinstance(review, LabelAction):
             self.undid_label(review)
             return
+        if isinstance(review, ProblemMark):
+            self.notify(f"Undid your broken mark on #{review.problem_id}: back in the queue", timeout=3, markup=False)
+            self.reopen(review.problem_id)
+            return
         self.notify(f"Undid {review.decision} of #{review.problem_id}", timeout=3, markup=False)
-        with database_write(self, f"#{review.problem_id} was not reopened (p opens it)") as write:
-            if self.session.problem_id == review.problem_id:
+        self.reopen(review.problem_id, review.attempt_id)
+
+    def reopen(self, problem_id: int, attempt_id: int | None = None) -> None:
+        """Open the item an undo gave back (at the attempt it was decided on)."""
+        with database_write(self, f"#{problem_id} was not reopened (p opens it)") as write:
+            if self.session.problem_id == problem_id:
                 self.session.reload()
             else:
-                self.session.open(review.problem_id)
+                self.session.open(problem_id)
         if write.failed:
-            self.session.remember(review.problem_id)
+            self.session.remember(problem_id)
             self.update_status()
-        elif self.session.problem_id == review.problem_id:
-            self.show_opened_item(review.attempt_id)
+        elif self.session.problem_id == problem_id:
+            self.show_opened_item(attempt_id)
         else:
-            self.notify(f"#{review.problem_id} is open elsewhere; its state was restored.", severity="warning", markup=False)
+            self.notify(f"#{problem_id} is open elsewhere; its state was restored.", severity="warning", markup=False)
             self.update_status()
 
     def action_mark_broken(self) -> None:

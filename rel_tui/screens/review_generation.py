@@ -170,7 +170,8 @@ class GenerationWorkers:
                     self.show_item()  # a new attempt may have been stored before the database refused the rest
                     return
             else:
-                self.notify(one_line(event.worker.error), title="Generation failed", severity="error", timeout=10, markup=False)
+                failed = "Critic failed" if self.call_awaited == "the critic" else "Generation failed"
+                self.notify(one_line(event.worker.error), title=failed, severity="error", timeout=10, markup=False)
             self._restore_draft()
         elif event.state == WorkerState.CANCELLED:
             self.notify("Generation cancelled.", timeout=3, markup=False)

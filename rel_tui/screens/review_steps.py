@@ -29,6 +29,9 @@ class StepsAndRulings:
         if self.attempt is None or draft.streaming:
             self.notify("No stored draft is shown.", severity="warning", markup=False)
             return
+        if verdicts.summary_of(self.session.current, self.attempt).critic is None:
+            self.notify("No LLM critique of the shown attempt (c runs the critic).", severity="warning", markup=False)
+            return
         self.action_show_pane("draft")
         problem = draft.jump_to_error()
         if problem is not None:

@@ -7,7 +7,6 @@ offers preset reasons on the number keys (config `review.reject_presets`): one k
 from __future__ import annotations
 
 from textual import on
-from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -16,11 +15,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from rel_core.terminal_text import one_line
+from rel_tui.screens.key_bursts import ClosesOnce, DigitKeysInput
 
 
-class TextPromptDialog(ModalScreen[str | None]):
+class TextPromptDialog(ClosesOnce, ModalScreen[str | None]):
     CSS_PATH = "dialogs.tcss"
-    input_type: type[Input] = Input
     BINDINGS = [Binding("escape", "dismiss_none", "Cancel", id="dialog.cancel", tooltip="Close without doing anything")]
 
     def __init__(self, title: str, prompt: str, *, placeholder: str = "", footnote: str = "", value: str = "") -> None:
@@ -35,9 +34,12 @@ class TextPromptDialog(ModalScreen[str | None]):
         with Vertical(classes="dialog") as box:
             box.border_title = self.dialog_title
             yield Static(Content(self.prompt), classes="prompt")
-            yield self.input_type(self.initial_value, placeholder=self.placeholder, id="prompt-input", compact=True)
+            yield self.make_input()
             yield from self.compose_choices()
             yield Static(Content(self.footnote or "enter: go on · escape: cancel"), classes="hint")
+
+    def make_input(self) -> Input:
+        return Input(self.initial_value, placeholder=self.placeholder, id="prompt-input", compact=True)
 
     def compose_choices(self) -> ComposeResult:
         """Widgets between the input and the footnote (none here)."""
@@ -60,32 +62,18 @@ def hint_dialog() -> TextPromptDialog:
     )
 
 
-class PresetKeysInput(Input):
-    """An input that leaves the digits 1-9 to the dialog's preset keys while it is empty."""
-
-    def check_consume_key(self, key: str, character: str | None) -> bool:
-        if not self.value and character is not None and character in PRESET_KEYS:
-            return False
-        return super().check_consume_key(key, character)
-
-
 PRESET_KEYS = "123456789"
 
 
 class RejectDialog(TextPromptDialog):
     """The reject reason: a preset on its number key, or typed (digits typed after a letter are text)."""
 
-    input_type = PresetKeysInput
-    BINDINGS = [
-        *TextPromptDialog.BINDINGS,
-        *(Binding(n, f"preset({n})", f"Reason {n}", id=f"reject.preset_{n}", show=False, priority=True) for n in PRESET_KEYS),
-    ]
-
-    def __init__(self, presets: list[str]) -> None:
+    def __init__(self, presets: list[str], *, subject: str = "draft") -> None:
+        """`subject`: what is rejected, "draft" (the shown attempt) or "problem" (it has no attempt)."""
         keys = f" · 1-{len(presets)}: that reason" if presets else ""
         super().__init__(
             "Reject",
-            "Why is this draft rejected? (optional)",
+            f"Why is this {subject} rejected? (optional)",
             placeholder="type a reason, or press a number for one below",
             footnote=f"enter: reject (empty = no reason){keys} · escape: cancel",
         )
@@ -97,11 +85,19 @@ class RejectDialog(TextPromptDialog):
             listed = "\n".join(f"{n}  {one_line(reason)}" for n, reason in enumerate(self.presets, start=1))
             yield Static(Content(listed), id="reject-presets", classes="presets")
 
-    def action_preset(self, number: int) -> None:
+    def make_input(self) -> Input:
+        return DigitKeysInput(
+            placeholder=self.placeholder, id="prompt-input", compact=True, digits=PRESET_KEYS, on_digit=self.preset
+        )
+
+    def preset(self, digit: str) -> bool:
+        """A digit in the empty field rejects with that preset (no such preset: the digit is text)."""
+        number = int(digit)
         if number > len(self.presets):
-            raise SkipAction()  # no such preset: the key goes on to the input, as text
+            return False
         self.dismiss(self.presets[number - 1])
+        return True
 
 
-def reason_dialog(presets: list[str] | None = None) -> RejectDialog:
-    return RejectDialog(presets or [])
+def reason_dialog(presets: list[str] | None = None, *, subject: str = "draft") -> RejectDialog:
+    return RejectDialog(presets or [], subject=subject)

@@ -13,6 +13,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from rel_core import verdicts
+from rel_core.checking import is_checkable
 from rel_core.labels import Ruling, RulingAspect, RulingSource, standing_ruling
 from rel_core.loop import reference_answer_of
 from rel_core.models import Attempt, Decision, ProblemHistory, Standing, Verdict
@@ -107,7 +108,7 @@ class CriticPane(VerticalScroll):
         summary = verdicts.summary_of(history, attempt, reference_answer_of(history.problem))
         parts = [
             field("Verdict (all judges)", standing_content(summary)),
-            self._check(summary.check),
+            self._check(summary.check, is_checkable(history.problem)),
             self._critic(summary.critic, "LLM critic", rulings),
         ]
         if summary.imported is not None:
@@ -116,10 +117,10 @@ class CriticPane(VerticalScroll):
         return Content.assemble(*parts)
 
     @staticmethod
-    def _check(check: AnswerCheck | None) -> Content:
+    def _check(check: AnswerCheck | None, checkable: bool = True) -> Content:
         label = "Answer check"
-        if check is None:
-            return field(label, _muted("not run"))
+        if check is None:  # the words `rel-tui check` uses for a problem with no reference answer
+            return field(label, _muted("not run" if checkable else "not checkable (no reference answer)"))
         if check.truncated:
             compared = "compared nothing: the draft stopped at the token limit"
         elif check.answer is None:

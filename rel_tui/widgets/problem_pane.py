@@ -9,11 +9,13 @@ from textual.widgets import Collapsible, Static
 
 from rel_core.models import Problem
 from rel_tui.latex import displayable, readable_answer, readable_math
+from rel_tui.widgets.rendered_draft import cap_lines
 
 
 def readable(text: str | None) -> Content:
-    """Database text as literal, readable content: never parsed as markup."""
-    return Content(displayable(readable_math(text or "")))
+    """Database text as literal, readable content: never parsed as markup. Lines are capped as the
+    draft's are (a 3 MB one-line problem would take seconds to lay out, and again to leave)."""
+    return Content(displayable(readable_math(cap_lines(text or ""))))
 
 
 class ProblemPane(VerticalScroll):
