@@ -290,7 +290,8 @@ class ReviewSession:
         return self.store.sources()
 
     def progress(self) -> dict[ProblemState, int]:
-        return self.store.counts()
+        """Problems per state for the status bar; problems marked broken are out of the review, so out of these."""
+        return self.store.counts(unmarked=True)
 
     def skip_counts(self, problem_ids: list[int]) -> dict[int, int]:
         """How often each item was skipped, for the queue's skip marks (on an overlap item not decided yet: by this expert)."""

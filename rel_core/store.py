@@ -293,9 +293,10 @@ class Store:
     def count_problems(self) -> int:
         return int(self.conn.execute("select count(*) from problems").fetchone()[0])
 
-    def counts(self) -> dict[ProblemState, int]:
-        """Problems per state, every state present (zero where none)."""
-        found = dict(self.conn.execute("select state, count(*) from problems group by state").fetchall())
+    def counts(self, unmarked: bool = False) -> dict[ProblemState, int]:
+        """Problems per state, every state present (zero where none); `unmarked`: none marked broken."""
+        where = f" where not {_MARKED}" if unmarked and self.db["problem_marks"].exists() else ""
+        found = dict(self.conn.execute(f"select state, count(*) from problems{where} group by state").fetchall())
         return {state: int(found.get(str(state), 0)) for state in ProblemState}
 
     def set_state(self, problem_id: int, state: ProblemState, detail: str | None = None, release: bool = False) -> None:

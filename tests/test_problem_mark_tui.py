@@ -12,6 +12,7 @@ from rel_core.problem_marks import MarkKind
 from rel_core.store import Store
 from rel_tui.app import ReviewApp
 from rel_tui.screens.problem_mark import ProblemMarkDialog
+from rel_tui.widgets.status_bar import StatusBar
 
 
 def make_app(db) -> ReviewApp:
@@ -118,3 +119,16 @@ def test_snapshot_mark_dialog_80x24(tmp_path, snap_compare, marked):
             mark_id = problem_marks.mark(store, 1, "alice", MarkKind.AMBIGUOUS, "which triangle?")
             store.conn.execute("update problem_marks set created_at = '2026-01-02T03:04:05.000+00:00' where id = ?", [mark_id])
     assert snap_compare(make_app(db), terminal_size=(80, 24), run_before=_open_dialog)
+
+
+async def test_the_status_bar_leaves_marked_problems_out_of_its_counts(tmp_path):
+    db = make_db(tmp_path / "rel.db", count=3)
+    app = make_app(db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        before = str(app.screen.query_one(StatusBar).render())
+        await pilot.press("b", "1")
+        await settle(pilot)
+        after = str(app.screen.query_one(StatusBar).render())
+        assert "0/3 reviewed · 3 awaiting" in before
+        assert "0/2 reviewed · 2 awaiting" in after  # the marked problem is out of the review, not awaiting it
