@@ -640,19 +640,7 @@ class BatchRunner:
             "temperature": call.request.temperature,
             "max_tokens": call.request.max_tokens,
         }
-        usage: dict[str, Any] = {}
-        if completion is not None:
-            usage = {
-                "response": completion.text,
-                "input_tokens": completion.input_tokens,
-                "output_tokens": completion.output_tokens,
-                "cached_input_tokens": completion.cached_input_tokens,
-                "cache_write_tokens": completion.cache_write_tokens,
-                "tokens_estimated": completion.tokens_estimated,
-                "cost_usd": completion.cost_usd,
-                "finish_reason": completion.finish_reason,
-                "reasoning": completion.reasoning,
-            }
+        usage = completion.call_fields() if completion is not None else {}
         return self.store.log_call(
             LLMCall(
                 problem_id=call.request.problem_id,
@@ -675,9 +663,9 @@ class BatchRunner:
             return None
         provider, model = split_spec(batch["model"])
         completion = result.completion
-        cost = self._batch_cost(batch["model"], completion)
+        completion.cost_usd = self._batch_cost(batch["model"], completion)
         self.engine.usage.calls += 1
-        self.engine.usage.cost_usd += cost or 0.0
+        self.engine.usage.cost_usd += completion.cost_usd or 0.0
         return self.store.log_call(
             LLMCall(
                 problem_id=request["problem_id"],
@@ -685,13 +673,7 @@ class BatchRunner:
                 model=model,
                 purpose=request["purpose"] or "",
                 request=json.dumps({"model": batch["model"], "batch": True, "custom_id": request["custom_id"]}),
-                response=completion.text,
-                input_tokens=completion.input_tokens,
-                output_tokens=completion.output_tokens,
-                cached_input_tokens=completion.cached_input_tokens,
-                cache_write_tokens=completion.cache_write_tokens,
-                cost_usd=cost,
-                finish_reason=completion.finish_reason,
+                **completion.call_fields(),
             )
         )
 

@@ -51,7 +51,6 @@ from .planner import (
     reference_answer_of,
     temperature_for,
 )
-from .planner import LOOP_KINDS as LOOP_KINDS  # re-exported: rel_core.report imports it from here
 from .prompts import Template, Templates
 from .providers.base import (
     TRUNCATED_FINISH_REASONS,

@@ -43,7 +43,6 @@ from datetime import date
 from pydantic import BaseModel, Field, computed_field
 
 from . import labels, problem_marks, verdicts
-from .loop import LOOP_KINDS
 from .models import (
     Attempt,
     AttemptKind,
@@ -54,6 +53,7 @@ from .models import (
     Verdict,
     require_id,
 )
+from .planner import LOOP_KINDS
 from .providers.pricing import Spend
 from .store import Store
 

@@ -21,7 +21,6 @@ from typing import Any
 
 from . import labels, problem_marks, verdicts
 from .labels import AttemptLabels, Rating, Ruling, RulingAspect, RulingSource
-from .loop import reference_answer_of
 from .models import (
     Attempt,
     AttemptKind,
@@ -32,6 +31,7 @@ from .models import (
     Standing,
     Verdict,
 )
+from .planner import reference_answer_of
 from .steps import Step, split_steps
 from .store import Store
 

@@ -59,6 +59,20 @@ class Completion(BaseModel):
     """The call's llm_calls row, not yet written: `LLMClient.complete(defer_record=True)` leaves it to
     the caller, who writes it in the transaction that commits what the call produced."""
 
+    def call_fields(self) -> dict[str, Any]:
+        """The llm_calls columns this completion fills: what was answered and what it cost."""
+        return {
+            "response": self.text,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cached_input_tokens": self.cached_input_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "tokens_estimated": self.tokens_estimated,
+            "cost_usd": self.cost_usd,
+            "finish_reason": self.finish_reason,
+            "reasoning": self.reasoning,
+        }
+
     @property
     def truncated(self) -> bool:
         """The model stopped at the token limit (OpenAI says `length`, Anthropic `max_tokens`)."""

@@ -247,16 +247,8 @@ class LLMClient:
             "model": split_spec(request.model)[1],
             "purpose": request.purpose,
             "request": request_json(request, provider, on_delta),
-            "response": completion.text,
-            "input_tokens": completion.input_tokens,
-            "output_tokens": completion.output_tokens,
-            "cached_input_tokens": completion.cached_input_tokens,
-            "cache_write_tokens": completion.cache_write_tokens,
-            "tokens_estimated": completion.tokens_estimated,
             "latency_ms": completion.latency_ms,
-            "cost_usd": completion.cost_usd,
-            "finish_reason": completion.finish_reason,
-            "reasoning": completion.reasoning,
+            **completion.call_fields(),
         }
 
     def _record_failure(

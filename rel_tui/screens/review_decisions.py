@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from rel_core import verdicts
 from rel_core.labels import LabelAction
-from rel_core.loop import reference_answer_of
 from rel_core.models import Attempt, Decision, Standing
+from rel_core.planner import reference_answer_of
 from rel_core.problem_marks import ProblemMark
 from rel_core.terminal_text import one_line
 from rel_tui.database_write import database_write

@@ -15,8 +15,8 @@ from textual.widgets import Static
 from rel_core import verdicts
 from rel_core.checking import is_checkable
 from rel_core.labels import Ruling, RulingAspect, RulingSource, standing_ruling
-from rel_core.loop import reference_answer_of
 from rel_core.models import Attempt, Decision, ProblemHistory, Standing, Verdict
+from rel_core.planner import reference_answer_of
 from rel_core.verdicts import AnswerCheck, ExpertDecision, Judgement, VerdictSummary
 from rel_tui.latex import displayable, readable_answer, readable_math
 
