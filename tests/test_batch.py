@@ -164,6 +164,22 @@ async def test_batch_calls_keep_the_prompt_cache_tokens_each_provider_reports(tm
         assert row["cost_usd"] == pytest.approx((row["input_tokens"] * 0.5 + row["output_tokens"] * 1.0) / 1e6)
 
 
+async def test_a_result_for_a_problem_that_moved_on_is_kept_in_llm_calls_only(tmp_path, llm_env):
+    db = tmp_path / "b.db"
+    add_problems(db, ["[O]"])
+    llm_env.respond_with(Script().on("[O]", "generate", Reply(solution("42"), cached_tokens=4)))
+    await batch_run(db, llm_env, wait=False)  # submitted, not collected
+    with Store(db) as store:
+        store.set_state(1, ProblemState.REJECTED)  # an expert decided it meanwhile
+    await batch_run(db, llm_env)  # collects the result
+    with Store(db) as store:
+        assert store.history(1).attempts == [] and store.get_problem(1).state == ProblemState.REJECTED
+    [row] = calls(db)
+    assert json.loads(row["request"])["custom_id"] and row["response"] == solution("42")
+    assert (row["cached_input_tokens"], row["tokens_estimated"]) == (4, 0)
+    assert row["cost_usd"] == pytest.approx((row["input_tokens"] * 0.5 + row["output_tokens"] * 1.0) / 1e6)
+
+
 def test_batch_price_is_the_tables_own_or_half_and_unknown_stays_unknown(llm_server):
     settings = Settings(generator="openai:gpt-4o-mini", critic="anthropic:claude-sonnet-4-5")
     standard = price_for("openai:gpt-4o-mini", settings, hosted=True)
