@@ -40,6 +40,7 @@ from .terminal_text import one_line
 Owner = str | ClaimHolder  # who claims: a ClaimHolder (a process) or a bare owner id (lease only)
 
 BUSY_TIMEOUT_SECONDS = 30.0  # how long a write waits for another process's lock
+SEARCH_WAIT_SECONDS = 0.2  # how long a search waits to index new rows while another process writes
 
 # Which state a review decision moves a problem to.
 DECISION_STATE = {
@@ -425,6 +426,7 @@ class Store:
             where.append("p.source = ?")
             params.append(source)
         if search:
+            self.catch_up_search(wait_seconds=SEARCH_WAIT_SECONDS)
             where.append(f"p.id in ({_SEARCH_PROBLEMS})")
             params += [fts_query(search)] * 3
         sql = f"select {self._QUEUE_COLUMNS} from problems p where {' and '.join(where)} order by p.id limit ?"
@@ -457,8 +459,55 @@ class Store:
 
     def search(self, text: str, limit: int = 50) -> list[int]:
         """Ids of the problems whose text, drafts or critiques hold every word of `text`, in id order."""
+        self.catch_up_search(wait_seconds=SEARCH_WAIT_SECONDS)
         rows = self.conn.execute(f"{_SEARCH_PROBLEMS} order by 1 limit ?", [*[fts_query(text)] * 3, limit])
         return [int(r[0]) for r in rows]
+
+    def catch_up_search(self, wait_seconds: float | None = None, chunk: int = 2000) -> int:
+        """Index for search the drafts and critiques written since the last catch-up (migration m013
+        says why they wait); returns how many rows were indexed. Each chunk of rows is one short
+        transaction. With `wait_seconds`, a database another process is writing to is given only
+        that long: the search then runs on the index as it is, and the next one catches up."""
+        if self.read_only:
+            return 0
+        indexed = 0
+        with self._busy_timeout(wait_seconds):
+            try:
+                for table, columns in migrations.SEARCHED_TABLES.items():
+                    while (count := self._index_chunk(table, columns, chunk)) > 0:
+                        indexed += count
+            except sqlite3.OperationalError as exc:
+                if wait_seconds is None or getattr(exc, "sqlite_errorname", "") not in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+                    raise
+        return indexed
+
+    def _index_chunk(self, table: str, columns: tuple[str, ...], chunk: int) -> int:
+        names = ", ".join(columns)
+        with self.transaction():
+            mark = self.conn.execute("select indexed_upto from search_marks where name = ?", [table]).fetchone()[0]
+            top = self.conn.execute(
+                f"select max(rowid) from (select rowid from [{table}] where rowid > ? order by rowid limit ?)", [mark, chunk]
+            ).fetchone()[0]
+            if top is None:
+                return 0
+            cursor = self.conn.execute(
+                f"insert into [{table}_fts] (rowid, {names}) select rowid, {names} from [{table}] where rowid > ? and rowid <= ?",
+                [mark, top],
+            )
+            self.conn.execute("update search_marks set indexed_upto = ? where name = ?", [top, table])
+            return max(cursor.rowcount, 1)
+
+    @contextmanager
+    def _busy_timeout(self, seconds: float | None) -> Iterator[None]:
+        if seconds is None:
+            yield
+            return
+        before = self.conn.execute("pragma busy_timeout").fetchone()[0]
+        self.conn.execute(f"pragma busy_timeout = {int(seconds * 1000)}")
+        try:
+            yield
+        finally:
+            self.conn.execute(f"pragma busy_timeout = {int(before)}")
 
     def sources(self) -> list[str]:
         return [r[0] for r in self.conn.execute("select distinct source from problems where source is not null")]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sqlite3
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -27,7 +28,7 @@ from rel_core.runner import (
     StopReason,
     is_disk_full,
 )
-from rel_core.store import Store
+from rel_core.store import SEARCH_WAIT_SECONDS, Store
 from rel_core.terminal_text import one_line
 from rel_tui.context import CliContext, load_bundled_if_empty
 
@@ -84,6 +85,15 @@ def run_auto(
                 raise
             click.echo(f"Error: {one_line(store.path)}: {one_line(exc)}; free some space, then rerun", err=True)
             return EXIT_STOPPED
+        finally:
+            index_for_search(store)
+
+
+def index_for_search(store: Store) -> None:
+    """The run's drafts and critiques, indexed for the review screen's search in bulk, once (m013 says
+    why not at every step). Nothing is lost if this fails or is interrupted: the next search does it."""
+    with suppress(sqlite3.Error, KeyboardInterrupt):
+        store.catch_up_search(wait_seconds=SEARCH_WAIT_SECONDS)
 
 
 def config_error(message: str) -> int:
