@@ -223,8 +223,9 @@ class Runner:
             self._install_signal_handlers()
         renewer = asyncio.create_task(self._renew_leases())
         try:
-            workers = [asyncio.create_task(self._worker()) for _ in range(self.settings.loop.concurrency)]
-            await asyncio.gather(*workers)
+            with self.store.checkpoints_in_background():  # no fsync in a commit on the event loop
+                workers = [asyncio.create_task(self._worker()) for _ in range(self.settings.loop.concurrency)]
+                await asyncio.gather(*workers)
         finally:
             renewer.cancel()
             await asyncio.gather(renewer, return_exceptions=True)

@@ -10,6 +10,7 @@ import fcntl
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,8 @@ from .terminal_text import one_line
 Owner = str | ClaimHolder  # who claims: a ClaimHolder (a process) or a bare owner id (lease only)
 
 BUSY_TIMEOUT_SECONDS = 30.0  # how long a write waits for another process's lock
+CHECKPOINT_SECONDS = 0.5  # how often the background checkpointer copies the WAL into the database
+WAL_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
 SEARCH_WAIT_SECONDS = 0.2  # how long a search waits to index new rows while another process writes
 
 # Which state a review decision moves a problem to.
@@ -82,6 +85,40 @@ def _connect(uri: str, busy_timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
     conn.execute(f"pragma busy_timeout = {int(busy_timeout * 1000)}")
     return conn
+
+
+class _Checkpointer(threading.Thread):
+    """PASSIVE checkpoints on a connection of its own: they never wait for a reader or a writer, and
+    SQLite releases the GIL while one runs, so the event loop goes on meanwhile."""
+
+    def __init__(self, path: Path, interval: float):
+        super().__init__(name="sqlite-checkpointer", daemon=True)
+        self._path, self._interval = path, interval
+        self._stopped = threading.Event()
+        self.checkpoints = 0
+
+    def run(self) -> None:
+        try:
+            conn = _connect(self._path.resolve().as_uri(), 0)
+        except sqlite3.Error:
+            return  # the writer's own commits still work; the WAL is checkpointed when the run ends
+        try:
+            while not self._stopped.wait(self._interval):
+                self._checkpoint(conn)
+            self._checkpoint(conn)
+        finally:
+            conn.close()
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("pragma wal_checkpoint(PASSIVE)").fetchone()
+            self.checkpoints += 1
+        except sqlite3.Error:
+            pass  # e.g. a full disk: the data is in the WAL, and the next checkpoint tries again
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join()
 
 
 def database_error(path: Path, exc: sqlite3.DatabaseError) -> str:
@@ -231,6 +268,24 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextmanager
+    def checkpoints_in_background(self, interval: float = CHECKPOINT_SECONDS) -> Iterator[None]:
+        """While the block runs, WAL checkpoints are made by a thread of their own, not by the commit
+        that crosses SQLite's 1,000-page mark. A checkpoint fsyncs the database; on a busy disk that
+        stalled the runner's event loop, and every call in flight with it, for up to a second.
+        Durability is unchanged: a commit is in the WAL either way, and a kill -9 loses nothing."""
+        if self.read_only:
+            yield
+            return
+        self.conn.execute("pragma wal_autocheckpoint = 0")
+        checkpointer = _Checkpointer(self.path, interval)
+        checkpointer.start()
+        try:
+            yield
+        finally:
+            checkpointer.stop()
+            self.conn.execute(f"pragma wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -180,18 +180,20 @@ def test_a_full_disk_stops_the_run_in_one_line_and_loses_nothing(small_disk, tmp
     assert "Traceback" not in err, err
     errors = [line for line in err.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and "disk is full" in errors[0] and str(db) in errors[0], err
-    # The claims could not be released on the full disk; they name this dead process, so a rerun
-    # here takes them over at once, and with space again it finishes every problem.
-    assert "claims were not released (database or disk is full)" in err
+    # Releasing the claims may fail on the full disk (then they name this dead process, so a rerun
+    # here takes them over at once) or fit in WAL space already there; either way, with space
+    # again, a rerun finishes every problem without waiting for a lease.
+    released = "claims were not released (database or disk is full)" not in err
     (small_disk / "filler").unlink()
     with Store(db) as store:
         assert store.conn.execute("pragma integrity_check").fetchone()[0] == "ok"
-    assert {pid for _, _, pid in claims(db)} <= {process.pid}
+    assert claims(db) == [] if released else {pid for _, _, pid in claims(db)} <= {process.pid}
     started = time.monotonic()
     rerun = start(db, env)
     _, err = rerun.communicate(timeout=60)
     assert rerun.returncode == 0, err
-    assert "took over claims left by holders no longer running: 2 from auto" in err, err
+    if not released:
+        assert "took over claims left by holders no longer running: 2 from auto" in err, err
     assert time.monotonic() - started < 25, "the rerun waited for the stopped run's leases"
     with Store(db) as store:
         assert store.counts()[ProblemState.AWAITING_REVIEW] == len(markers)
