@@ -452,7 +452,7 @@ class BatchRunner:
         if result.kind == "errored":
             call_id = self._meter_failure(call, result.error or "errored")
             self.ledger.settle(request["id"], "errored", call_id, result.error)
-            self._settled(problem_id, ProblemState.ERRORED, result.error)
+            await self._settled(problem_id, ProblemState.ERRORED, result.error)
             return
         completion = result.completion
         assert completion is not None  # only "succeeded" gets here, and a succeeded result carries its completion
@@ -463,7 +463,7 @@ class BatchRunner:
             completion.llm_call_id = self._record(call, completion, error=str(exc))
             self.engine.usage.add_failure(exc)
             self.ledger.settle(request["id"], "errored", completion.llm_call_id, str(exc))
-            self._settled(problem_id, ProblemState.ERRORED, str(exc))
+            await self._settled(problem_id, ProblemState.ERRORED, str(exc))
             return
         completion.llm_call_id = self._record(call, completion)
         self.engine.usage.add(completion)
@@ -476,8 +476,8 @@ class BatchRunner:
         self.ledger.settle(request["id"], "succeeded", completion.llm_call_id)
         self.store.release(problem_id, self.planner)  # planned again in the next round
 
-    def _settled(self, problem_id: int, state: ProblemState, detail: str | None) -> None:
-        self.engine.commit_state(problem_id, state, detail, release=True)
+    async def _settled(self, problem_id: int, state: ProblemState, detail: str | None) -> None:
+        await self.engine.commit_state(problem_id, state, detail, release=True)
         if state == ProblemState.ERRORED:
             self.observer.on_line(f"problem {problem_id}: errored: {one_line(detail)}")
         self.stats.done += 1
@@ -535,7 +535,7 @@ class BatchRunner:
                     step = plan_next(history, self.settings)
                     if step.step in (Step.DONE, Step.FAILED):
                         state = ProblemState.AWAITING_REVIEW if step.step == Step.DONE else ProblemState.FAILED
-                        self._settled(problem_id, state, step.detail)
+                        await self._settled(problem_id, state, step.detail)
                         return None
                     if step.step != Step.CRITIQUE:
                         return await self.engine.step_call(step, history)

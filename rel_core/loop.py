@@ -207,9 +207,9 @@ class LoopEngine:
                 return await self._advance_until_settled(history)
             except ProviderError as exc:
                 if exc.fatal:
-                    self.commit_state(problem_id, ProblemState.PENDING, str(exc), release=True)
+                    await self.commit_state(problem_id, ProblemState.PENDING, str(exc), release=True)
                     raise
-                self.commit_state(problem_id, ProblemState.ERRORED, str(exc), release=True)
+                await self.commit_state(problem_id, ProblemState.ERRORED, str(exc), release=True)
                 self.errors[problem_id] = exc
                 return ProblemState.ERRORED
 
@@ -237,7 +237,7 @@ class LoopEngine:
             call = await self.generator_call(Step.REVISE, history.problem, parent, parent.iteration + 1, revision_hint)
         attempt, written = await self.commit_generated(call, history.problem, await self._complete(call.request, on_delta))
         if history.problem.state not in DECIDED_STATES:  # an expert's decision stands until they change it
-            self.commit_state(problem_id, ProblemState.AWAITING_REVIEW)
+            await self.commit_state(problem_id, ProblemState.AWAITING_REVIEW)
         critiques = written + await self._critique(history.problem, attempt, written)
         return RegenerationResult(attempt=attempt, critique=critiques[-1] if critiques else None)
 
@@ -258,7 +258,7 @@ class LoopEngine:
             step = plan_next(history, self.settings)
             settled = SETTLED_STATES.get(step.step)
             if settled is not None:  # a history whose last step was committed without settling it (a batch round, an older run)
-                self.commit_state(problem_id, settled, step.detail, release=True)
+                await self.commit_state(problem_id, settled, step.detail, release=True)
                 return settled
             self._loop_steps[problem_id] = loop_step = LoopStep(history)
             try:
@@ -387,7 +387,8 @@ class LoopEngine:
         reference = reference_answer_of(problem)
         quick = TRUNCATED if completion.truncated else await _parse(self.checker.quick_check, text, reference)
         checks = []
-        with self._step_commit(require_id(problem.id, "problem"), completion) as written:
+
+        def add(written: list[Attempt | Critique]) -> None:
             attempt.llm_call_id = completion.llm_call_id
             attempt.id = self.store.add_attempt(attempt)
             written.append(attempt)
@@ -395,6 +396,8 @@ class LoopEngine:
                 checks.append(check_critique(attempt, quick))
                 checks[0].id = self.store.add_critique(checks[0])
                 written.append(checks[0])
+
+        await self._commit_step(require_id(problem.id, "problem"), completion, add)
         return attempt, checks
 
     # -- the check/critique step ----------------------------------------------------------------
@@ -418,7 +421,7 @@ class LoopEngine:
             return [], check_result_of(stored_check, attempt), stored_check
         cut_off = self.store.call_finish_reason(attempt.llm_call_id) in TRUNCATED_FINISH_REASONS
         check = TRUNCATED if cut_off else await self.checker.check(attempt.text, reference_answer_of(problem))
-        stored_check = self._commit_critique(require_id(problem.id, "problem"), check_critique(attempt, check))
+        stored_check = await self._commit_critique(require_id(problem.id, "problem"), check_critique(attempt, check))
         return [stored_check], check, stored_check
 
     def critic_call(self, problem: Problem, attempt: Attempt, check: CheckResult) -> StepCall:
@@ -457,10 +460,10 @@ class LoopEngine:
                 model=_model_name(self.settings.critic, completion),
                 raw=parsed.raw,
             )
-            return self._commit_critique(require_id(problem.id, "problem"), critique, completion)
+            return await self._commit_critique(require_id(problem.id, "problem"), critique, completion)
 
-    def _commit_critique(self, problem_id: int, critique: Critique, completion: Completion | None = None) -> Critique:
-        with self._step_commit(problem_id, completion) as written:
+    async def _commit_critique(self, problem_id: int, critique: Critique, completion: Completion | None = None) -> Critique:
+        def add(written: list[Attempt | Critique]) -> None:
             if completion is not None:
                 critique.llm_call_id = completion.llm_call_id
             critique.id = self.store.add_critique(critique)
@@ -468,9 +471,27 @@ class LoopEngine:
             record_check_disagreement(
                 self.store, require_id(critique.attempt_id, "critique's attempt")
             )  # the check rules on the critic
+
+        await self._commit_step(problem_id, completion, add)
         return critique
 
     # -- persistence helpers ------------------------------------------------------------------
+
+    async def _commit_step(
+        self,
+        problem_id: int,
+        completion: Completion | None,
+        add: Callable[[list[Attempt | Critique]], None],
+        sets_state: bool = False,
+    ) -> None:
+        """`add`'s rows as one step (`_step_commit`), committed when this returns: during `--auto`,
+        in the COMMIT this turn of the event loop shares (`Store.group_commits`)."""
+
+        def write() -> None:
+            with self._step_commit(problem_id, completion, sets_state) as written:
+                add(written)
+
+        await self.store.write(write)
 
     @contextmanager
     def _step_commit(
@@ -535,10 +556,11 @@ class LoopEngine:
         finally:
             self._starting.discard(problem_id)
 
-    def commit_state(self, problem_id: int, state: ProblemState, detail: str | None = None, release: bool = False) -> None:
+    async def commit_state(self, problem_id: int, state: ProblemState, detail: str | None = None, release: bool = False) -> None:
         """Set the problem's state as a step of its own: only while the claim is ours (`lease_owner`)."""
-        with self._step_commit(problem_id, sets_state=True):
-            self.store.set_state(problem_id, state, detail, release=release)
+        await self._commit_step(
+            problem_id, None, lambda _: self.store.set_state(problem_id, state, detail, release=release), sets_state=True
+        )
 
     def _history(self, problem_id: int) -> ProblemHistory:
         history = self.store.history(problem_id)

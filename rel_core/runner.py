@@ -223,7 +223,8 @@ class Runner:
             self._install_signal_handlers()
         renewer = asyncio.create_task(self._renew_leases())
         try:
-            with self.store.checkpoints_in_background():  # no fsync in a commit on the event loop
+            # No fsync in a commit on the event loop, and one COMMIT for the steps that end together.
+            with self.store.checkpoints_in_background(), self.store.group_commits():
                 workers = [asyncio.create_task(self._worker()) for _ in range(self.settings.loop.concurrency)]
                 await asyncio.gather(*workers)
         finally:
@@ -283,7 +284,7 @@ class Runner:
         idle_since: float | None = None
         while not self._stopping:
             try:
-                problem_id = self._claim()
+                problem_id = await self._claim()
                 if problem_id is None:
                     idle_since = idle_since or time.monotonic()
                     if self._stopping or not self._worth_waiting(idle_since):
@@ -327,22 +328,25 @@ class Runner:
             log.info("took over claims of dead holders: %s", freed)
             self.observer.on_reclaimed(freed, self.stats)
 
-    def _claim(self) -> int | None:
+    async def _claim(self) -> int | None:
         if self.limit is not None and self._claimed >= self.limit:
             self.stop(StopReason.LIMIT, abandon=False)
             return None
         if self.budget_usd is not None and self.engine.usage.cost_usd >= self.budget_usd:
             self.stop(StopReason.BUDGET, f"spent ${self.engine.usage.cost_usd:.4f}", abandon=False)
             return None
-        problem_id = self.store.claim_next_id(self.holder, self.lease_seconds, self.states)
+        problem_id = await self.store.write(self._claim_next)  # with the steps' writes of this turn
         if problem_id is None:  # perhaps a runner on this host died since we last looked
             self._reclaim_dead()
-            problem_id = self.store.claim_next_id(self.holder, self.lease_seconds, self.states)
+            problem_id = await self.store.write(self._claim_next)
         if problem_id is None:
             return None
         self._claimed += 1
         self.stats.total = max(self.stats.total, self._claimed)  # e.g. a dead runner's claim expired since the start
         return problem_id
+
+    def _claim_next(self) -> int | None:
+        return self.store.claim_next_id(self.holder, self.lease_seconds, self.states)
 
     async def _work(self, problem_id: int) -> ProblemOutcome:
         started = time.monotonic()

@@ -6,16 +6,17 @@ write transactions let several processes write without "database is locked".
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlite_utils
 
@@ -41,6 +42,7 @@ from .terminal_text import one_line
 Owner = str | ClaimHolder  # who claims: a ClaimHolder (a process) or a bare owner id (lease only)
 
 BUSY_TIMEOUT_SECONDS = 30.0  # how long a write waits for another process's lock
+T = TypeVar("T")
 CHECKPOINT_SECONDS = 0.5  # how often the background checkpointer copies the WAL into the database
 WAL_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
 SEARCH_WAIT_SECONDS = 0.2  # how long a search waits to index new rows while another process writes
@@ -85,6 +87,55 @@ def _connect(uri: str, busy_timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
     conn.execute(f"pragma busy_timeout = {int(busy_timeout * 1000)}")
     return conn
+
+
+class _CommitGroup:
+    """The writes submitted during one turn of the event loop, flushed together at the start of the
+    next (`loop.call_soon`): the lock is held only while they run, not while the turn goes on."""
+
+    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop):
+        self.store, self.loop = store, loop
+        self.pending: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
+
+    def submit(self, fn: Callable[[], Any]) -> asyncio.Future[Any]:
+        future = self.loop.create_future()
+        self.pending.append((fn, future))
+        if len(self.pending) == 1:
+            self.loop.call_soon(self.flush)
+        return future
+
+    def flush(self) -> None:
+        batch = [(fn, future) for fn, future in self.pending if not future.cancelled()]  # a cancelled step never writes
+        self.pending = []
+        if not batch:
+            return
+        outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        try:
+            with self.store.transaction():
+                for fn, future in batch:
+                    outcomes.append((future, *self._run(fn)))
+        except Exception as exc:  # BEGIN or COMMIT failed, or SQLite rolled it all back (a full disk): none is written
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for future, ok, value in outcomes:
+            if not future.done():
+                future.set_result(value) if ok else future.set_exception(value)
+
+    def _run(self, fn: Callable[[], Any]) -> tuple[bool, Any]:
+        conn = self.store.conn
+        conn.execute("savepoint step")
+        try:
+            value = fn()
+        except Exception as exc:
+            if not conn.in_transaction:
+                raise  # the whole transaction is gone, the other steps' rows with it
+            conn.execute("rollback to step")
+            conn.execute("release step")
+            return False, exc
+        conn.execute("release step")
+        return True, value
 
 
 class _Checkpointer(threading.Thread):
@@ -169,6 +220,7 @@ class Store:
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
         self._in_transaction = False
+        self._group: _CommitGroup | None = None
         if not read_only:
             self._migrate()
 
@@ -268,6 +320,28 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    async def write(self, fn: Callable[[], T]) -> T:
+        """`fn()` in a write transaction, committed when this returns. Inside `group_commits`, the
+        writes that arrive in one turn of the event loop share a transaction: each in a savepoint of
+        its own (all there or not at all), one COMMIT for them all, and each caller resumes only
+        after that COMMIT. Outside it, `fn` runs and commits at once."""
+        if self._group is None:
+            with self.transaction():
+                return fn()
+        return await self._group.submit(fn)
+
+    @contextmanager
+    def group_commits(self) -> Iterator[None]:
+        """While `--auto` runs: one COMMIT per turn of the event loop rather than one per step. At 64
+        calls in flight the steps that finish together are many, and each COMMIT (a WAL write, the
+        lock taken and given back) cost the event loop about as much as its inserts."""
+        group = self._group = _CommitGroup(self, asyncio.get_running_loop())
+        try:
+            yield
+        finally:
+            self._group = None
+            group.flush()  # what was submitted in the very last turn
 
     @contextmanager
     def checkpoints_in_background(self, interval: float = CHECKPOINT_SECONDS) -> Iterator[None]:
