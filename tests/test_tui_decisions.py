@@ -251,10 +251,10 @@ def test_m009_indexes_drafts_and_critiques_already_stored(tmp_path):
     path = tmp_path / "old.db"
     db = sqlite_utils.Database(path)
     db.execute("create table _migrations (name text primary key, applied_at text)")
-    for fn in migrations.MIGRATIONS:  # a database from before m009, holding data
-        if fn.__name__ != "m009_search_attempts_and_critiques":
-            fn(db)
-            db.execute("insert into _migrations (name, applied_at) values (?, '')", [fn.__name__])
+    names = [fn.__name__ for fn in migrations.MIGRATIONS]
+    for fn in migrations.MIGRATIONS[: names.index("m009_search_attempts_and_critiques")]:  # a database from before m009
+        fn(db)
+        db.execute("insert into _migrations (name, applied_at) values (?, '')", [fn.__name__])
     problem_id = db["problems"].insert({"hash": "h", "text": "Old problem", "state": "awaiting_review"}).last_pk
     attempt_id = db["attempts"].insert({"problem_id": problem_id, "kind": "generated", "text": "an old zebracorn draft"}).last_pk
     db["critiques"].insert({"attempt_id": attempt_id, "verdict": "incorrect", "source": "llm", "raw": "a quixotic reply"})
