@@ -62,7 +62,7 @@ def report_table(report: AgreementReport) -> Table:
     overall[0] = Text("overall" if len(report.annotators) != 2 else "overall (the one pair)")
     table.add_row(*overall)
     if not report.pairs:
-        table.caption = "Fewer than two annotators have decided anything."
+        table.caption = f"No two annotators have given {report.subject} on the same items yet."
     return table
 
 

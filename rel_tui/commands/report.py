@@ -59,6 +59,9 @@ def report_command(
     if filters.since and filters.until and filters.since > filters.until:
         raise click.BadParameter("--since is after --until", param_hint="--since")
     with obj.open_store(read_only=True) as store:
+        if source and source not in store.sources():  # a mistyped source would read as "no work done"
+            known = ", ".join(one_line(name)[:40] for name in sorted(store.sources())[:10]) or "none"
+            raise click.BadParameter(f"no problem has source {one_line(source)[:80]!r} (sources: {known})", param_hint="--source")
         report = build_report(store, filters)
     if as_json:
         click.echo(json.dumps(report.model_dump(mode="json", exclude={"annotators": {"__all__": {"seconds"}}})))

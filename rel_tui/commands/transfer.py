@@ -14,6 +14,7 @@ import click
 from rel_core import exporters
 from rel_core.importers import FORMATS, FieldMap, ImportOutcome, import_paths
 from rel_core.importers.parallel import worker_count
+from rel_core.models import ProblemState
 from rel_core.store import Store
 from rel_core.terminal_text import one_line
 from rel_tui.context import CliContext, require_folder_of
@@ -184,12 +185,26 @@ def export_command(
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"{out}: cannot write ({exc.strerror or exc})") from None
-    noun = "problems"
+    noun, what = "problems", f"{fmt}, {status}"
     if fmt in exporters.TRAINING_FORMATS or fmt in exporters.FOLDER_FORMATS:
         noun = "records"
     elif fmt == exporters.MARKS_FORMAT:
-        noun = "marks"
-    click.echo(f"Exported {count} {noun} ({fmt}, {status}) to {'standard output' if out == '-' else out}.", err=True)
+        noun, what = "marks", fmt  # every live mark, whatever the problem's state
+    where = "standard output" if out == "-" else out
+    hint = _why_nothing(obj, status) if count == 0 and fmt != exporters.MARKS_FORMAT else ""
+    click.echo(f"Exported {count} {noun} ({what}) to {where}.{hint}", err=True)
+
+
+def _why_nothing(obj: CliContext, status: str) -> str:
+    """For an export of nothing: what the database holds instead, so '0' is not read as 'no work done'."""
+    with obj.open_store(read_only=True) as store:
+        counts = {state: n for state, n in store.counts(unmarked=True).items() if n}
+    if not counts:
+        return " The database holds no problems."
+    held = ", ".join(f"{n} {str(state).replace('_', ' ')}" for state, n in counts.items())
+    if status == "accepted" and not counts.get(ProblemState.ACCEPTED):
+        return f" Nothing is accepted yet ({held}); --status all exports the latest attempts."
+    return ""
 
 
 def _export_folder(
