@@ -108,17 +108,15 @@ def step_prompt(
     """One step as the list shows it: the gutter (`cells` wide), then the text (`body`, by default
     plain Text: never markup-parsed) with its notes below it, wrapped under the text rather than
     under the gutter."""
-    notes = Text()
+    notes = []  # each on a line of its own, below the text
     if critic_step == step.number:
-        notes.append("\ncritic: ✗ here (its first wrong step)", "bold red")
+        notes.append(Text("critic: ✗ here (its first wrong step)", "bold red"))
     if label and label.comment:
-        notes.append(f"\nc: {displayable(readable_math(label.comment))}", "dim")
-    notes = notes[1:]  # each note on a line of its own, below the text
+        notes.append(Text(f"c: {displayable(readable_math(label.comment))}", "dim"))
     grid = Table.grid(padding=(0, 1, 0, 0), expand=True)
     grid.add_column(width=cells, no_wrap=True)
     grid.add_column(ratio=1)
-    text = body or StepBody(step, None)
-    grid.add_row(gutter(label, step.number, cells - MARK_CELLS - 2), Group(text, notes) if notes else text)
+    grid.add_row(gutter(label, step.number, cells - MARK_CELLS - 2), Group(body or StepBody(step, None), *notes))
     return grid
 
 
