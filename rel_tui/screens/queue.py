@@ -31,9 +31,9 @@ OTHER_COLUMNS = [("#", "id"), ("state", "state"), ("att", "attempts"), ("verdict
 VERDICT_COLOUR = {Standing.CORRECT: "green", Standing.INCORRECT: "red", Standing.DISPUTED: "yellow"}
 
 
-# Characters of a problem rendered for its cell: far more than a terminal line shows, and a
-# bound on the work for a 10 MB problem.
-PROBLEM_SOURCE_CHARS = 2_000
+# Characters of a problem rendered for its cell: more than a 200-column line shows, and a bound
+# on the work (Markdown dense with emphasis costs markdown-it about 10 µs a character).
+PROBLEM_SOURCE_CHARS = 500
 # Read as Rich reads a draft's Markdown (rich.markdown's parser), so the queue says what the panes say.
 _MARKDOWN = MarkdownIt().enable("strikethrough")
 _STYLE_OPENED = {"strong_open": "bold", "em_open": "italic", "s_open": "strike"}
