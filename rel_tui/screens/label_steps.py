@@ -8,6 +8,8 @@ the ratings after it.
 
 from __future__ import annotations
 
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -27,6 +29,8 @@ from rel_tui.latex import displayable, readable_math
 from rel_tui.screens.help import HelpScreen
 from rel_tui.screens.key_bursts import ClosesOnce
 from rel_tui.screens.text_prompt import TextPromptDialog
+from rel_tui.widgets.draft_pane import MAX_RENDER_CHARS
+from rel_tui.widgets.rendered_draft import StepLines, render_steps
 
 # One cell each at 80 columns (no emoji: their width differs between terminals).
 RATING_MARK = {
@@ -64,18 +68,55 @@ def gutter_cells(steps: list[Step]) -> int:
 MARK_CELLS = 3  # rating, flag, comment
 
 
-def step_prompt(step: Step, label: StepLabel | None, critic_step: int | None, cells: int = 7) -> Table:
-    """One step as the list shows it: the gutter (`cells` wide), then the text (plain Text: never
-    markup-parsed) with its notes below it, wrapped under the text rather than under the gutter."""
-    body = Text(displayable(readable_math(step.text)))
+class RenderedSteps:
+    """An attempt's steps rendered as the draft pane renders them (Markdown over LaTeX as Unicode),
+    all at once and once per width: each step's prompt takes its lines from here."""
+
+    def __init__(self, text: str, steps: list[Step]) -> None:
+        self.text = text
+        self.steps = steps
+        self._rendered: tuple[int, StepLines] | None = None
+
+    def lines(self, number: int, width: int) -> list[list[Segment]]:
+        if self._rendered is None or self._rendered[0] != width:
+            self._rendered = (width, render_steps(self.text, self.steps, width))
+        step_lines = self._rendered[1]
+        first, end = step_lines.spans[number - 1]
+        return [[Segment(line)] if isinstance(line, str) else line for line in step_lines.lines[first:end]]
+
+
+class StepBody:
+    """One step's text as the draft pane shows it, at whatever width the list gives it; a draft too
+    long for the draft pane to render is shown as its plain text, as there."""
+
+    def __init__(self, step: Step, rendered: RenderedSteps | None) -> None:
+        self.step = step
+        self.rendered = rendered
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if self.rendered is None:
+            yield Text(displayable(readable_math(self.step.text)))
+            return
+        for line in self.rendered.lines(self.step.number, options.max_width):
+            yield from line
+            yield Segment.line()
+
+
+def step_prompt(
+    step: Step, label: StepLabel | None, critic_step: int | None, cells: int = 7, body: StepBody | None = None
+) -> Table:
+    """One step as the list shows it: the gutter (`cells` wide), then the text (`body`, by default
+    plain Text: never markup-parsed) with its notes below it, wrapped under the text rather than
+    under the gutter."""
+    notes = []  # each on a line of its own, below the text
     if critic_step == step.number:
-        body.append("\ncritic: ✗ here (its first wrong step)", "bold red")
+        notes.append(Text("critic: ✗ here (its first wrong step)", "bold red"))
     if label and label.comment:
-        body.append(f"\nc: {displayable(readable_math(label.comment))}", "dim")
+        notes.append(Text(f"c: {displayable(readable_math(label.comment))}", "dim"))
     grid = Table.grid(padding=(0, 1, 0, 0), expand=True)
     grid.add_column(width=cells, no_wrap=True)
     grid.add_column(ratio=1)
-    grid.add_row(gutter(label, step.number, cells - MARK_CELLS - 2), body)
+    grid.add_row(gutter(label, step.number, cells - MARK_CELLS - 2), Group(body or StepBody(step, None), *notes))
     return grid
 
 
@@ -107,6 +148,8 @@ class LabelStepsScreen(ClosesOnce, Screen[None]):
         self.title_text = title
         self.critic_step = critic_step
         self.steps = split_steps(attempt.text)
+        rendered = RenderedSteps(attempt.text, self.steps) if len(attempt.text) <= MAX_RENDER_CHARS else None
+        self.bodies = [StepBody(step, rendered) for step in self.steps]
         self.labels: AttemptLabels | None = None
         self.unsaved_comment: dict[int, str] = {}  # a comment the database refused, offered again by m
 
@@ -138,9 +181,9 @@ class LabelStepsScreen(ClosesOnce, Screen[None]):
             return
         steps_list = self.query_one("#steps", OptionList)
         cells = gutter_cells(self.steps)
-        for index, step in enumerate(self.steps):
+        for index, (step, body) in enumerate(zip(self.steps, self.bodies, strict=True)):
             steps_list.replace_option_prompt_at_index(
-                index, step_prompt(step, self.labels.steps.get(step.number), self.critic_step, cells)
+                index, step_prompt(step, self.labels.steps.get(step.number), self.critic_step, cells, body)
             )
         self.query_one("#label-summary", Static).update(self.summary())
 
