@@ -182,7 +182,8 @@ def test_quick_check_never_raises(text):
 
 _OLD_ANSWER_TAG = re.compile(r"<ANSWER>(.*?)</ANSWER>", re.DOTALL | re.IGNORECASE)
 _OLD_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
-_OLD_TRAILING_RULES = re.compile(r"(\s*(?:-{3,}|\*{3,}|_{3,}))+\s*$")
+# The old rule, with each rule alone on its line (dashes that end a line of text are text) and spaced.
+_OLD_TRAILING_RULES = re.compile(r"(\s*(?<![^\n])[ \t]*(?:(?:-[ \t]*){3,}|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,}))+\s*$")
 _OLD_HEADING = re.compile(r"^#{1,6}[ \t]*(.+?)[ \t]*$", re.MULTILINE)
 _OLD_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 

@@ -28,7 +28,7 @@ from rel_core.store import ImportSummary, Store
 
 from . import parallel
 from .common import BadInput, FieldMap, ImportIssue, InputFile, open_input, os_reason, special_file
-from .markdown import looks_like_markdown, record_from_markdown
+from .markdown import looks_like_markdown, records_from_markdown
 from .pasted import PastedFormulas
 from .reasonset import looks_like_reasonset
 from .tabular import ElementLine, csv_rows, json_items, json_line_items, record_from_item
@@ -251,11 +251,18 @@ class PathReader:
         if fmt is None:
             raise BadInput("unrecognised format (use --format)", 1)
         if fmt == "markdown":
-            yield record_from_markdown(text, path, self.fields)
+            yield from self._markdown(path, text)
         elif fmt == "csv":
             yield from self._items(path, csv_rows(io.StringIO(text, newline="")), "csv", prefer="jsonl")
         else:
             yield from self._json(path, json_items(text, lines))
+
+    def _markdown(self, path: Path, text: str) -> Iterator[ImportRecord]:
+        for found in records_from_markdown(text, path, self.fields):
+            if isinstance(found, BadInput):
+                self._error(path, found.line, found.message)
+            else:
+                yield found
 
     def _json(self, path: Path, items: Iterator[tuple[int, Any]]) -> Iterator[ImportRecord]:
         """JSON items; in auto mode the file is named by its first item, and each item goes by its own keys."""
@@ -333,6 +340,8 @@ class ImportOutcome:
     files: int
     committed: bool  # False when --strict found a problem and nothing was imported
     warnings: list[str] = field(default_factory=list)  # about the data itself, not its format
+    # Problems already present whose row gave another reference answer (the stored one is kept).
+    conflicts: list[str] = field(default_factory=list)
 
     @property
     def skipped(self) -> int:
@@ -378,22 +387,71 @@ def _fewer_checkpoints(store: Store) -> Iterator[None]:
 
 
 def _import(store: Store, reader: PathReader, strict: bool, batch_size: int) -> ImportOutcome:
-    letters, pasted = OptionLetters(), PastedFormulas()
+    letters, pasted, conflicts = OptionLetters(), PastedFormulas(), AnswerConflicts()
     summary = ImportSummary()
     records = pasted.tally(letters.tally(reader.records()))
     if not strict:
-        _store_batches(store, records, batch_size, summary)
-        warnings = letters.warnings() + pasted.warnings()
-        return ImportOutcome(summary, reader.errors, reader.files, committed=True, warnings=warnings)
-    with tempfile.TemporaryFile() as spill:
-        for record in records:
-            spill.write(record.__pydantic_serializer__.to_json(record) + b"\n")
-        if reader.errors:
-            return ImportOutcome(ImportSummary(), reader.errors, reader.files, committed=False)
-        spill.seek(0)
-        with store.transaction():  # the batches join this one transaction: all or nothing
-            _store_batches(store, (ImportRecord.model_validate_json(line) for line in spill), batch_size, summary)
-    return ImportOutcome(summary, reader.errors, reader.files, committed=True, warnings=letters.warnings() + pasted.warnings())
+        _store_batches(store, records, batch_size, summary, conflicts)
+    else:
+        with tempfile.TemporaryFile() as spill:
+            for record in records:
+                spill.write(record.__pydantic_serializer__.to_json(record) + b"\n")
+            if reader.errors:
+                return ImportOutcome(ImportSummary(), reader.errors, reader.files, committed=False)
+            spill.seek(0)
+            with store.transaction():  # the batches join this one transaction: all or nothing
+                stored = (ImportRecord.model_validate_json(line) for line in spill)
+                _store_batches(store, stored, batch_size, summary, conflicts)
+    warnings = letters.warnings() + pasted.warnings()
+    return ImportOutcome(summary, reader.errors, reader.files, committed=True, warnings=warnings, conflicts=conflicts.lines)
+
+
+class AnswerConflicts:
+    """Rows whose problem was already present (from an earlier import or row) with another reference answer.
+
+    Problems are deduplicated by their text, and what is stored is kept: nothing is overwritten.
+    But two answers for one statement usually mean one of them is wrong, so each is said.
+    """
+
+    QUERY_CHUNK = 500  # hashes per query, well under SQLite's limit on parameters
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def check(self, store: Store, batch: list[ImportRecord]) -> None:
+        """Compare a batch, once it is stored, with what the database holds for its problems."""
+        hashes = [record.problem_hash or record.problem.hash for record in batch]
+        stored = self._stored(store, hashes)
+        for record, problem_hash in zip(batch, hashes, strict=True):
+            given = record.problem.reference_answer
+            problem_id, kept = stored.get(problem_hash, (None, None))
+            if problem_id is None or not given or _same_answer(given, kept):
+                continue
+            had = f"with reference answer {_shown(kept)}" if kept else "without a reference answer"
+            kept_text = _shown(kept) if kept else "none"
+            self.lines.append(
+                f"{record.origin}: already present as #{problem_id} {had}, this row says {_shown(given)}; kept {kept_text}"
+            )
+
+    def _stored(self, store: Store, hashes: list[str]) -> dict[str, tuple[int, str | None]]:
+        found: dict[str, tuple[int, str | None]] = {}
+        unique = list(dict.fromkeys(hashes))
+        for start in range(0, len(unique), self.QUERY_CHUNK):
+            chunk = unique[start : start + self.QUERY_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            query = f"select hash, id, reference_answer from problems where hash in ({marks})"
+            found.update((row[0], (int(row[1]), row[2])) for row in store.conn.execute(query, chunk))
+        return found
+
+
+def _shown(answer: str, limit: int = 120) -> str:
+    """An answer as the warning shows it: a long one is cut, so the line stays a line."""
+    return answer if len(answer) <= limit else answer[:limit] + "…"
+
+
+def _same_answer(given: str, kept: str | None) -> bool:
+    """The same answer as written, up to spacing ("x = 2" and "x=2" too): no maths, so "0.5" is not "1/2"."""
+    return kept is not None and "".join(given.split()) == "".join(kept.split())
 
 
 class OptionLetters:
@@ -432,18 +490,25 @@ class OptionLetters:
 BATCH_BYTES = 4 * 1024 * 1024
 
 
-def _store_batches(store: Store, records: Iterable[ImportRecord], size: int, total: ImportSummary) -> None:
+def _store_batches(
+    store: Store, records: Iterable[ImportRecord], size: int, total: ImportSummary, conflicts: AnswerConflicts
+) -> None:
     batch: list[ImportRecord] = []
     text = 0
     for record in records:
         batch.append(record)
         text += _text_size(record)
         if len(batch) >= size or text >= BATCH_BYTES:
-            _add(total, store.import_records(batch))
+            _store_batch(store, batch, total, conflicts)
             batch.clear()
             text = 0
     if batch:
-        _add(total, store.import_records(batch))
+        _store_batch(store, batch, total, conflicts)
+
+
+def _store_batch(store: Store, batch: list[ImportRecord], total: ImportSummary, conflicts: AnswerConflicts) -> None:
+    _add(total, store.import_records(batch))
+    conflicts.check(store, batch)
 
 
 def _text_size(record: ImportRecord) -> int:

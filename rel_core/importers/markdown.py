@@ -4,7 +4,8 @@ The answer is a draft (a human trace is still reviewed), so it becomes an import
 nothing from it goes into the reference answer. A reference comes only from an explicit section
 after the answer: `### Actual Solution:`, `### Reference Solution:`, `### Official Solution:`
 (reference solution; its last \\boxed{} is the reference answer) or `### Reference Answer:`.
-Other headings, such as `### **Method 1**` inside the answer, are part of the text.
+Other headings, such as `### **Method 1**` inside the answer, are part of the text. Each
+`### Question:` starts a new problem: a file of concatenated traces gives one problem each.
 """
 
 from __future__ import annotations
@@ -41,13 +42,43 @@ def _headings(text: str) -> Iterator[tuple[int, int, str]]:
             yield match.start(), match.start(1) + len(line) - len(line.lstrip(" \t")), heading
 
 
+def records_from_markdown(text: str, path: Path, fields: FieldMap) -> Iterator[ImportRecord | BadInput]:
+    """One record per `### Question:` section (files of concatenated traces hold several), in order.
+
+    A question that cannot be used is a BadInput in its place, and costs only itself.
+    """
+    starts = _question_starts(text)
+    if not starts:
+        yield BadInput('no "### Question:" section', 1)
+        return
+    for index, start in enumerate(starts):
+        end = starts[index + 1] if index + 1 < len(starts) else len(text)
+        line = text.count("\n", 0, start) + 1
+        try:
+            yield _record(text[start:end], line, path, fields)
+        except BadInput as exc:
+            yield exc
+
+
 def record_from_markdown(text: str, path: Path, fields: FieldMap) -> ImportRecord:
-    sections, question_line = _sections(text)
-    if QUESTION not in sections:
-        raise BadInput('no "### Question:" section', 1)
+    """The first question's record (BadInput if it has none): for callers that read one trace."""
+    found = next(records_from_markdown(text, path, fields))
+    if isinstance(found, BadInput):
+        raise found
+    return found
+
+
+def _question_starts(text: str) -> list[int]:
+    """Where each `### Question:` heading line starts."""
+    return [start for start, _, heading in _headings(text) if _split_heading(heading)[0] == QUESTION]
+
+
+def _record(block: str, first_line: int, path: Path, fields: FieldMap) -> ImportRecord:
+    """The record of one block that starts with its question heading, on line `first_line` of the file."""
+    sections = _sections(block)
     question = sections[QUESTION]
     if not question:
-        raise BadInput('the "### Question:" section is empty', question_line)
+        raise BadInput('the "### Question:" section is empty', first_line)
     reference_solution = sections.get("reference_solution")
     reference_answer = sections.get("reference_answer")
     if reference_answer:
@@ -58,11 +89,11 @@ def record_from_markdown(text: str, path: Path, fields: FieldMap) -> ImportRecor
         reference_answer=reference_answer or last_boxed(reference_solution),
         source=fields.source or f"markdown:{path.parent.name}",
     )
-    return make_record(problem, sections.get(ANSWER), f"{path}:1")
+    return make_record(problem, sections.get(ANSWER), f"{path}:{first_line}")
 
 
-def _sections(text: str) -> tuple[dict[str, str], int]:
-    """Section texts by role, plus the line the question heading is on.
+def _sections(text: str) -> dict[str, str]:
+    """Section texts by role, in a block that starts with its question heading.
 
     Only the first heading of each role starts a section, in order: question, answer, then
     references; a repeated or unknown heading stays inside the section it appears in.
@@ -79,30 +110,31 @@ def _sections(text: str) -> tuple[dict[str, str], int]:
     for index, (role, _, body_start) in enumerate(starts):
         end = starts[index + 1][1] if index + 1 < len(starts) else len(text)
         sections[role] = _without_trailing_rules(text[body_start:end]).strip()
-    question_line = next((text.count("\n", 0, s) + 1 for r, s, _ in starts if r == QUESTION), 1)
-    return sections, question_line
+    return sections
 
 
 def _without_trailing_rules(text: str) -> str:
-    """`text` without the horizontal rules (`---`, `***`, `___`, runs of 3 or more) that end it.
+    """`text` without the horizontal rules that end it: lines of 3 or more `-`, `*` or `_` alone.
 
-    One backward pass. The regex `(\\s*(?:-{3,}|...))+\\s*$` it replaces could split a long run of
-    dashes in exponentially many ways before failing, as on a table's `|-----|` separator row.
+    Only a line of nothing else is a rule (`- - -` too, as in markdown): dashes that end a line of
+    text are text. One backward pass, a line at a time, with no regex that could backtrack.
     """
     end = cut = len(text)
     while True:
-        index = end
-        while index and text[index - 1].isspace():
-            index -= 1
-        char = text[index - 1] if index else ""
-        run_start = index
-        while char in _RULE_CHARS and run_start and text[run_start - 1] == char:
-            run_start -= 1
-        if not char or index - run_start < 3:
+        while end and text[end - 1].isspace():
+            end -= 1
+        line_start = text.rfind("\n", 0, end) + 1
+        if not end or not _is_rule(text[line_start:end]):
             return text[:cut]
-        end = cut = run_start
+        end = cut = line_start
         while cut and text[cut - 1].isspace():
             cut -= 1
+
+
+def _is_rule(line: str) -> bool:
+    """Whether a line is a markdown thematic break: one of `-*_`, 3 or more times, spaces allowed."""
+    marks = line.replace(" ", "").replace("\t", "")
+    return len(marks) >= 3 and marks[0] in _RULE_CHARS and not marks.strip(marks[0])
 
 
 def _split_heading(heading: str) -> tuple[str, int]:

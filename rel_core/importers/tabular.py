@@ -152,7 +152,19 @@ def csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, Any]]:
     fieldnames = next(reader, None)
     if not fieldnames or not any(name.strip() for name in fieldnames):
         raise BadInput("no header row", 1)
+    _check_header(fieldnames)
     yield from _csv_body(lines, fieldnames, delimiter, first_line=2)
+
+
+def _check_header(fieldnames: list[str]) -> None:
+    """Refuse a header whose rows would be misread: a column named twice, or another delimiter."""
+    if len(fieldnames) == 1 and ";" in fieldnames[0]:
+        raise BadInput("the header looks ';'-separated; only comma- or tab-separated files are read (save it with commas)", 1)
+    counts = Counter(name for name in fieldnames if name.strip())
+    for name, count in counts.items():
+        if count > 1:
+            columns = ", ".join(str(i) for i, other in enumerate(fieldnames, start=1) if other == name)
+            raise BadInput(f'the header names column "{name}" {count} times (columns {columns}); rename all but one', 1)
 
 
 def _csv_body(lines: Iterator[str], fieldnames: list[str], delimiter: str, first_line: int) -> Iterator[tuple[int, Any]]:

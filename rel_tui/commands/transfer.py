@@ -98,7 +98,7 @@ def import_command(
     # File names and data reach the terminal only through one_line: no escape sequences, one line each.
     for issue in outcome.errors:
         click.echo(one_line(issue), err=True)
-    for warning in outcome.warnings:
+    for warning in [*outcome.conflicts, *outcome.warnings]:
         click.echo(f"Warning: {one_line(warning)}", err=True)
     click.echo(one_line(_summary(outcome)))
     if outcome.skipped or not outcome.files:
@@ -112,9 +112,10 @@ def _summary(outcome: ImportOutcome) -> str:
         bad = "bad file or row" if outcome.skipped == 1 else "bad files or rows"
         return f"Nothing imported (--strict): {outcome.skipped} {bad} among {_plural(outcome.files, 'file')}."
     summary = outcome.summary
+    conflicts = f" ({len(outcome.conflicts)} with another reference answer, kept as stored)" if outcome.conflicts else ""
     return (
         f"Read {_plural(outcome.files, 'file')}: {summary.problems_added} problems added, "
-        f"{summary.problems_existing} already present, {summary.attempts_added} attempts added, "
+        f"{summary.problems_existing} already present{conflicts}, {summary.attempts_added} attempts added, "
         f"{outcome.skipped} skipped."
     )
 
