@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from . import problem_marks
 from .claims import ClaimHolder, holder_is_dead, this_host
 from .config import Settings
 from .loop import LeaseLost, LoopEngine, StepCall
@@ -229,6 +230,21 @@ class BatchLedger:
             OPEN_STATES,
         )
         return [int(row[0]) for row in rows]
+
+    def in_queue(self, problem_ids: list[int], states: list[ProblemState]) -> list[int]:
+        """Those of `problem_ids` still in `states` and not marked broken (the claim queries' test)."""
+        kept = []
+        for start in range(0, len(problem_ids), 500):  # within SQLite's limit on bound variables
+            chunk = problem_ids[start : start + 500]
+            kept += [
+                int(row[0])
+                for row in self.conn.execute(
+                    f"select id from problems where id in {_marks(chunk)} and state in {_marks(states)} "
+                    f"and not {problem_marks.live_sql('problems')} order by id",
+                    [*chunk, *(str(state) for state in states)],
+                )
+            ]
+        return kept
 
     def take_back(self, problem_id: int, batch_id: int, planner: ClaimHolder) -> bool:
         """The problem's claim, from the batch back to the planner (to commit a result)."""
@@ -554,8 +570,11 @@ class BatchRunner:
     async def _plan_round(self) -> list[StepCall]:
         """Claim every workable problem and take it as far as it goes without the LLM. With a limit, the
         problems this run has taken go on to their next step first, and new ones fill what is left of it."""
-        claimed = [p for p in sorted(self._taken - self._left_loop) if self.store.claim(p, self.planner, PLANNER_LEASE_SECONDS)]
+        claimed = []
         states = [ProblemState.PENDING, ProblemState.IN_PROGRESS]
+        if self.limit is not None:  # without one, claim_next_id below hands them out again anyway
+            going_on = self.ledger.in_queue(sorted(self._taken - self._left_loop), states)
+            claimed = [p for p in going_on if self.store.claim(p, self.planner, PLANNER_LEASE_SECONDS)]
         while not (self.limit is not None and len(self._taken) >= self.limit):
             problem_id = self.store.claim_next_id(self.planner, PLANNER_LEASE_SECONDS, states)
             if problem_id is None:

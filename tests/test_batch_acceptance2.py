@@ -14,7 +14,8 @@ from loop_helpers import Script, critic_json, solution
 from test_batch import add_problems, make_settings, mixed_script, outcome
 from test_batch_cli import environment, rel_tui, write_config
 
-from rel_core.batch import BatchRunner, open_batch_views
+from rel_core import problem_marks
+from rel_core.batch import BatchObserver, BatchRunner, open_batch_views
 from rel_core.claims import ClaimHolder
 from rel_core.loop import LoopEngine
 from rel_core.models import ProblemState
@@ -25,12 +26,12 @@ from rel_core.store import Store
 FINISHED = ("awaiting_review", "failed")
 
 
-async def limited_batch_run(db, server, limit, wait=True, **loop):
+async def limited_batch_run(db, server, limit, wait=True, observer=None, **loop):
     settings = make_settings(server, **loop)
     with Store(db) as store:
         client = LLMClient(settings, store)
         engine = LoopEngine(store, client, settings)
-        runner = BatchRunner(store, client, engine, settings, wait=wait, poll_seconds=0.05, limit=limit)
+        runner = BatchRunner(store, client, engine, settings, wait=wait, poll_seconds=0.05, limit=limit, observer=observer)
         try:
             await runner.check_batch_api()
             return await runner.run()
@@ -107,6 +108,33 @@ async def test_a_limited_run_collects_every_live_request_but_goes_on_only_with_i
 def in_progress(db) -> int:
     with Store(db) as store:
         return store.counts()[ProblemState.IN_PROGRESS]
+
+
+class MarksAfterFirstBatch(BatchObserver):
+    """An expert marks a problem broken while the run is between rounds."""
+
+    def __init__(self, db, problem_id):
+        self.db, self.problem_id, self.marked = db, problem_id, False
+
+    def on_line(self, line: str) -> None:
+        if "collected" in line and not self.marked:
+            self.marked = True
+            with Store(self.db) as store:
+                problem_marks.mark(store, self.problem_id, "carol", problem_marks.MarkKind.WRONG_REFERENCE)
+
+
+async def test_a_limited_run_leaves_a_problem_marked_broken_between_rounds(tmp_path, llm_env):
+    db = tmp_path / "b.db"
+    markers = ["[M0]", "[M1]", "[M2]"]
+    add_problems(db, markers)
+    llm_env.respond_with(mixed_script(markers))
+
+    stats = await limited_batch_run(db, llm_env, limit=2, max_iterations=1, observer=MarksAfterFirstBatch(db, 2))
+
+    assert states(db) == {"[M0]": "awaiting_review", "[M1]": "in_progress", "[M2]": "pending"}
+    with Store(db) as store:
+        assert [str(a.kind) for a in store.history(2).attempts] == ["generated"]  # no step after the mark
+    assert stats.stop_reason == StopReason.LIMIT
 
 
 def run_cli(db, env, *args, timeout=120):
