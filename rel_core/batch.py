@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .claims import ClaimHolder
+from . import problem_marks
+from .claims import ClaimHolder, holder_is_dead, this_host
 from .config import Settings
 from .loop import LeaseLost, LoopEngine, StepCall
 from .models import LLMCall, ProblemHistory, ProblemState, require_id, utcnow
@@ -106,8 +107,11 @@ class BatchObserver(RunObserver):
         """One line worth saying (a batch refused, a result that came too late)."""
 
 
+BATCH_OWNER_PREFIX = "batch:"
+
+
 def batch_owner(batch_id: int) -> str:
-    return f"batch:{batch_id}"
+    return f"{BATCH_OWNER_PREFIX}{batch_id}"
 
 
 def new_custom_id(problem_id: int, step: Step, attempt_id: int | None) -> str:
@@ -218,6 +222,30 @@ class BatchLedger:
     def live_requests(self, batch_id: int) -> list[dict[str, Any]]:
         return self.store.rows("select * from batch_requests where batch_id = ? and state = 'live' order by id", [batch_id])
 
+    def live_problems(self) -> list[int]:
+        """The problems with a request in a batch in flight, in id order."""
+        rows = self.conn.execute(
+            "select distinct problem_id from batch_requests where state = 'live' and batch_id in "
+            f"(select id from batches where state in {_marks(OPEN_STATES)}) order by problem_id",
+            OPEN_STATES,
+        )
+        return [int(row[0]) for row in rows]
+
+    def in_queue(self, problem_ids: list[int], states: list[ProblemState]) -> list[int]:
+        """Those of `problem_ids` still in `states` and not marked broken (the claim queries' test)."""
+        kept = []
+        for start in range(0, len(problem_ids), 500):  # within SQLite's limit on bound variables
+            chunk = problem_ids[start : start + 500]
+            kept += [
+                int(row[0])
+                for row in self.conn.execute(
+                    f"select id from problems where id in {_marks(chunk)} and state in {_marks(states)} "
+                    f"and not {problem_marks.live_sql('problems')} order by id",
+                    [*chunk, *(str(state) for state in states)],
+                )
+            ]
+        return kept
+
     def take_back(self, problem_id: int, batch_id: int, planner: ClaimHolder) -> bool:
         """The problem's claim, from the batch back to the planner (to commit a result)."""
         return self.store.hand_over_claim(problem_id, batch_owner(batch_id), planner, PLANNER_LEASE_SECONDS)
@@ -243,6 +271,35 @@ def open_batch_views(store: Store) -> list[BatchView]:
     if "batches" not in store.db.table_names():
         return []
     return BatchLedger(store).views()
+
+
+@dataclass(frozen=True)
+class InProgress:
+    """The in_progress problems by what holds them (for `rel-tui status`): `waiting` ones have no live
+    holder (their run was interrupted or killed) and the next `--auto` run resumes them."""
+
+    worked_now: int = 0
+    in_batches: int = 0
+    waiting: int = 0
+
+
+def in_progress_by_holder(store: Store) -> InProgress:
+    """Reads only: a dead holder's claim counts as waiting without being freed (the next run frees it)."""
+    rows = store.conn.execute(
+        "select claimed_by, max(claim_expires) >= ?, claim_host, claim_pid, claim_started, count(*) from problems "
+        "where state = ? group by claimed_by, claim_host, claim_pid, claim_started",
+        [utcnow(), str(ProblemState.IN_PROGRESS)],
+    ).fetchall()
+    counts = Counter[str]()
+    host = this_host()
+    for owner, live, claim_host, pid, started, count in rows:
+        if owner is None or not live or (claim_host == host and pid is not None and holder_is_dead(pid, started)):
+            counts["waiting"] += count
+        elif owner.startswith(BATCH_OWNER_PREFIX):
+            counts["in_batches"] += count
+        else:
+            counts["worked_now"] += count
+    return InProgress(**counts)
 
 
 def _view(row: dict[str, Any]) -> BatchView:
@@ -299,7 +356,8 @@ class BatchRunner:
         engine.lease_owner = self.planner.owner  # every commit checks the planner still holds the problem
         self.stats = BatchRunStats()
         self._clients: dict[str, BatchClient] = {}
-        self._taken: set[int] = set()  # problems this run has worked (for --limit)
+        self._taken: set[int] = set()  # problems this run works, round after round (--limit counts these)
+        self._left_loop: set[int] = set()  # those of them that left the loop (ended here, or by someone else)
         self._stop = asyncio.Event()
 
     # -- running ---------------------------------------------------------------------------------
@@ -315,8 +373,9 @@ class BatchRunner:
         self.store.reclaim_dead_local()
         self.stats.total = self.store.count_claimable([ProblemState.PENDING, ProblemState.IN_PROGRESS])
         self.stats.total += sum(b["request_count"] or 0 for b in self.ledger.open_batches())
-        if self.limit:
+        if self.limit is not None:
             self.stats.total = min(self.stats.total, self.limit)
+            self._taken.update(self.ledger.live_problems()[: self.limit])  # a --no-wait run's problems come first
         self.observer.on_start(self.stats)
         try:
             await self._rounds()
@@ -342,7 +401,8 @@ class BatchRunner:
             self._sync_usage()
             self.observer.on_batches(self.stats.batches, self.stats)
             if not self.stats.batches:
-                self.stats.stop_reason = self.stats.stop_reason or StopReason.QUEUE_EMPTY
+                limited = self.limit is not None and len(self._taken) >= self.limit
+                self.stats.stop_reason = self.stats.stop_reason or (StopReason.LIMIT if limited else StopReason.QUEUE_EMPTY)
                 return
             if not self.wait:
                 self.stop(BatchStopReason.SUBMITTED)
@@ -412,6 +472,8 @@ class BatchRunner:
         if not self.ledger.take_back(problem_id, batch["id"], self.planner):
             self.ledger.settle(request["id"], "stale", error="the problem's claim was no longer the batch's")
             return
+        if self.limit is None or len(self._taken) < self.limit:  # beyond the limit: committed, then left for a later run
+            self._taken.add(problem_id)
         if result.kind in ("expired", "canceled"):  # sent again in the next round
             self.ledger.settle(request["id"], result.kind)
             self.store.release(problem_id, self.planner)
@@ -480,6 +542,7 @@ class BatchRunner:
         await self.engine.commit_state(problem_id, state, detail, release=True)
         if state == ProblemState.ERRORED:
             self.observer.on_line(f"problem {problem_id}: errored: {one_line(detail)}")
+        self._left_loop.add(problem_id)
         self.stats.done += 1
         self.stats.errored += state == ProblemState.ERRORED
         self.stats.failed += state == ProblemState.FAILED
@@ -505,9 +568,13 @@ class BatchRunner:
                 await self._submit(spec, chunk)
 
     async def _plan_round(self) -> list[StepCall]:
-        """Claim every workable problem and take it as far as it goes without the LLM."""
+        """Claim every workable problem and take it as far as it goes without the LLM. With a limit, the
+        problems this run has taken go on to their next step first, and new ones fill what is left of it."""
         claimed = []
         states = [ProblemState.PENDING, ProblemState.IN_PROGRESS]
+        if self.limit is not None:  # without one, claim_next_id below hands them out again anyway
+            going_on = self.ledger.in_queue(sorted(self._taken - self._left_loop), states)
+            claimed = [p for p in going_on if self.store.claim(p, self.planner, PLANNER_LEASE_SECONDS)]
         while not (self.limit is not None and len(self._taken) >= self.limit):
             problem_id = self.store.claim_next_id(self.planner, PLANNER_LEASE_SECONDS, states)
             if problem_id is None:
@@ -526,7 +593,8 @@ class BatchRunner:
     async def _advance_locally(self, problem_id: int) -> StepCall | None:
         """Settle the problem or find the LLM call it needs next, running its answer checks here."""
         history = self.store.history(problem_id)
-        if history is None or history.problem.state not in LOOP_STATES:
+        if history is None or history.problem.state not in LOOP_STATES:  # e.g. an expert decided it
+            self._left_loop.add(problem_id)
             self.store.release(problem_id, self.planner)
             return None
         with self.engine.taking_up(problem_id):

@@ -119,9 +119,11 @@ def status(obj: CliContext) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from rel_core.batch import (
-        open_batch_views,  # here: the other commands need none of the loop
+    from rel_core.batch import (  # here: the other commands need none of the loop
+        in_progress_by_holder,
+        open_batch_views,
     )
+    from rel_core.models import ProblemState
     from rel_core.problem_marks import counts as mark_counts
 
     with obj.open_store(read_only=True) as store:
@@ -129,11 +131,16 @@ def status(obj: CliContext) -> None:
         marks = mark_counts(store)
         spend = recorded_spend(store.conn)
         batches = open_batch_views(store)
+        holders = in_progress_by_holder(store)
     table = Table(title=f"rel-tui: {obj.db_path}")
     table.add_column("state")
     table.add_column("problems", justify="right")
     for state, count in counts.items():
         table.add_row(str(state), str(count))
+        if state == ProblemState.IN_PROGRESS and count:  # a live run, or one that was stopped (Ctrl-C, kill)
+            table.add_row("  worked on now", str(holders.worked_now))
+            table.add_row("  in a batch", str(holders.in_batches))
+            table.add_row("  waiting for a rerun", str(holders.waiting))
     table.add_section()
     table.add_row("total", str(sum(counts.values())))
     table.add_row("marked broken", describe_marks(marks))  # in their states above too, but out of the queue

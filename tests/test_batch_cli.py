@@ -95,7 +95,7 @@ def test_no_wait_submits_says_how_to_collect_and_status_shows_the_batch(tmp_path
     out, err = rel_tui(db, env, "--auto", "--batch", "--no-wait").communicate(timeout=60)
     lines = [line for line in err.splitlines() if "collect with" in line]
     assert len(lines) == 1 and f"rel-tui --db {db} --auto --batch" in lines[0], err
-    assert "1 batches in flight (3 requests)" in lines[0]
+    assert "1 batch in flight (3 requests)" in lines[0]
 
     status = rel_tui(db, env, "status")
     out, err = status.communicate(timeout=60)

@@ -78,7 +78,10 @@ def run_auto(
     with obj.open_store() as store:
         try:
             if batch:
-                return asyncio.run(_main_batch(store, settings, limit, retry_errored, not no_wait, poll_seconds))
+                repeated = repeated_options(
+                    obj, limit=limit, budget=budget, generator=generator, critic=critic, max_iterations=max_iterations
+                )
+                return asyncio.run(_main_batch(store, settings, limit, retry_errored, not no_wait, poll_seconds, repeated))
             return asyncio.run(_main(store, settings, limit, retry_errored))
         except Exception as exc:  # the runner stops on a full disk itself; this is before or after it
             if not is_disk_full(exc):
@@ -358,8 +361,24 @@ def print_summary(stats: RunStats) -> None:
 # -- --batch: rounds of steps as provider batches (rel_core/batch.py) ----------------------------------
 
 
+def repeated_options(obj: CliContext, **options: object) -> list[str]:
+    """The options a run that collects this one's batches must repeat to go on with the same problems
+    (--limit), the same spend limit and the same models: `--limit 4 --budget 5`."""
+    repeated = ["--config", obj.config_path] if obj.config_path else []
+    for name, value in options.items():
+        if value is not None:
+            repeated += [f"--{name.replace('_', '-')}", f"{value:g}" if isinstance(value, float) else str(value)]
+    return repeated
+
+
 async def _main_batch(
-    store: Store, settings: Settings, limit: int | None, retry_errored: bool, wait: bool, poll_seconds: float
+    store: Store,
+    settings: Settings,
+    limit: int | None,
+    retry_errored: bool,
+    wait: bool,
+    poll_seconds: float,
+    repeated: list[str] | None = None,
 ) -> int:
     from rel_core.batch import BatchRunner
     from rel_core.providers.client import LLMClient
@@ -394,7 +413,7 @@ async def _main_batch(
         engine.close()
         await client.aclose()
     print_summary(stats)
-    return batch_exit_code(stats, store)
+    return batch_exit_code(stats, store, repeated)
 
 
 async def _run_batches(runner):
@@ -412,21 +431,35 @@ async def _run_batches(runner):
             loop.remove_signal_handler(sig)
 
 
-def batch_exit_code(stats, store: Store) -> int:
+def batch_exit_code(stats, store: Store, repeated: list[str] | None = None) -> int:
     from rel_core.batch import BatchStopReason
 
-    collect = f"collect with: rel-tui --db {store.path} --auto --batch"
+    collect = f"collect with: {collect_command(store, repeated or [])}"
     if stats.stop_reason == BatchStopReason.SUBMITTED:
+        requests = sum(b.requests for b in stats.batches)
         click.echo(
-            f"{len(stats.batches)} batches in flight ({sum(b.requests for b in stats.batches)} requests); {collect}", err=True
+            f"{_count(len(stats.batches), 'batch', 'batches')} in flight ({_count(requests, 'request')}); {collect}", err=True
         )
         return EXIT_OK
     if stats.stop_reason == BatchStopReason.REFUSED:
         click.echo(f"Error: run stopped: {one_line(stats.stop_detail)}", err=True)
         return EXIT_STOPPED
     if stats.stop_reason == StopReason.INTERRUPTED and stats.batches:
-        click.echo(f"interrupted: {len(stats.batches)} batches still in flight; {collect}", err=True)
+        click.echo(f"interrupted: {_count(len(stats.batches), 'batch', 'batches')} still in flight; {collect}", err=True)
     return exit_code(stats)
+
+
+def collect_command(store: Store, repeated: list[str]) -> str:
+    """The command to paste, quoted for a shell: it collects, then goes on as this run would have
+    (without --limit, a collecting run goes on to the rest of the queue)."""
+    import shlex
+
+    words = ["rel-tui", "--db", str(store.path), "--auto", "--batch", *repeated]
+    return one_line(shlex.join(words))
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def batch_line(view) -> str:
