@@ -220,3 +220,51 @@ def test_workers_never_work_more_problems_than_the_limit(tmp_path, llm_server, w
     assert len(llm_server.requests) == limit, ([step_of(r) for r in llm_server.requests], err)
     assert rows(db, "select count(*) from problems where state = 'awaiting_review'")[0][0] == limit
     assert f"rel-tui --auto: {limit} workers finished" in err
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_workers_whose_parent_is_killed_leave_their_problems_resumable(tmp_path, llm_server):
+    db = tmp_path / "rel.db"
+    add_problems(db, 2)
+    with Store(db) as store:
+        for i in range(2, 40):
+            store.add_problem(Problem(text=f"[A{i}] Find the value.", reference_answer="1/2"))
+    write_config(tmp_path, concurrency=8)
+    llm_server.latency = 0.05
+    llm_server.respond_with(fast_then_checked)
+    process = start(db, llm_server, "--workers", "2", "--max-iterations", "3")
+    assert process.stderr is not None
+    while "problem" not in (line := process.stderr.readline()):  # a worker has finished a problem
+        assert line, "the command ended before any problem was done"
+    workers = children_of(process.pid)
+    process.kill()  # kill -9, an OOM kill: the workers' output pipe has no reader any more
+    process.wait()
+    process.stderr.close()
+    deadline = time.monotonic() + 60
+    while not all(gone(pid) for pid in workers):
+        assert time.monotonic() < deadline, "the workers went on without their parent"
+        time.sleep(0.2)
+
+    assert len(workers) == 2
+    assert_resumable(db)
