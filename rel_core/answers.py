@@ -360,6 +360,11 @@ def _from_math_verify(answer: str, reference: str, outcome: tuple[bool, bool, bo
     return CheckResult(Verdict.INCORRECT, True, answer, f"{answer!r} is not equivalent to the reference")
 
 
+class CheckerClosed(RuntimeError):
+    """The checker was closed (the run is ending) while a check was in flight: no verdict, and not the
+    problem's fault; the runner leaves the problem resumable."""
+
+
 class _Worker:
     """One long-lived `python -m rel_core.answer_worker` process, asked one question at a time.
 
@@ -385,18 +390,21 @@ class _Worker:
 
     def ask(self, reference: str, answer: str, timeout: float) -> tuple[bool, bool, bool]:
         self.start()
-        assert self.process is not None and self.process.stdin and self.process.stdout
+        # Its own reference: `kill` (the checker closed from another thread) may clear self.process meanwhile.
+        process = self.process
+        assert process is not None and process.stdin and process.stdout
         if self.answered == 0:
             timeout += WORKER_START_SECONDS  # the first answer waits for sympy to import
         try:
-            self.process.stdin.write(json.dumps([reference, answer]) + "\n")
-            self.process.stdin.flush()
-        except OSError:
-            self.kill()
-            raise TimeoutError("answer worker died") from None
-        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
-        line = self.process.stdout.readline() if ready else ""
+            process.stdin.write(json.dumps([reference, answer]) + "\n")
+            process.stdin.flush()
+            ready, _, _ = select.select([process.stdout], [], [], timeout)
+            line = process.stdout.readline() if ready else ""
+        except (OSError, ValueError):  # ValueError: its pipes were closed under us
+            line = ""
         if not line:
+            if self.process is not process:  # killed while it worked: the checker is closing, not slow
+                raise CheckerClosed("the answer checker was closed during the check")
             self.kill()
             raise TimeoutError("answer worker did not answer in time")
         self.answered += 1
@@ -419,6 +427,7 @@ class AnswerChecker:
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         for worker in self._workers:
             self._idle.put(worker)
+        self._closed = False
 
     def warm(self) -> None:
         """Start the workers now, so the first check does not wait for them to import sympy."""
@@ -444,10 +453,13 @@ class AnswerChecker:
     def _ask(self, reference: str, answer: str) -> tuple[bool, bool, bool]:
         worker = self._idle.get()
         try:
+            if self._closed:  # a check that comes late must not start a worker nobody will stop
+                raise CheckerClosed("the answer checker is closed")
             return worker.ask(reference, answer, self.timeout)
         finally:
             self._idle.put(worker)
 
     def close(self) -> None:
+        self._closed = True
         for worker in self._workers:
             worker.kill()

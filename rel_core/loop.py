@@ -91,6 +91,10 @@ class LeaseLost(Exception):
     """Another worker took over the problem's claim; this worker must stop touching it."""
 
 
+class BudgetReached(Exception):
+    """The run's spend reached its budget: no new call starts (the problem stays resumable)."""
+
+
 Committed = tuple[Attempt, list[Critique]]  # a new attempt, and its check when that was quick
 Parsed = TypeVar("Parsed")
 
@@ -181,6 +185,7 @@ class LoopEngine:
         self.checker = checker or AnswerChecker()
         self.lease_owner = lease_owner  # when set, every commit first checks the claim is still ours
         self.usage = Usage()
+        self.budget_usd: float | None = None  # set by a run with a budget: no call starts once it is spent
         # The provider error that ended each errored problem, for the runner to spot an outage.
         self.errors: dict[int, ProviderError] = {}
         self._starting: set[int] = set()  # problems whose first commit also marks them in progress
@@ -349,6 +354,8 @@ class LoopEngine:
 
     async def _complete(self, request: CompletionRequest, on_delta: DeltaCallback | None = None) -> Completion:
         """The call; its llm_calls row is left to the commit of what it produced (`_step_commit`)."""
+        if self.budget_usd is not None and self.usage.cost_usd >= self.budget_usd:
+            raise BudgetReached(f"budget ${self.budget_usd:g} reached")
         try:
             completion = await self.client.complete(request, on_delta=on_delta, defer_record=True)
         except ProviderError as exc:

@@ -5,9 +5,11 @@ it is worked, so two runners never share a problem. A claim records its holder's
 start time: claims left by a dead runner on this host are taken over at once, a dead remote
 runner's within a lease. While others hold the only work left, the observer is told who holds
 what, until when, every `WAIT_REPORT_SECONDS`. A full disk stops the run. The runner stops
-claiming at the limit, the budget, a fatal provider error, the same internal or provider error on
-several problems in a row, or a signal; on a signal or a fatal error the calls in flight are abandoned
-(every committed step stays committed) and the claims released, so the next run resumes at once.
+claiming at the limit, a fatal provider error, the same internal or provider error on
+several problems in a row, a signal or a closed output (`| head`, a dead `--workers` parent); then
+the calls in flight are abandoned (every committed step stays committed) and the claims released, so
+the next run resumes at once. Once the spend reaches the budget no new call starts: the calls in
+flight finish and are recorded, and their problems are left resumable in the same way.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from .answers import CheckerClosed
 from .claims import ClaimHolder, HeldClaims
 from .config import Settings
-from .loop import LeaseLost, LoopEngine
+from .loop import BudgetReached, LeaseLost, LoopEngine
 from .models import ProblemState
 from .providers.base import ErrorKind, ProviderError, one_line
 from .providers.pricing import Spend
@@ -46,6 +49,8 @@ class StopReason:
     DISK_FULL = "disk full"
     REPEATED_PROVIDER = "repeated provider error"
 
+
+OUTPUT_CLOSED = "the output was closed"  # the detail of an INTERRUPTED stop: nobody reads the progress any more
 
 # Reasons that stop the run at once, abandoning the problems in flight, and exit non-zero.
 STOP_NOW = (
@@ -117,6 +122,7 @@ class RunStats:
     stop_reason: str | None = None
     stop_detail: str | None = None
     held_by_others: int = 0  # queued problems claimed by others (at the start, then at the end)
+    requeued: int = 0  # errored problems put back in the queue by --retry-errored
 
     @property
     def elapsed(self) -> float:
@@ -190,6 +196,7 @@ class Runner:
         engine.lease_owner = self.owner
         self.limit = limit
         self.budget_usd = budget_usd if budget_usd is not None else settings.loop.budget_usd
+        engine.budget_usd = self.budget_usd  # checked before every call, not only before a problem
         self.states = [ProblemState.PENDING, ProblemState.IN_PROGRESS]
         self.retry_errored = retry_errored
         self.observer = observer or RunObserver()
@@ -226,7 +233,14 @@ class Runner:
             # No fsync in a commit on the event loop, and one COMMIT for the steps that end together.
             with self.store.checkpoints_in_background(), self.store.group_commits():
                 workers = [asyncio.create_task(self._worker()) for _ in range(self.settings.loop.concurrency)]
-                await asyncio.gather(*workers)
+                try:
+                    await asyncio.gather(*workers)
+                except BaseException:
+                    # Nothing is torn down (the checker, the client) under a problem still in flight:
+                    # it would end with an error that is not its own. Abandon them, then wait.
+                    self.stop(StopReason.INTERRUPTED, "the run failed")
+                    await asyncio.gather(*workers, return_exceptions=True)
+                    raise
         finally:
             renewer.cancel()
             await asyncio.gather(renewer, return_exceptions=True)
@@ -235,14 +249,16 @@ class Runner:
             self._release_all()
         if self.stats.stop_reason is None:
             self.stats.stop_reason = StopReason.HELD_BY_OTHERS if self.stats.held_by_others else StopReason.QUEUE_EMPTY
+        self._sync_usage()  # the summary's spend is the one the last progress line showed, or later
         self.observer.on_finish(self.stats)
         return self.stats
 
     def _prepare(self) -> None:
-        if self.retry_errored:
-            # Requeued once at the start: a problem that errors again stays errored this run.
-            self.store.requeue_errored()
         self._reclaim_dead()  # a killed run's claims on this host come back before counting
+        if self.retry_errored:
+            # Requeued once at the start: a problem that errors again stays errored this run. With a
+            # limit, only those this run will take: the others keep their error and its detail.
+            self.stats.requeued = self.store.requeue_errored(first=self.limit)
         total = self.store.count_claimable(self.states)
         self.stats.total = min(total, self.limit) if self.limit else total
         self.stats.held_by_others = self.store.count_leased_by_others(self.states, self.owner)
@@ -275,6 +291,8 @@ class Runner:
     async def _worker(self) -> None:
         try:
             await self._work_the_queue()
+        except BrokenPipeError:  # the output was closed (`| head`, a killed --workers parent): like SIGPIPE
+            self.stop(StopReason.INTERRUPTED, OUTPUT_CLOSED)
         except Exception as exc:  # any write of the worker's own (claims, outcomes) on a full disk
             if not is_disk_full(exc):
                 raise
@@ -333,17 +351,26 @@ class Runner:
             self.stop(StopReason.LIMIT, abandon=False)
             return None
         if self.budget_usd is not None and self.engine.usage.cost_usd >= self.budget_usd:
-            self.stop(StopReason.BUDGET, f"spent ${self.engine.usage.cost_usd:.4f}", abandon=False)
+            self._budget_reached()
             return None
-        problem_id = await self.store.write(self._claim_next)  # with the steps' writes of this turn
-        if problem_id is None:  # perhaps a runner on this host died since we last looked
-            self._reclaim_dead()
-            problem_id = await self.store.write(self._claim_next)
+        self._claimed += 1  # taken before the await: the other workers' claims must see it (the limit)
+        try:
+            problem_id = await self.store.write(self._claim_next)  # with the steps' writes of this turn
+            if problem_id is None:  # perhaps a runner on this host died since we last looked
+                self._reclaim_dead()
+                problem_id = await self.store.write(self._claim_next)
+        except BaseException:
+            self._claimed -= 1
+            raise
         if problem_id is None:
+            self._claimed -= 1
             return None
-        self._claimed += 1
         self.stats.total = max(self.stats.total, self._claimed)  # e.g. a dead runner's claim expired since the start
         return problem_id
+
+    def _budget_reached(self) -> None:
+        """No new call or problem; the calls in flight finish. The spend is the summary's own row."""
+        self.stop(StopReason.BUDGET, f"${self.budget_usd:g} budget", abandon=False)
 
     def _claim_next(self) -> int | None:
         return self.store.claim_next_id(self.holder, self.lease_seconds, self.states)
@@ -353,12 +380,12 @@ class Runner:
         task = asyncio.create_task(self.engine.run_problem(problem_id))
         self._tasks[problem_id] = task
         self.stats.in_flight += 1
-        self.observer.on_progress(self.stats)
         state: ProblemState | None = None
         try:
             try:
+                self.observer.on_progress(self.stats)  # inside: if it fails, the problem is still abandoned
                 await asyncio.wait({task})
-            except asyncio.CancelledError:  # the run itself is being cancelled: take the problem down too
+            except BaseException:  # the run itself is being cancelled (or failed): take the problem down too
                 task.cancel()
                 await asyncio.wait({task})
                 raise
@@ -396,6 +423,11 @@ class Runner:
             return None
         if isinstance(exc, LeaseLost):
             log.warning("%s", exc)
+            return None
+        if isinstance(exc, BudgetReached):
+            self._budget_reached()
+            return None
+        if isinstance(exc, CheckerClosed):  # the run is ending under it: not the problem's error
             return None
         return self._internal_error(problem_id, exc)
 

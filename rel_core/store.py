@@ -866,13 +866,22 @@ class Store:
         ).fetchall()
         return [HeldClaims(holder=label, count=int(count), until=until) for label, count, until in rows]
 
-    def requeue_errored(self) -> int:
-        """Put unclaimed errored problems back in the queue (`--retry-errored`); returns how many."""
+    def requeue_errored(self, first: int | None = None) -> int:
+        """Put unclaimed errored problems back in the queue (`--retry-errored`); returns how many.
+        With `first`, only those among the first `first` problems a run would claim (a `--limit`):
+        the others keep their state and its detail."""
+        where = "state = ? and (claimed_by is null or claim_expires < ?)"
+        params: list[object] = [str(ProblemState.PENDING), utcnow(), str(ProblemState.ERRORED), utcnow()]
+        if first is not None:
+            marks, states = _one_of([ProblemState.PENDING, ProblemState.IN_PROGRESS, ProblemState.ERRORED])
+            where += (
+                f" and id in (select id from problems where state in {marks} and not {_MARKED} "
+                "and (claimed_by is null or claim_expires < ?) order by id limit ?)"
+            )
+            params += [*states, utcnow(), first]
         with self.transaction():
             cursor = self.conn.execute(
-                "update problems set state = ?, state_detail = null, updated_at = ? "
-                "where state = ? and (claimed_by is null or claim_expires < ?)",
-                [str(ProblemState.PENDING), utcnow(), str(ProblemState.ERRORED), utcnow()],
+                f"update problems set state = ?, state_detail = null, updated_at = ? where {where}", params
             )
             return cursor.rowcount
 

@@ -62,7 +62,7 @@ class RelGroup(click.Group):
 @click.option("--max-iterations", type=click.IntRange(min=0), help="--auto: critic-guided revisions before the final rewrite.")
 @click.option("--generator", help="--auto: generator model spec, provider:model.")
 @click.option("--critic", help="--auto: critic model spec, provider:model.")
-@click.option("--budget", type=click.FloatRange(min=0), help="--auto: stop starting problems after this many USD.")
+@click.option("--budget", type=click.FloatRange(min=0), help="--auto: start no new LLM call once this many USD are spent.")
 @click.option("--retry-errored", is_flag=True, help="--auto: also retry problems a provider error stopped.")
 @click.option(
     "--batch", is_flag=True, help="--auto: send each round of steps as provider batches (half price, results within 24 h)."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import sqlite3
 import sys
 from contextlib import contextmanager, suppress
@@ -21,6 +22,7 @@ from rel_core.prompts import TemplateError, Templates
 from rel_core.providers.base import ProviderError, split_spec
 from rel_core.providers.pricing import price_for
 from rel_core.runner import (
+    OUTPUT_CLOSED,
     ProblemOutcome,
     Runner,
     RunObserver,
@@ -83,6 +85,8 @@ def run_auto(
                 )
                 return asyncio.run(_main_batch(store, settings, limit, retry_errored, not no_wait, poll_seconds, repeated))
             return asyncio.run(_main(store, settings, limit, retry_errored))
+        except BrokenPipeError:  # `| head`, a killed --workers parent: the run stopped as if interrupted
+            return output_closed()
         except Exception as exc:  # the runner stops on a full disk itself; this is before or after it
             if not is_disk_full(exc):
                 raise
@@ -90,6 +94,16 @@ def run_auto(
             return EXIT_STOPPED
         finally:
             index_for_search(store)
+
+
+def output_closed() -> int:
+    """Nobody reads our output any more: stop writing to it (the interpreter's last flush included)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):
+            os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+    return EXIT_INTERRUPTED
 
 
 def index_for_search(store: Store) -> None:
@@ -131,6 +145,8 @@ async def _main(store: Store, settings: Settings, limit: int | None, retry_error
         stats = await _run(store, client, settings, limit, retry_errored)
     finally:
         await client.aclose()
+    if stats.stop_detail == OUTPUT_CLOSED:  # a summary nobody can read would only fail again
+        return output_closed()
     print_summary(stats)
     return exit_code(stats)
 
@@ -224,6 +240,13 @@ def reclaimed_line(freed: dict[str, int]) -> str:
     return f"took over claims left by holders no longer running: {parts}"
 
 
+def requeued_note(stats: RunStats) -> str:
+    """What --retry-errored put back in the queue: only what this run will take, under a --limit."""
+    if not stats.requeued:
+        return ""
+    return f"; {stats.requeued} errored problem{'' if stats.requeued == 1 else 's'} put back in the queue"
+
+
 def _rate(stats: RunStats) -> float:
     """Problems finished per minute."""
     return stats.done / stats.elapsed * 60 if stats.elapsed > 0 else 0.0
@@ -260,6 +283,8 @@ class BarObserver(RunObserver):
     def on_start(self, stats: RunStats) -> None:
         self.progress.start()
         self.task = self.progress.add_task("loop", total=stats.total, **self._fields(stats))
+        if stats.requeued:
+            self._print(f"rel-tui --auto: {requeued_note(stats).removeprefix('; ')}")
 
     def on_problem_done(self, outcome: ProblemOutcome, stats: RunStats) -> None:
         if outcome.state == ProblemState.ERRORED:  # one line above the bar: why it errored
@@ -305,7 +330,7 @@ class LineObserver(RunObserver):
 
     def on_start(self, stats: RunStats) -> None:
         others = f" ({stats.held_by_others} more claimed by others)" if stats.held_by_others else ""
-        self._print(f"rel-tui --auto: {stats.total} problems to work{others}")
+        self._print(f"rel-tui --auto: {stats.total} problems to work{others}{requeued_note(stats)}")
 
     def on_problem_done(self, outcome: ProblemOutcome, stats: RunStats) -> None:
         state = outcome.state.value if outcome.state else "abandoned"

@@ -27,10 +27,15 @@ EXIT_OK, EXIT_STOPPED, EXIT_CONFIG, EXIT_ERRORED, EXIT_INTERRUPTED = 0, 1, 2, 3,
 
 
 def run_workers(obj: CliContext, settings: Settings, workers: int, *, limit: int | None, retry_errored: bool) -> int:
+    if limit is not None:
+        workers = max(1, min(workers, limit))  # a share of 0 problems is no worker: the shares sum to --limit
     with obj.open_store() as store:
         load_bundled_if_empty(store)  # once, here: N workers finding an empty database would each load it
-        if retry_errored:
-            store.requeue_errored()  # once, so a problem that errors again stays errored this run
+        if retry_errored:  # once, so a problem that errors again stays errored this run; with a limit,
+            requeued = store.requeue_errored(first=limit)  # only those the run will take
+            click.echo(
+                f"rel-tui --auto: {requeued} errored problem{'' if requeued == 1 else 's'} put back in the queue", err=True
+            )
     env = worker_environment(settings, workers)
     processes = [
         subprocess.Popen(
@@ -76,7 +81,7 @@ def worker_command(obj: CliContext, settings: Settings, index: int, workers: int
         "--max-iterations", str(settings.loop.max_iterations),
     ]  # fmt: skip
     if limit is not None:
-        command += ["--limit", str(max(1, shares(limit, workers)[index]))]
+        command += ["--limit", str(shares(limit, workers)[index])]
     if settings.loop.budget_usd is not None:
         command += ["--budget", repr(settings.loop.budget_usd / workers)]
     return command
