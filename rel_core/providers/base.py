@@ -262,6 +262,11 @@ _HIDDEN_HTML = re.compile(r"(?is)<(script|style|head)\b[^>]*>.*?</\1\s*>")
 _TAG = re.compile(r"<[^<>]*>")
 
 
+def is_page(text: object) -> bool:
+    """Whether a server's error body is an HTML page (looked for in its start only)."""
+    return isinstance(text, str) and _HTML.search(text[: 20 * EXCERPT_CHARS]) is not None
+
+
 def excerpt(text: object, limit: int = EXCERPT_CHARS) -> str:
     """A server's error text for a one-line message: an HTML page's text without its tags, head, scripts
     and styles; at most `limit` characters, never the whole page."""
@@ -271,10 +276,17 @@ def excerpt(text: object, limit: int = EXCERPT_CHARS) -> str:
     return one_line(start, limit)
 
 
-def error_kind_for_status(status: int, code: str | None, message: str, api_error: bool = True) -> ErrorKind:
+def error_kind_for_status(status: int, code: str | None, message: str, api_error: bool = True, page: bool = False) -> ErrorKind:
     """Classify an HTTP error the SDK gave up on (after its retries, where it retries). `api_error`:
-    the body was the API's JSON error object (with a message), not a page or some other document."""
+    the body was the API's JSON error object (with a message), not a page or some other document;
+    `page`: the body was an HTML page (is_page)."""
     if status in NOT_AN_API_STATUSES or (status == 404 and not api_error):
+        return ErrorKind.NOT_AN_API
+    # LLM APIs answer a bad request with a JSON error (or at least text); a 400 *page* comes from a
+    # proxy or web server in front ("plain HTTP request sent to HTTPS port", "header too large", a
+    # web server refusing the POST), and it answers every problem's request alike: stop the run
+    # rather than mark each problem errored. A non-page 400 may be about this one request: not fatal.
+    if status == 400 and page:
         return ErrorKind.NOT_AN_API
     lowered = f"{code or ''} {message}".lower()
     if status == 402 or (status in (400, 403, 429) and any(m in lowered for m in _QUOTA_MARKERS)):
@@ -292,17 +304,33 @@ def error_kind_for_status(status: int, code: str | None, message: str, api_error
     return ErrorKind.BAD_REQUEST
 
 
+def base_url_setting(provider: str, own_spec: str | None = None) -> str:
+    """Where the base URL a provider calls is set, for messages that say what to fix: a model's own
+    `[models."SPEC"] base_url`, else the provider's section or the SDK's environment variable."""
+    if own_spec is not None:
+        return f'base_url for [models."{own_spec}"] in rel.toml'
+    return f"[{provider}] base_url in rel.toml or {BASE_URL_ENV[provider]}"
+
+
 def status_error_message(
-    kind: ErrorKind, spec: str, base_url: str, status: int, detail: str, retries: int, key_env: str | None
+    kind: ErrorKind,
+    spec: str,
+    base_url: str,
+    status: int,
+    detail: str,
+    retries: int,
+    key_env: str | None,
+    url_setting: str | None = None,
 ) -> str:
-    """One line that says what failed and what to do about it."""
+    """One line that says what failed and what to do about it. `base_url` is the one called (shown
+    without credentials), `url_setting` where it is set (base_url_setting)."""
     provider = spec.partition(":")[0]
     said = f"({status}: {detail})"
     if kind == ErrorKind.NOT_AN_API:
         return (
             f"{spec}: this does not look like an {API_NAME[provider]} endpoint "
             f"(HTTP {status} from {base_url}{ENDPOINT_PATH[provider]}: {detail}); "
-            f"check [{provider}] base_url in rel.toml or {BASE_URL_ENV[provider]}"
+            f"check {url_setting or base_url_setting(provider)}"
         )
     if kind == ErrorKind.AUTH:
         fix = f"check {key_env}" if key_env else f'if it needs a key, set api_key_env for [models."{spec}"] in rel.toml'
@@ -326,7 +354,9 @@ def status_error_message(
     return f"{spec}: request rejected {said}"
 
 
-def transport_error(exc: BaseException, spec: str, base_url: str, timeout: float, retries: int) -> ProviderError:
+def transport_error(
+    exc: BaseException, spec: str, base_url: str, timeout: float, retries: int, url_setting: str | None = None
+) -> ProviderError:
     """No HTTP answer at all: refused, unreachable or too slow, after the SDK's retries."""
     provider = spec.partition(":")[0]
     if timed_out(exc):
@@ -340,7 +370,7 @@ def transport_error(exc: BaseException, spec: str, base_url: str, timeout: float
     return ProviderError(
         ErrorKind.CONNECTION,
         f"{provider}: cannot connect to {base_url} ({reason}), {_attempts(retries)}; is the server running? "
-        f"Check base_url in rel.toml or {BASE_URL_ENV[provider]}",
+        f"Check {url_setting or base_url_setting(provider)}",
         provider,
     )
 

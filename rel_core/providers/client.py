@@ -28,6 +28,7 @@ from .base import (
     DeltaCallback,
     ErrorKind,
     ProviderError,
+    base_url_setting,
     deadline_passed,
     estimate_tokens,
     one_line,
@@ -178,14 +179,11 @@ class LLMClient:
         cache_key = (provider_name, base_url, key_env)
         if cache_key not in self._providers:
             api_key = resolve_api_key(spec, base_url, key_env, own_server)
-            where = (
-                f'base_url for [models."{spec}"] in rel.toml'
-                if own_server
-                else f"[{provider_name}] base_url in rel.toml or {BASE_URL_ENV[provider_name]}"
-            )
+            where = base_url_setting(provider_name, spec if own_server else None)
             check_base_url(provider_name, base_url or os.environ.get(BASE_URL_ENV[provider_name]), where)
             try:
-                provider = _make_provider(provider_name, getattr(self.settings, provider_name), base_url, api_key, key_env)
+                provider_settings = getattr(self.settings, provider_name)
+                provider = _make_provider(provider_name, provider_settings, base_url, api_key, key_env, own_server)
             except ValueError as exc:  # what the SDK's URL parser still refuses
                 raise ProviderError(
                     ErrorKind.CONFIG,
@@ -353,15 +351,22 @@ def _is_hosted(provider: str, url: str) -> bool:
     return bool(url) and is_hosted_url(provider, url)
 
 
-def _make_provider(name: str, settings: ProviderSettings, base_url: str | None, api_key: str, key_env: str | None) -> Provider:
+def _make_provider(
+    name: str,
+    settings: ProviderSettings,
+    base_url: str | None,
+    api_key: str,
+    key_env: str | None,
+    own_url: bool = False,
+) -> Provider:
     # Imported here so that using one provider never needs the other's SDK loaded.
     if name == "openai":
         from .openai_provider import OpenAIProvider
 
-        return OpenAIProvider(settings, base_url, api_key, key_env)
+        return OpenAIProvider(settings, base_url, api_key, key_env, own_url)
     from .anthropic_provider import AnthropicProvider
 
-    return AnthropicProvider(settings, base_url, api_key, key_env)
+    return AnthropicProvider(settings, base_url, api_key, key_env, own_url)
 
 
 def prompt_text(request: CompletionRequest) -> str:

@@ -21,8 +21,10 @@ from .base import (
     DeltaCallback,
     ErrorKind,
     ProviderError,
+    base_url_setting,
     error_kind_for_status,
     excerpt,
+    is_page,
     not_json,
     one_line,
     refuse_hopeless_retries,
@@ -41,8 +43,17 @@ _REASONING_MODEL = re.compile(r"^(o\d|gpt-[5-9])")
 class OpenAIProvider:
     name = "openai"
 
-    def __init__(self, settings: ProviderSettings, base_url: str | None, api_key: str, key_env: str | None):
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        base_url: str | None,
+        api_key: str,
+        key_env: str | None,
+        own_url: bool = False,
+    ):
         self.settings = settings
+        self.own_url = own_url
+        """The URL is a model's own base_url (`[models."SPEC"]`), not the provider section's."""
         self.key_env = key_env
         self.api_key = api_key
         self.client = openai.AsyncOpenAI(
@@ -147,16 +158,22 @@ class OpenAIProvider:
         retries = self.settings.max_retries
         if isinstance(exc, openai.APIStatusError):
             detail = _error_detail(exc)
-            kind = error_kind_for_status(exc.status_code, exc.code, detail, _is_api_error(exc))
-            message = status_error_message(kind, spec, self.base_url, exc.status_code, detail, retries, self.key_env)
+            kind = error_kind_for_status(exc.status_code, exc.code, detail, _is_api_error(exc), is_page(exc.body))
+            message = status_error_message(
+                kind, spec, self.base_url, exc.status_code, detail, retries, self.key_env, self._url_setting(spec)
+            )
             return ProviderError(kind, message, self.name, status=exc.status_code)
         if isinstance(exc, openai.APIConnectionError):
-            return transport_error(exc, spec, self.base_url, self.settings.timeout, retries)
+            return transport_error(exc, spec, self.base_url, self.settings.timeout, retries, self._url_setting(spec))
         return ProviderError(
             ErrorKind.SERVER,
             f"{spec}: unexpected answer from {self.base_url}: {one_line(exc)}",
             self.name,
         )
+
+    def _url_setting(self, spec: str) -> str:
+        """Where the URL this call went to is set, for messages that say what to fix."""
+        return base_url_setting(self.name, spec if self.own_url else None)
 
     async def aclose(self) -> None:
         await self.client.close()

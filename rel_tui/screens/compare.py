@@ -2,16 +2,13 @@
 
 The shown attempt is compared with its parent (the attempt it was revised or edited from), or the
 attempt before it; `[` and `]` pick any other attempt of the problem. The older of the two is on
-the left. The diff is by words (difflib over word tokens, after matching unchanged paragraphs, so
-a long draft with a few edits is quick), and all text goes through `displayable`: it is data,
-never markup.
+the left. The diff is by words (rel_core.text_diff), and all text goes through `displayable`: it
+is data, never markup.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from typing import ClassVar
 
 from textual import on, work
@@ -25,6 +22,8 @@ from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
 from rel_core.models import Attempt, ProblemHistory
+from rel_core.text_diff import diff_regions, word_count
+from rel_core.text_diff import word_diff as word_diff  # re-exported: tests/test_tui_compare.py imports it here
 from rel_tui.latex import displayable
 from rel_tui.screens.help import HelpScreen
 from rel_tui.screens.key_bursts import ClosesOnce
@@ -34,85 +33,8 @@ MAX_COMPARE_CHARS = 150_000
 """Characters of each attempt compared and shown; a longer draft is cut there with a marker."""
 MAX_ROWS = 200
 """Side by side, each unchanged run and each changed run is a row, so the two sides stay level."""
-MAX_WORD_DIFF_TOKENS = 20_000
-"""A changed region with more words than this on a side is shown as deleted and inserted whole:
-matching words across it would take seconds and tell the expert nothing more."""
-
 DELETED = "$text-error strike on $error-muted"
 INSERTED = "$text-success bold on $success-muted"
-_TOKEN = re.compile(r"\s+|\S+\s*")  # a word with the whitespace after it (or leading whitespace)
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """A run of the diff: `tag` is equal, delete, insert or replace; `old`/`new` its text on each side."""
-
-    tag: str
-    old: str
-    new: str
-
-
-def word_diff(old: str, new: str) -> list[Chunk]:
-    """The word-level difference from `old` to `new`: unchanged paragraphs are matched first, then
-    the words of each changed region."""
-    return _merged([chunk for region in diff_regions(old, new) for chunk in region])
-
-
-def diff_regions(old: str, new: str) -> list[list[Chunk]]:
-    """The diff in regions that line up side by side: runs of unchanged paragraphs and, between
-    them, the word-level chunks of each changed run. At most MAX_ROWS regions (the rest joins the last)."""
-    old_blocks, new_blocks = _paragraphs(old), _paragraphs(new)
-    regions: list[list[Chunk]] = []
-    matcher = SequenceMatcher(None, old_blocks, new_blocks, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        a, b = "".join(old_blocks[i1:i2]), "".join(new_blocks[j1:j2])
-        region = [Chunk("equal", a, b)] if tag == "equal" else _word_chunks(a, b)
-        if len(regions) < MAX_ROWS:
-            regions.append(region)
-        else:
-            regions[-1].extend(region)
-    return regions
-
-
-def _paragraphs(text: str) -> list[str]:
-    """`text` in paragraphs, each with the blank lines after it (they join back into `text`)."""
-    blocks, start = [], 0
-    for found in _PARAGRAPH_BREAK.finditer(text):
-        blocks.append(text[start : found.end()])
-        start = found.end()
-    if start < len(text):
-        blocks.append(text[start:])
-    return blocks
-
-
-def _word_key(token: str) -> str:
-    # Words compare without their whitespace, except that a paragraph break stays a difference.
-    return token.strip() + ("¶" if token.count("\n") > 1 else "")
-
-
-def _word_chunks(old: str, new: str) -> list[Chunk]:
-    old_tokens, new_tokens = _TOKEN.findall(old), _TOKEN.findall(new)
-    if max(len(old_tokens), len(new_tokens)) > MAX_WORD_DIFF_TOKENS:
-        return [Chunk("replace", old, new)]
-    matcher = SequenceMatcher(None, [_word_key(t) for t in old_tokens], [_word_key(t) for t in new_tokens])
-    return [Chunk(tag, "".join(old_tokens[i1:i2]), "".join(new_tokens[j1:j2])) for tag, i1, i2, j1, j2 in matcher.get_opcodes()]
-
-
-def _merged(chunks: list[Chunk]) -> list[Chunk]:
-    merged: list[Chunk] = []
-    for chunk in chunks:
-        if not (chunk.old or chunk.new):
-            continue
-        if merged and merged[-1].tag == chunk.tag:
-            last = merged.pop()
-            chunk = Chunk(chunk.tag, last.old + chunk.old, last.new + chunk.new)
-        merged.append(chunk)
-    return merged
-
-
-def word_count(text: str) -> int:
-    return len(text.split())
 
 
 @dataclass(frozen=True)
@@ -127,7 +49,7 @@ class DiffView:
 
 def diff_view(old: str, new: str) -> DiffView:
     """The diff from `old` to `new` as styled Content (pure: may be made in a thread)."""
-    regions = diff_regions(_capped(old), _capped(new))
+    regions = diff_regions(_capped(old), _capped(new), MAX_ROWS)
     rows = []
     unified: list[str | tuple[str, str]] = []
     deleted = inserted = 0
