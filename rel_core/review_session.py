@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,9 @@ PAGE = 50
 # Finding the final answer reads the whole draft: beyond this size that happens in a thread, not
 # on the event loop that draws the screen.
 SYNC_CHECK_CHARS = 100_000
+# Writes made while the screen is drawn (the answer check of a shown item, starting up) wait no longer
+# than this for another process's lock: the TUI would freeze for the store's busy timeout otherwise.
+BRIEF_WAIT_SECONDS = 0.3
 
 
 @dataclass(frozen=True)
@@ -77,8 +81,8 @@ class ReviewSession:
         if self.holder is None:
             self.holder = ClaimHolder.this_process("review", self.annotator)
         self.team = team_for(self.store, self.overlap)
-        with contextlib.suppress(sqlite3.OperationalError):  # busy: `open` tries again, item by item
-            self.store.reclaim_dead_local()  # e.g. this expert's TUI, killed a moment ago
+        with contextlib.suppress(sqlite3.OperationalError), self.waiting_at_most(BRIEF_WAIT_SECONDS):
+            self.store.reclaim_dead_local()  # busy: `open` tries again, item by item  # e.g. this expert's TUI, killed a moment ago
 
     @property
     def owner(self) -> str:
@@ -92,6 +96,18 @@ class ReviewSession:
     @property
     def problem_id(self) -> int | None:
         return self.current.problem.id if self.current else None
+
+    @contextlib.contextmanager
+    def waiting_at_most(self, seconds: float) -> Iterator[None]:
+        """Writes inside give up (SQLITE_BUSY) after `seconds` of another process's lock instead of the
+        store's busy timeout, so a caller on the UI thread can keep drawing and try again later."""
+        conn = self.store.conn
+        before = conn.execute("pragma busy_timeout").fetchone()[0]
+        conn.execute(f"pragma busy_timeout = {int(seconds * 1000)}")
+        try:
+            yield
+        finally:
+            conn.execute(f"pragma busy_timeout = {int(before)}")
 
     # -- opening and moving ------------------------------------------------------------
 
@@ -321,7 +337,8 @@ class ReviewSession:
         (or the draft is too long to read on the UI thread: `store_check` then does it all)."""
         if len(attempt.text) > SYNC_CHECK_CHARS:
             return None
-        return quick_check_attempt(self.store, checker, attempt, problem)
+        with self.waiting_at_most(BRIEF_WAIT_SECONDS):  # busy: not stored, and checked again when next shown
+            return quick_check_attempt(self.store, checker, attempt, problem)
 
     async def store_check(self, checker: AnswerChecker, problem: Problem, attempt: Attempt) -> Critique | None:
         """Check with math-verify (in the checker's processes) and store the result."""

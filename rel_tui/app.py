@@ -40,6 +40,7 @@ EXIT_GRACE_SECONDS = 2.0  # after a signal, time for a clean exit before a hard 
 LOOP_MODULES = ("rel_core.loop", "rel_core.providers.client")
 WARM_UP = "warm-up"
 WARM_UP_DELAY = 2.0  # seconds after the start: the first frames and keys do not share the CPU with it
+CLAIM_WAIT_SECONDS = 0.5  # how long the claim's heartbeat and release on leaving wait for another process's lock
 SDK_MODULES = {"openai": "rel_core.providers.openai_provider", "anthropic": "rel_core.providers.anthropic_provider"}
 
 
@@ -66,6 +67,7 @@ class ReviewApp(App[int]):
         self.settings = settings
         self.annotator = annotator
         self.handle_signals = handle_signals
+        self.busy_timeout = busy_timeout
         self.store = Store(self.db_path, busy_timeout=busy_timeout)
         self.session = ReviewSession(
             self.store,
@@ -111,8 +113,7 @@ class ReviewApp(App[int]):
             await self._engine.client.aclose()
         if self._checker is not None:
             self._checker.close()  # kills its workers, which also ends a check still waiting on one
-        with database_write(self, "The claim on the open item was not released (it lapses by itself)"):
-            self.session.close()
+        self.release_claim()
         self.store.close()
 
     def notify(
@@ -138,8 +139,7 @@ class ReviewApp(App[int]):
     def _save_and_exit(self, signum: int) -> None:
         """A dropped SSH connection (SIGHUP) or a kill (SIGTERM): keep the edit, free the item, then leave."""
         self.save_pending_work(rescue=True)
-        with database_write(self, "The claim on the open item was not released (it lapses by itself)"):
-            self.session.close()
+        self.release_claim()
         if self.handle_signals:
             self._arm_exit_watchdog(128 + signum)
         self.exit(return_code=128 + signum)
@@ -152,8 +152,17 @@ class ReviewApp(App[int]):
         watchdog.start()
 
     def renew_claim(self) -> None:
-        with database_write(self, "The claim on this item was not renewed"):
+        # Briefly: the heartbeat must not freeze the screen while another process writes (the lease
+        # outlasts two missed beats).
+        not_renewed = f"The claim on this item was not renewed (tried again in {LEASE_RENEW_SECONDS:.0f} s)"
+        with database_write(self, not_renewed), self.session.waiting_at_most(CLAIM_WAIT_SECONDS):
             self.session.renew_claim()
+
+    def release_claim(self) -> None:
+        """Leaving: free the open item, but never wait long for it (an unreleased claim lapses by itself)."""
+        not_released = "The claim on the open item was not released (it lapses by itself)"
+        with database_write(self, not_released), self.session.waiting_at_most(CLAIM_WAIT_SECONDS):
+            self.session.close()
 
     def save_pending_work(self, rescue: bool = False) -> bool:
         """Autosave an edit in progress; False if the database refused it (the text is only on screen).
@@ -169,7 +178,10 @@ class ReviewApp(App[int]):
 
     async def action_quit(self) -> None:
         """Leave, unless an edit in progress could not be stored: then stay once, so it is not lost;
-        quitting again keeps it in a file (rescue_dir) and leaves."""
+        quitting again keeps it in a file (rescue_dir) and leaves. A decision waiting for the database
+        (rel_tui.patient_writes) also asks once."""
+        if any(isinstance(s, ReviewScreen) and s.quit_loses_work() for s in self.screen_stack):
+            return
         if self.save_pending_work(rescue=self._quit_refused) or self._quit_refused:
             self.exit()
             return

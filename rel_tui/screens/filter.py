@@ -62,11 +62,11 @@ class FilterDialog(ClosesOnce, ModalScreen[QueueFilter | None]):
                 id="filter-source",
                 compact=True,
             )
-            yield Static(Content("Problem, draft or critique contains (words)"))
+            yield Static(Content("Problem, draft or critique contains (whole words, all of them)"))
             # While the words field is empty, a digit picks a state (decided by the field, key by key).
             yield DigitKeysInput(
                 value=self.current.search or "",
-                placeholder="e.g. triangle area",
+                placeholder="e.g. triangle area (zebra does not find zebrafish)",
                 id="filter-search",
                 compact=True,
                 digits="".join(STATE_KEYS) + MARKED_KEY,

@@ -27,8 +27,8 @@ from textual.worker import Worker
 from rel_core import verdicts
 from rel_core.models import Attempt
 from rel_core.review_session import ReviewSession
-from rel_tui.database_write import database_write
 from rel_tui.latex import displayable
+from rel_tui.patient_writes import BusyLine, PatientWrites
 from rel_tui.screens.review_answer_check import ANSWER_CHECK, AnswerCheck
 from rel_tui.screens.review_bindings import BINDING_ORDER, NARROW_FOOTER, NEEDS_ITEM, REVIEW_BINDINGS
 from rel_tui.screens.review_decisions import Decisions
@@ -42,7 +42,7 @@ from rel_tui.widgets.problem_pane import ProblemPane
 from rel_tui.widgets.status_bar import CallStatus, StatusBar, skips_of, verdict_line
 
 
-class ReviewScreen(Decisions, Navigation, GenerationWorkers, AnswerCheck, StepsAndRulings, Screen[None]):
+class ReviewScreen(Decisions, Navigation, GenerationWorkers, AnswerCheck, StepsAndRulings, PatientWrites, Screen[None]):
     CSS_PATH = "review.tcss"
     AUTO_FOCUS = "#draft-rendered"  # arrows and page keys scroll the draft
     # Below 120 columns the panes stack (the problem's first lines above the draft); from 120 they
@@ -67,6 +67,7 @@ class ReviewScreen(Decisions, Navigation, GenerationWorkers, AnswerCheck, StepsA
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
         yield CallStatus(id="call-status")
+        yield BusyLine(id="busy-line")
         with Container(id="panes"):
             yield ProblemPane(id="problem", classes="pane -compact")
             yield Static(id="verdict-line")
@@ -77,10 +78,18 @@ class ReviewScreen(Decisions, Navigation, GenerationWorkers, AnswerCheck, StepsA
         yield Footer(id="footer", compact=True)
 
     def on_mount(self) -> None:
-        opened = self.session.current is not None
-        if not opened:
-            with database_write(self, "The first item was not opened (n opens it)"):
-                opened = self.session.next()
+        if self.session.current is not None:
+            self.show_opened_item()
+            return
+        first = self.session.next
+        self.write_patiently(
+            "The first item was not opened (n opens it)", "opening the first item", first, self._first_opened,
+            failed=self.show_empty,
+        )  # fmt: skip
+        if self.waiting_for is not None:
+            self.show_empty()  # until another process lets go of the database
+
+    def _first_opened(self, opened: bool) -> None:
         if opened:
             self.show_opened_item()
         else:

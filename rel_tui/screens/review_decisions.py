@@ -1,15 +1,16 @@
 """The review screen's decisions on the shown item: accept (confirmed when a judge objects), reject
 with a reason, skip, undo, and editing the shown attempt (with an autosaved edit offered back).
 
-A mixin of `ReviewScreen`; every write goes through the session under `database_write`, so a busy
-database is reported and loses nothing.
+A mixin of `ReviewScreen`; every write goes through the session by `write_patiently`
+(rel_tui.patient_writes), so a busy database is waited for without freezing the screen, then
+reported, and loses nothing.
 """
 
 from __future__ import annotations
 
 from rel_core import verdicts
 from rel_core.labels import LabelAction
-from rel_core.models import Attempt, Decision, Standing
+from rel_core.models import Attempt, Decision, Review, Standing
 from rel_core.planner import reference_answer_of
 from rel_core.problem_marks import ProblemMark
 from rel_core.terminal_text import one_line
@@ -26,7 +27,7 @@ class Decisions:
     """The keys that decide on or edit the shown item, for `ReviewScreen`."""
 
     def action_accept(self) -> None:
-        if self.waits_for_call("accept"):
+        if self.waits_for_call("accept") or self.refuses_while_waiting():
             return
         if self.attempt is None:
             self.notify("There is no attempt to accept yet.", severity="warning", markup=False)
@@ -51,7 +52,7 @@ class Decisions:
         self.decide(Decision.ACCEPTED)
 
     def action_reject(self) -> None:
-        if self.waits_for_call("reject"):
+        if self.waits_for_call("reject") or self.refuses_while_waiting():  # (before its dialog: nothing typed is lost)
             return
         subject = "draft" if self.attempt is not None else "problem"  # no attempt: the problem itself is rejected
         self.app.push_screen(reason_dialog(self.app.settings.review.reject_presets, subject=subject), self._rejected)
@@ -68,18 +69,20 @@ class Decisions:
     def decide(self, decision: Decision, note: str | None = None) -> None:
         attempt = self.attempt
         problem_id = self.session.problem_id
-        with database_write(self, f"The {decision} decision was not saved") as write:
-            self.session.decide(decision, attempt.id if attempt else None, note)
-        if write.failed:
-            return
-        self.notify(f"#{problem_id} {decision}" + (f": {note}" if note else ""), timeout=3, markup=False)
-        self.action_next()
+
+        def decided(_review_id: int) -> None:
+            self.notify(f"#{problem_id} {decision}" + (f": {note}" if note else ""), timeout=3, markup=False)
+            self.action_next()
+
+        self.write_patiently(
+            f"The {decision} decision was not saved", f"saving {decision} on #{problem_id}",
+            lambda: self.session.decide(decision, attempt.id if attempt else None, note), decided, saves=True,
+        )  # fmt: skip
 
     def action_undo(self) -> None:
-        with database_write(self, "Nothing was undone") as write:
-            review = self.session.undo_latest()
-        if write.failed:
-            return
+        self.write_patiently("Nothing was undone", "undoing your last action", self.session.undo_latest, self._undone, saves=True)
+
+    def _undone(self, review: LabelAction | Review | ProblemMark | None) -> None:
         if review is None:
             self.notify("Nothing to undo.", severity="warning", markup=False)
             return
@@ -95,45 +98,62 @@ class Decisions:
 
     def reopen(self, problem_id: int, attempt_id: int | None = None) -> None:
         """Open the item an undo gave back (at the attempt it was decided on)."""
-        with database_write(self, f"#{problem_id} was not reopened (p opens it)") as write:
+
+        def reopened(_: None) -> None:
             if self.session.problem_id == problem_id:
-                self.session.reload()
+                self.show_opened_item(attempt_id)
             else:
-                self.session.open(problem_id)
-        if write.failed:
+                self.notify(f"#{problem_id} is open elsewhere; its state was restored.", severity="warning", markup=False)
+                self.update_status()
+
+        def not_reopened() -> None:
             self.session.remember(problem_id)
             self.update_status()
-        elif self.session.problem_id == problem_id:
-            self.show_opened_item(attempt_id)
+
+        self.write_patiently(
+            f"#{problem_id} was not reopened (p opens it)", f"reopening #{problem_id}",
+            lambda: self._reopen(problem_id), reopened, failed=not_reopened,
+        )  # fmt: skip
+
+    def _reopen(self, problem_id: int) -> None:
+        if self.session.problem_id == problem_id:
+            self.session.reload()
         else:
-            self.notify(f"#{problem_id} is open elsewhere; its state was restored.", severity="warning", markup=False)
-            self.update_status()
+            self.session.open(problem_id)
 
     def action_mark_broken(self) -> None:
         """b: mark the problem itself broken (rel_core.problem_marks), or take the mark back."""
         problem_id = self.session.problem_id
-        if problem_id is None:
+        if problem_id is None or self.refuses_while_waiting():
             return
 
         def chosen(choice: MarkChoice | None) -> None:
             if choice is None or self.session.problem_id != problem_id:
                 return
-            with database_write(self, f"#{problem_id} was not {'unmarked' if choice.unmark else 'marked'}") as write:
+
+            def write() -> list[ProblemMark]:
                 taken = self.session.unmark_problem() if choice.unmark else []
                 if not choice.unmark:
                     self.session.mark_problem(choice.kind, choice.note)
-            if write.failed:
-                return
-            self.notify(outcome_text(problem_id, choice, taken), timeout=4, markup=False)
-            if not choice.unmark:
-                self.action_next()  # a marked problem has left the queue
+                return taken
+
+            def written(taken: list[ProblemMark]) -> None:
+                self.notify(outcome_text(problem_id, choice, taken), timeout=4, markup=False)
+                if not choice.unmark:
+                    self.action_next()  # a marked problem has left the queue
+
+            doing = "unmarking" if choice.unmark else "marking"
+            self.write_patiently(
+                f"#{problem_id} was not {'unmarked' if choice.unmark else 'marked'}", f"{doing} #{problem_id}", write, written,
+                saves=True,
+            )  # fmt: skip
 
         self.app.push_screen(ProblemMarkDialog(problem_id, self.session.marks_on_item()), chosen)
 
     # -- editing -------------------------------------------------------------------------------
 
     def action_edit(self) -> None:
-        if self.waits_for_call("edit"):
+        if self.waits_for_call("edit") or self.refuses_while_waiting():  # the item may change when the wait ends
             return
         history = self.session.current
         saved = self.session.saved_edit(history.problem.id)
@@ -170,5 +190,8 @@ class Decisions:
         if answer == "resume":
             self.action_edit()
         elif answer == "discard":
-            with database_write(self, "The autosaved edit was not discarded (it is offered again next time)"):
-                self.session.discard_edit(self.session.problem_id)
+            problem_id = self.session.problem_id
+            self.write_patiently(
+                "The autosaved edit was not discarded (it is offered again next time)", "discarding the autosaved edit",
+                lambda: self.session.discard_edit(problem_id), lambda _: None, saves=True,
+            )  # fmt: skip

@@ -22,17 +22,24 @@ class Navigation:
     """The keys that move between items and attempts or change what is shown, for `ReviewScreen`."""
 
     def action_next(self) -> None:
-        with database_write(self, "The next item was not opened (n tries again)") as write:
-            moved = self.session.next()
-            in_queue = not moved and self.session.current_in_queue()
-            if in_queue:
-                self.session.reload()  # it may have changed (a skip)
-            elif not moved:
-                self.session.close()
-        if write.failed:
-            if self.session.current is None:
-                self.show_empty()
-        elif moved:
+        self.write_patiently(
+            "The next item was not opened (n tries again)", "opening the next item", self._open_next, self._next_opened,
+            failed=self._next_not_opened,
+        )  # fmt: skip
+
+    def _open_next(self) -> tuple[bool, bool]:
+        """Open the next item (moved), else keep the open one if it is still in the queue (in_queue)."""
+        moved = self.session.next()
+        in_queue = not moved and self.session.current_in_queue()
+        if in_queue:
+            self.session.reload()  # it may have changed (a skip)
+        elif not moved:
+            self.session.close()
+        return moved, in_queue
+
+    def _next_opened(self, outcome: tuple[bool, bool]) -> None:
+        moved, in_queue = outcome
+        if moved:
             self.show_opened_item()
         elif in_queue:
             self.show_item(self.attempt.id if self.attempt else None)
@@ -40,11 +47,17 @@ class Navigation:
         else:
             self.show_empty()
 
+    def _next_not_opened(self) -> None:
+        if self.session.current is None:
+            self.show_empty()
+
     def action_previous(self) -> None:
-        with database_write(self, "The earlier item was not opened (p tries again)") as write:
-            opened = self.session.previous()
-        if write.failed:
-            return
+        self.write_patiently(
+            "The earlier item was not opened (p tries again)", "opening the earlier item", self.session.previous,
+            self._previous_opened,
+        )  # fmt: skip
+
+    def _previous_opened(self, opened: bool) -> None:
         if opened:
             self.show_opened_item()
         else:
@@ -70,15 +83,19 @@ class Navigation:
     def open_problem(self, problem_id: int | None) -> None:
         if problem_id is None or problem_id == self.session.problem_id:
             return
-        with database_write(self, f"#{problem_id} was not opened") as write:
+
+        def claim() -> tuple[bool, str | None]:
             opened = self.session.open(problem_id)
-            holder = None if opened else self.session.held_by(problem_id)
-        if write.failed:
-            return
-        if opened:
-            self.show_opened_item()
-        else:
-            self.notify(f"#{problem_id} is open by {one_line(holder or 'someone else')}.", severity="warning", markup=False)
+            return opened, None if opened else self.session.held_by(problem_id)
+
+        def shown(outcome: tuple[bool, str | None]) -> None:
+            opened, holder = outcome
+            if opened:
+                self.show_opened_item()
+            else:
+                self.notify(f"#{problem_id} is open by {one_line(holder or 'someone else')}.", severity="warning", markup=False)
+
+        self.write_patiently(f"#{problem_id} was not opened", f"opening #{problem_id}", claim, shown)
 
     def action_queue(self) -> None:
         self.app.push_screen(QueueScreen(self.session), self._queue_closed)
@@ -91,18 +108,24 @@ class Navigation:
         self.app.push_screen(FilterDialog(self.session.filter, self.session.sources()), self._filtered)
 
     def _filtered(self, queue_filter: QueueFilter | None) -> None:
-        if queue_filter is None or self._kept_place(queue_filter):
+        if queue_filter is None or self.refuses_while_waiting() or self._kept_place(queue_filter):
             return
-        with database_write(self, "The filtered queue was not opened (n tries again)") as write:
-            opened = self.session.apply_filter(queue_filter)
-        if write.failed and self.session.current is not None:
-            return  # nothing changed
-        if opened and not write.failed:
-            self.show_opened_item()
-        else:
-            self.show_empty(no_matches=not write.failed)
-            if not write.failed:
+
+        def opened(first: bool) -> None:
+            if first:
+                self.show_opened_item()
+            else:
+                self.show_empty(no_matches=True)
                 self.notify(f"No matches: {queue_filter.describe()}", severity="warning", timeout=4, markup=False)
+
+        def not_opened() -> None:
+            if self.session.current is None:  # the new filter holds: n opens its first item
+                self.show_empty()
+
+        self.write_patiently(
+            "The filtered queue was not opened (n tries again)", "opening the filtered queue",
+            lambda: self.session.apply_filter(queue_filter), opened, failed=not_opened,
+        )  # fmt: skip
 
     def _kept_place(self, queue_filter: QueueFilter) -> bool:
         """The expert keeps their place: the open item stays on screen when it matches the new filter."""
@@ -161,4 +184,5 @@ class Navigation:
         show_guidelines(self.app, self.session.guidelines)
 
     def action_quit(self) -> None:
-        self.app.exit()
+        if not self.quit_loses_work():
+            self.app.exit()
