@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from db_lock import database_held
 from textual.widgets import TextArea
 from tui_data import busy_app, busy_notices, make_db
@@ -11,18 +13,25 @@ from rel_core.store import Store
 from rel_tui.screens.edit import EditScreen
 
 
+async def settled(pilot, condition, timeout: float = 20.0) -> bool:
+    """Whether `condition()` holds within `timeout` (a loaded machine runs the app's timers late)."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        await pilot.pause(0.05)
+    return condition()
+
+
 async def test_decision_on_a_busy_database_is_reported_and_can_be_retried(tmp_path):
     db = make_db(tmp_path / "rel.db", count=2)
     app = busy_app(db)
     async with app.run_test(size=(120, 40)) as pilot:
         with database_held(db):
             await pilot.press("a")
-            await pilot.pause()
+            # The key waits out the busy timeout in a worker (rel_tui/patient_writes.py), then says so.
+            assert await settled(pilot, lambda: any("accepted decision was not saved" in m for m in busy_notices(app)))
             assert app.session.problem_id == 1  # still on the item, nothing decided
-            assert any("accepted decision was not saved" in m for m in busy_notices(app))
         await pilot.press("a")
-        await pilot.pause()
-        assert app.session.problem_id == 2
+        assert await settled(pilot, lambda: app.session.problem_id == 2)
     with Store(db) as store:
         assert store.get_problem(1).state == ProblemState.ACCEPTED
 
