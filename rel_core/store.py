@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -120,8 +120,12 @@ class _CommitGroup:
                     future.set_exception(exc)
             return
         for future, ok, value in outcomes:
-            if not future.done():
-                future.set_result(value) if ok else future.set_exception(value)
+            if future.done():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
 
     def _run(self, fn: Callable[[], Any]) -> tuple[bool, Any]:
         conn = self.store.conn
@@ -146,7 +150,6 @@ class _Checkpointer(threading.Thread):
         super().__init__(name="sqlite-checkpointer", daemon=True)
         self._path, self._interval = path, interval
         self._stopped = threading.Event()
-        self.checkpoints = 0
 
     def run(self) -> None:
         try:
@@ -161,11 +164,8 @@ class _Checkpointer(threading.Thread):
             conn.close()
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
-        try:
+        with suppress(sqlite3.Error):  # e.g. a full disk: the data is in the WAL, and the next checkpoint tries again
             conn.execute("pragma wal_checkpoint(PASSIVE)").fetchone()
-            self.checkpoints += 1
-        except sqlite3.Error:
-            pass  # e.g. a full disk: the data is in the WAL, and the next checkpoint tries again
 
     def stop(self) -> None:
         self._stopped.set()

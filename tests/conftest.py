@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
 import os
+import threading
 
 import pytest
 from llm_server import LLMServer
@@ -65,3 +67,31 @@ def store(tmp_path):
     """A new store at tmp_path / "rel.db"; a test file that needs another one defines its own."""
     with Store(tmp_path / "rel.db") as store:
         yield store
+
+
+# -- a plain web server (not an LLM API) -------------------------------------------------------------
+
+
+class CountingHandler(http.server.SimpleHTTPRequestHandler):
+    """`python -m http.server` as it is: a POST gets its 501 page. Counts the POSTs it was sent."""
+
+    posts: list[str] = []
+
+    def log_request(self, code="-", size="-"):
+        if self.command == "POST":
+            self.posts.append(self.path)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def plain_web_server(tmp_path):
+    CountingHandler.posts = []
+    handler = lambda *a, **kw: CountingHandler(*a, directory=str(tmp_path), **kw)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()

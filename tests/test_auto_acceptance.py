@@ -4,7 +4,6 @@ shown on the progress lines when calls have no price."""
 
 from __future__ import annotations
 
-import http.server
 import io
 import os
 import re
@@ -12,10 +11,10 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 
 import pytest
 from click.testing import CliRunner
+from conftest import CountingHandler
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from llm_server import Reply
@@ -68,31 +67,6 @@ def assert_short_and_tag_free(text: str) -> None:
 
 
 # -- §8: a base URL that points at a web server, not an LLM API ------------------------------------------
-
-
-class CountingHandler(http.server.SimpleHTTPRequestHandler):
-    """`python -m http.server` as it is: a POST gets its 501 page. Counts the POSTs it was sent."""
-
-    posts: list[str] = []
-
-    def log_request(self, code="-", size="-"):
-        if self.command == "POST":
-            self.posts.append(self.path)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def plain_web_server(tmp_path):
-    CountingHandler.posts = []
-    handler = lambda *a, **kw: CountingHandler(*a, directory=str(tmp_path), **kw)  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])

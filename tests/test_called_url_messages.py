@@ -4,45 +4,19 @@ the real `rel-tui --auto` against a plain web server (the URL is never shown wit
 
 from __future__ import annotations
 
-import http.server
 import os
 import socket
 import subprocess
 import sys
-import threading
 
 import pytest
+from conftest import CountingHandler
 from test_auto_acceptance import add_problems, assert_short_and_tag_free, rows
 
 from rel_core.providers.base import ErrorKind, status_error_message, transport_error
 
 EXIT_STOPPED = 1
 PATHS = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
-
-
-class PostCounter(http.server.SimpleHTTPRequestHandler):
-    """`python -m http.server` as it is (a POST gets its 501 page), counting the POSTs it was sent."""
-
-    posts: list[str] = []
-
-    def log_request(self, code="-", size="-"):
-        if self.command == "POST":
-            self.posts.append(self.path)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def web_server(tmp_path):
-    PostCounter.posts = []
-    handler = lambda *a, **kw: PostCounter(*a, directory=str(tmp_path), **kw)  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 def closed_port_url() -> str:
@@ -87,16 +61,16 @@ def assert_names_the_model_setting(text: str, provider: str, called: str, elsewh
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
-def test_not_an_api_names_the_models_own_url_and_setting(tmp_path, web_server, provider):
+def test_not_an_api_names_the_models_own_url_and_setting(tmp_path, plain_web_server, provider):
     db = tmp_path / "rel.db"
     add_problems(db, ["[M1]", "[M2]"])
     decoy = closed_port_url()  # the provider section's base_url: never called, never named
 
-    result = run_auto(tmp_path, provider, section_url=decoy, model_url=web_server)
+    result = run_auto(tmp_path, provider, section_url=decoy, model_url=plain_web_server)
 
     assert result.returncode == EXIT_STOPPED, result.stderr
-    assert PostCounter.posts == [PATHS[provider]]
-    called = f"HTTP 501 from {web_server}{PATHS[provider]}"
+    assert CountingHandler.posts == [PATHS[provider]]
+    called = f"HTTP 501 from {plain_web_server}{PATHS[provider]}"
     [stopped] = [line for line in result.stderr.splitlines() if line.startswith("Error: run stopped:")]
     assert_names_the_model_setting(stopped, provider, called, decoy)
     assert_short_and_tag_free(stopped)
@@ -105,20 +79,20 @@ def test_not_an_api_names_the_models_own_url_and_setting(tmp_path, web_server, p
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
-def test_cannot_connect_names_the_models_own_url_and_setting(tmp_path, web_server, provider):
+def test_cannot_connect_names_the_models_own_url_and_setting(tmp_path, plain_web_server, provider):
     db = tmp_path / "rel.db"
     add_problems(db, ["[C1]"])
     unreachable = closed_port_url()
 
-    result = run_auto(tmp_path, provider, section_url=web_server, model_url=unreachable)
+    result = run_auto(tmp_path, provider, section_url=plain_web_server, model_url=unreachable)
 
     assert result.returncode != 0, result.stderr
-    assert PostCounter.posts == []  # the section's server is not the one called
+    assert CountingHandler.posts == []  # the section's server is not the one called
     [(error,)] = rows(db, "select error from llm_calls")
     called = f"cannot connect to {api_url(provider, unreachable)} (connection refused)"
-    assert_names_the_model_setting(error, provider, called, web_server)
+    assert_names_the_model_setting(error, provider, called, plain_web_server)
     [(detail,)] = rows(db, "select state_detail from problems")
-    assert_names_the_model_setting(detail, provider, called, web_server)
+    assert_names_the_model_setting(detail, provider, called, plain_web_server)
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
